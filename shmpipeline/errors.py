@@ -1,0 +1,136 @@
+"""The one exception hierarchy of shmpipeline.
+
+Every error the package raises on purpose derives from :class:`ShmPipelineError`,
+so callers can catch the whole family in one clause. Each class also derives
+from the closest built-in exception (``ValueError``, ``RuntimeError``...) so
+code written against plain Python idioms keeps working.
+"""
+
+from __future__ import annotations
+
+
+class ShmPipelineError(Exception):
+    """Base class of every error raised by shmpipeline."""
+
+
+# --- configuration ---------------------------------------------------------
+
+
+class ConfigValidationError(ShmPipelineError, ValueError):
+    """A pipeline config (YAML or mapping) is invalid.
+
+    The message names the entry and field at fault; when loaded from a file it
+    also carries ``path`` and ``line``. ``errors`` lists every problem found
+    when several were collected at once.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        errors: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        self.errors = tuple(errors) if errors else (message,)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.path is None:
+            return self.message
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+class ScenarioError(ConfigValidationError):
+    """A scenario file of the test harness is invalid."""
+
+
+# --- runtime ----------------------------------------------------------------
+
+
+class StateTransitionError(ShmPipelineError, RuntimeError):
+    """A manager operation was called in a state that does not allow it."""
+
+
+class WorkerProcessError(ShmPipelineError, RuntimeError):
+    """A worker process failed: raised in ``__init__``, while opening its
+    streams, or died (signal / non-zero exit)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kernel: str | None = None,
+        traceback: str | None = None,
+        exitcode: int | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.traceback = traceback
+        self.exitcode = exitcode
+        super().__init__(message)
+
+
+class KernelExecutionError(WorkerProcessError):
+    """A kernel raised while computing a frame (``compute_into``)."""
+
+
+# --- streams ----------------------------------------------------------------
+
+
+class StreamError(ShmPipelineError):
+    """Base class of shared-memory stream errors."""
+
+
+class StreamNotFoundError(StreamError, FileNotFoundError):
+    """No shared-memory segment of that name exists."""
+
+
+class StreamExistsError(StreamError, FileExistsError):
+    """A live segment of that name already exists."""
+
+
+class StreamLayoutError(StreamError, ValueError):
+    """A segment is foreign, of another layout version, or its shape/dtype
+    disagrees with what the caller expected."""
+
+
+class StreamClosedError(StreamError, ValueError):
+    """The stream handle was closed."""
+
+
+class StreamFrameError(StreamError, ValueError):
+    """An array given to ``write`` does not match the stream's shape/dtype or
+    layout; the stream is left untouched and usable."""
+
+
+class GpuUnavailableError(ShmPipelineError, RuntimeError):
+    """A GPU kind or GPU stream was used without torch or without CUDA."""
+
+
+# --- harness ----------------------------------------------------------------
+
+
+class GoldenMismatchError(ShmPipelineError, AssertionError):
+    """Captured scenario outputs differ from the recorded golden file."""
+
+
+__all__ = [
+    "ShmPipelineError",
+    "ConfigValidationError",
+    "ScenarioError",
+    "StateTransitionError",
+    "WorkerProcessError",
+    "KernelExecutionError",
+    "StreamError",
+    "StreamNotFoundError",
+    "StreamExistsError",
+    "StreamLayoutError",
+    "StreamClosedError",
+    "StreamFrameError",
+    "GpuUnavailableError",
+    "GoldenMismatchError",
+]
