@@ -321,11 +321,15 @@ class SharedStream:
                     continue
                 if exist_ok:
                     return cls._open(name, ns, shape_t, dt)
-                owner = f"process {pid}" if pid else "an unknown process"
+                owner = (
+                    f"created by process {pid}, which is alive"
+                    if pid
+                    else "its creator is unknown: a foreign segment, or one "
+                    "still being created"
+                )
                 raise StreamExistsError(
                     f"stream {_describe(name, ns)} already exists (segment "
-                    f"{seg_name!r}, created by {owner}, which is alive); pass "
-                    "exist_ok=True to attach to it"
+                    f"{seg_name!r}; {owner}); pass exist_ok=True to attach to it"
                 ) from None
             except OSError as exc:
                 raise StreamError(
@@ -401,6 +405,8 @@ class SharedStream:
                 ) from None
             except ValueError:
                 segment = None  # empty: a creator may be sizing it
+            except OSError as exc:
+                raise StreamError(f"cannot open {what}: {exc.strerror or exc}") from exc
             if segment is not None and segment.size >= H.HEADER_SIZE:
                 magic = segment.mm[: len(H.MAGIC)]
                 if magic == H.MAGIC:
@@ -950,6 +956,8 @@ def _inspect(seg_name: str):
         raw, inode = read_prefix(seg_name, H.HEADER_SIZE)
     except FileNotFoundError:
         return None
+    except OSError:  # e.g. another user's segment: creator unknown
+        return 0, 0, None, False
     pid, start = H.read_creator(raw)
     return pid, start, inode, raw[:8] == H.MAGIC
 
