@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -178,7 +179,7 @@ def render(results: list[dict], baseline: list[dict], info: dict, argv) -> str:
                     f"{r['frames_per_s'] / b['frames_per_s']:.2f}x |"
                 )
     head = [
-        f"- command: `python benchmarks/stream_pingpong.py {' '.join(argv)}`",
+        f"- command: `python benchmarks/stream_pingpong.py {shlex.join(argv)}`",
         *(f"- {k}: {v}" for k, v in info.items()),
         "",
     ]
