@@ -57,7 +57,7 @@ def uniform_reader(name: str, mode: str, ready, stop, result) -> None:
                 try:
                     count = stream.read_new_into(buf, timeout=0.05)
                 except TimeoutError:
-                    continue
+                    break  # writer done? check stop
             else:
                 count = stream.read_into(buf)
             reads += 1

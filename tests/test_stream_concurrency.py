@@ -70,7 +70,7 @@ def test_no_torn_frames_under_a_full_speed_writer(record_property):
         assert got[mode]["torn"] == 0, summary
         assert got[mode]["bad_meta"] == 0, summary
         assert got[mode]["reads"] > 1000, summary
-        assert got[mode]["distinct"] > 100, summary
+        assert got[mode]["distinct"] > 10, summary  # really concurrent
 
 
 def test_slow_reader_of_big_frames_gets_a_healthy_share():
