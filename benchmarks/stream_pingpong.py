@@ -25,6 +25,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -117,7 +118,10 @@ def run_pyshmem(python: str, shapes: list[str], seconds: float) -> list[dict]:
     """Run the pyshmem twin of this benchmark in its own interpreter."""
     script = HERE / "_pyshmem_pingpong.py"
     cmd = [python, str(script), "--seconds", str(seconds), "--shapes", *shapes]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    with tempfile.TemporaryDirectory(prefix="pyshmem-locks-") as locks:
+        # pyshmem keeps one lock file per stream name; keep them out of /tmp.
+        env = {**os.environ, "PYSHMEM_LOCK_DIR": locks}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"pyshmem benchmark failed:\n{proc.stderr}")
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

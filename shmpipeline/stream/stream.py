@@ -79,14 +79,19 @@ _ALLOWED_KINDS = "biufcmM"
 
 #: Longest single futex sleep; a waiter re-checks its condition after it.
 SLICE_NS = 50_000_000
-#: How long a waiter spins on the count before sleeping (0 on one CPU).
+#: Longest spin on the count before sleeping (0 on one CPU). Each handle
+#: adapts its own spin: doubled after a spin that caught the frame, halved
+#: after one that did not (a peer slower than the spin, or one sharing our
+#: CPU, which a spin would only delay), with a short probe every
+#: ``_SPIN_PROBE_EVERY`` waits once it has dropped to zero.
 SPIN_NS = 50_000 if (os.cpu_count() or 1) > 1 else 0
+_SPIN_MIN_NS = 2_000
+_SPIN_PROBE_EVERY = 16
 #: How long ``open`` waits for a creator still initialising the header.
 _INIT_WAIT_S = 2.0
 
 _U32 = 0xFFFFFFFF
 _mono_ns = time.monotonic_ns
-_sched_yield = getattr(os, "sched_yield", lambda: None)
 
 _Q_COUNT = H.Q_COUNT
 _Q_KICK = H.Q_KICK
@@ -258,7 +263,8 @@ class SharedStream:
         )
         self._futex_addr = _base_address(mm) + H.OFF_FUTEX
         self._slice_ts = timespec(SLICE_NS)
-        self._spin_ns = SPIN_NS
+        self._spin_ns = SPIN_NS  # adaptive, see SPIN_NS
+        self._spin_probe = 0
 
         self._closed = False
         self._writing = False
@@ -812,16 +818,25 @@ class SharedStream:
         kick = h[_Q_KICK]
         now = _mono_ns()
         deadline = None if timeout is None else now + _timeout_ns(timeout)
-        spin_end = now + self._spin_ns
+        spin = self._spin_ns
+        if not spin and SPIN_NS:
+            self._spin_probe += 1
+            if self._spin_probe >= _SPIN_PROBE_EVERY:
+                self._spin_probe = 0
+                spin = SPIN_NS // 4
+        spin_end = now + spin
         if deadline is not None and deadline < spin_end:
-            spin_end = deadline
+            spin_end, spin = deadline, 0  # cut short: not a fair trial
         while True:
             count = h[_Q_COUNT]
             if count != last_count or h[_Q_KICK] != kick:
+                if spin:
+                    self._spin_ns = min(2 * spin, SPIN_NS)
                 return count
             if _mono_ns() >= spin_end:
                 break
-            _sched_yield()  # a peer sharing this CPU runs instead of us spinning
+        if spin:
+            self._spin_ns = spin // 2 if spin >= 2 * _SPIN_MIN_NS else 0
         h32 = self._h32
         address = self._futex_addr
         slice_ts = self._slice_ts
