@@ -5,9 +5,10 @@ Linux: ``syscall(SYS_futex, ...)`` through ctypes with the *shared* (not
 different processes mapping the same segment. ctypes releases the GIL for the
 call, so other threads of the waiting process keep running.
 
-Elsewhere there is no futex: :func:`futex_wait` sleeps for a short, growing
-interval (the caller re-checks its condition after each return) and
-:func:`futex_wake` does nothing. ``FUTEX_AVAILABLE`` tells which one is in use.
+Elsewhere there is no futex: :func:`futex_wait` just sleeps a short slice
+(callers re-check their condition after each return, and poll with their own
+backoff) and :func:`futex_wake` does nothing. ``FUTEX_AVAILABLE`` tells which
+one is in use.
 
 Also here: :func:`memory_fence`, a full hardware fence needed on weakly
 ordered CPUs (aarch64...) between the seqlock's plain loads and stores. On

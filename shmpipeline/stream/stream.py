@@ -807,7 +807,8 @@ class SharedStream:
         """Wait until ``count != last_count``; return the current count.
 
         Returns early (count possibly unchanged) on timeout or when someone
-        calls :meth:`wake_waiters`. Spins ~50 µs, then sleeps on the futex.
+        calls :meth:`wake_waiters`. Spins briefly (adaptive, at most
+        ``SPIN_NS``), then sleeps on the futex in slices of ``SLICE_NS``.
         """
         h = self._h64
         if self._closed:
