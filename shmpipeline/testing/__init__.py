@@ -1,0 +1,1 @@
+"""shmpipeline.testing: the test-and-simulation harness."""
