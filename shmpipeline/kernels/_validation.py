@@ -1,0 +1,407 @@
+"""Validation helpers shared by the CPU and GPU kernel catalogs.
+
+Every helper raises :class:`~shmpipeline.errors.ConfigValidationError` with a
+message of the form ``kernel '<name>': <field>: <problem>`` (the graph
+validator prefixes the kernel's index), so both catalogs report the same
+problem in the same words. Fields are ``input``, ``output``,
+``auxiliary.<alias>``, ``parameters.<key>`` or ``operation``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.errors import ConfigValidationError
+
+#: sentinel default meaning "the parameter is required"
+REQUIRED: Any = object()
+
+
+# --- message building ------------------------------------------------------
+
+
+def error(
+    config: KernelConfig, field: str | None, problem: str
+) -> ConfigValidationError:
+    """Build the error for ``field`` of ``config`` (not raised here)."""
+    where = f"kernel {config.name!r}"
+    if field:
+        where = f"{where}: {field}"
+    return ConfigValidationError(f"{where}: {problem}")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """Return up to ``n`` close matches of ``word`` among ``candidates``."""
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
+
+
+# --- stream specs ----------------------------------------------------------
+
+
+def spec_map(shared_memory: Any) -> dict[str, SharedMemoryConfig]:
+    """Return ``shared_memory`` as a name -> spec dict (a sequence of specs,
+    e.g. ``PipelineConfig.shared_memory``, is accepted too)."""
+    if isinstance(shared_memory, Mapping):
+        return dict(shared_memory)
+    return {spec.name: spec for spec in shared_memory}
+
+
+def bindings(config: KernelConfig) -> list[tuple[str, str]]:
+    """Return ``(field, stream name)`` for the input, each auxiliary, output."""
+    pairs = [("input", config.input)]
+    pairs += [(f"auxiliary.{b.alias}", b.name) for b in config.auxiliary]
+    pairs.append(("output", config.output))
+    return pairs
+
+
+def check_streams_defined(
+    config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
+) -> None:
+    """Every stream the kernel binds must be defined."""
+    for field, name in bindings(config):
+        if name not in shared_memory:
+            hint = closest(str(name), shared_memory)
+            extra = f" (did you mean {', '.join(map(repr, hint))}?)" if hint else ""
+            raise error(config, field, f"unknown shared memory {name!r}{extra}")
+
+
+def check_arity(kernel_cls: type, config: KernelConfig) -> None:
+    """Check the trigger and auxiliary counts against the class's arity."""
+    kind = kernel_cls.kind
+    if kernel_cls.input_arity != 1:
+        raise error(
+            config,
+            "input",
+            f"kind {kind!r} declares {kernel_cls.input_arity} trigger inputs; "
+            "a kernel config has exactly one 'input'",
+        )
+    count = len(config.auxiliary)
+    arity = kernel_cls.auxiliary_arity
+    if arity is None:
+        return
+    if isinstance(arity, int):
+        low, high = arity, arity
+    else:
+        low, high = arity
+    if count >= low and (high is None or count <= high):
+        return
+    if low == high:
+        expected = f"exactly {low}"
+    elif high is None:
+        expected = f"at least {low}"
+    else:
+        expected = f"between {low} and {high}"
+    noun = "stream" if (high == 1 and low == 1) else "streams"
+    raise error(
+        config,
+        "auxiliary",
+        f"kind {kind!r} takes {expected} auxiliary {noun}, got {count}",
+    )
+
+
+def check_storage(
+    kernel_cls: type,
+    config: KernelConfig,
+    shared_memory: Mapping[str, SharedMemoryConfig],
+) -> None:
+    """Every bound stream must use the kernel class's storage."""
+    storage = kernel_cls.storage
+    for field, name in bindings(config):
+        actual = shared_memory[name].storage
+        if actual != storage:
+            raise error(
+                config,
+                field,
+                f"kind {kernel_cls.kind!r} needs {storage} storage, "
+                f"but stream {name!r} is {actual}",
+            )
+
+
+def check_known_parameters(config: KernelConfig, allowed: Iterable[str]) -> None:
+    """Reject parameter keys the kernel does not read (typos)."""
+    allowed = sorted(allowed)
+    for key in config.parameters or {}:
+        if key in allowed:
+            continue
+        if not allowed:
+            raise error(config, f"parameters.{key}", "this kind takes no parameters")
+        hint = closest(str(key), allowed)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"unknown parameter (known: {', '.join(allowed)}){extra}",
+        )
+
+
+def input_spec(
+    config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
+) -> SharedMemoryConfig:
+    return shared_memory[config.input]
+
+
+def output_spec(
+    config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
+) -> SharedMemoryConfig:
+    return shared_memory[config.output]
+
+
+def auxiliary_spec(
+    config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig], index: int
+) -> tuple[str, SharedMemoryConfig]:
+    """Return ``(field, spec)`` of the auxiliary binding at ``index``."""
+    binding = config.auxiliary[index]
+    return f"auxiliary.{binding.alias}", shared_memory[binding.name]
+
+
+def require_same_shape(
+    config: KernelConfig,
+    reference: tuple[str, SharedMemoryConfig],
+    *others: tuple[str, SharedMemoryConfig],
+) -> None:
+    """Each ``(field, spec)`` of ``others`` must have the reference's shape."""
+    ref_field, ref = reference
+    for field, spec in others:
+        if tuple(spec.shape) != tuple(ref.shape):
+            raise error(
+                config,
+                field,
+                f"shape {tuple(spec.shape)} of stream {spec.name!r} must equal "
+                f"the {ref_field} shape {tuple(ref.shape)}",
+            )
+
+
+def require_same_dtype(
+    config: KernelConfig,
+    reference: tuple[str, SharedMemoryConfig],
+    *others: tuple[str, SharedMemoryConfig],
+) -> None:
+    """Each ``(field, spec)`` of ``others`` must have the reference's dtype."""
+    ref_field, ref = reference
+    for field, spec in others:
+        if np.dtype(spec.dtype) != np.dtype(ref.dtype):
+            raise error(
+                config,
+                field,
+                f"dtype {np.dtype(spec.dtype).name} of stream {spec.name!r} must "
+                f"equal the {ref_field} dtype {np.dtype(ref.dtype).name}",
+            )
+
+
+def require_shape(
+    config: KernelConfig,
+    field: str,
+    spec: SharedMemoryConfig,
+    expected: tuple[int, ...],
+) -> None:
+    """The stream must have exactly ``expected`` shape."""
+    if tuple(spec.shape) != tuple(expected):
+        raise error(
+            config,
+            field,
+            f"stream {spec.name!r} must have shape {tuple(expected)}, "
+            f"got {tuple(spec.shape)}",
+        )
+
+
+def require_ndim(
+    config: KernelConfig, field: str, spec: SharedMemoryConfig, ndim: int
+) -> None:
+    """The stream must have ``ndim`` dimensions."""
+    if len(spec.shape) != ndim:
+        what = {1: "a 1-D vector", 2: "a 2-D array"}.get(ndim, f"{ndim}-D")
+        raise error(
+            config,
+            field,
+            f"stream {spec.name!r} must be {what}, got shape {tuple(spec.shape)}",
+        )
+
+
+def require_size(
+    config: KernelConfig, field: str, spec: SharedMemoryConfig, size: int
+) -> None:
+    """The stream must hold exactly ``size`` elements."""
+    actual = math.prod(spec.shape)
+    if actual != size:
+        noun = "element" if size == 1 else "elements"
+        raise error(
+            config,
+            field,
+            f"stream {spec.name!r} must hold {size} {noun}, got shape "
+            f"{tuple(spec.shape)} ({actual} elements)",
+        )
+
+
+_KIND_WORDS = {
+    "number": ("numeric", lambda dt: dt.kind in "iufc"),
+    "real": ("real numeric (integer or floating)", lambda dt: dt.kind in "iuf"),
+    "inexact": ("floating or complex", lambda dt: dt.kind in "fc"),
+    "floating": ("floating", lambda dt: dt.kind == "f"),
+}
+
+
+def require_dtype_kind(
+    config: KernelConfig, field: str, spec: SharedMemoryConfig, kind: str
+) -> None:
+    """The stream dtype must be of ``kind``: number, real, inexact, floating."""
+    words, test = _KIND_WORDS[kind]
+    dtype = np.dtype(spec.dtype)
+    if not test(dtype):
+        raise error(
+            config,
+            field,
+            f"stream {spec.name!r} must have a {words} dtype, got {dtype.name}",
+        )
+
+
+# --- parameters ------------------------------------------------------------
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def parse_number(
+    config: KernelConfig,
+    key: str,
+    default: Any = REQUIRED,
+    *,
+    finite: bool = True,
+    positive: bool = False,
+    non_negative: bool = False,
+) -> float:
+    """Return ``parameters[key]`` as a float (``default`` when absent).
+
+    Accepts ints and floats (also NumPy scalars), never booleans or strings.
+    """
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(config, f"parameters.{key}", "required real number is missing")
+        return default
+    value = params[key]
+    if not _is_real(value):
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be a real number, got {_describe(value)}",
+        )
+    number = float(value)
+    if finite and not math.isfinite(number):
+        raise error(
+            config, f"parameters.{key}", f"must be finite, got {_describe(value)}"
+        )
+    if positive and not number > 0:
+        raise error(
+            config, f"parameters.{key}", f"must be positive, got {_describe(value)}"
+        )
+    if non_negative and not number >= 0:
+        raise error(
+            config, f"parameters.{key}", f"must be >= 0, got {_describe(value)}"
+        )
+    return number
+
+
+def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
+    """Return ``parameters[key]`` as a positive int (no bools, no 2.5)."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(
+                config, f"parameters.{key}", "required positive integer is missing"
+            )
+        return default
+    value = params[key]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be a positive integer, got {_describe(value)}",
+        )
+    if int(value) <= 0:
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be a positive integer, got {_describe(value)}",
+        )
+    return int(value)
+
+
+def parse_choice(
+    config: KernelConfig, key: str, choices: Sequence[str], default: Any = REQUIRED
+) -> str:
+    """Return ``parameters[key]``, which must be one of ``choices``."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(
+                config, f"parameters.{key}", f"required; one of {', '.join(choices)}"
+            )
+        return default
+    value = params[key]
+    if not isinstance(value, str) or value not in choices:
+        hint = closest(value, choices) if isinstance(value, str) else []
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be one of {', '.join(choices)}, got {_describe(value)}{extra}",
+        )
+    return value
+
+
+def parse_text(config: KernelConfig, key: str, default: Any = REQUIRED) -> str:
+    """Return ``parameters[key]`` as a non-empty string."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(
+                config, f"parameters.{key}", "required non-empty string is missing"
+            )
+        return default
+    value = params[key]
+    if not isinstance(value, str) or not value.strip():
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be a non-empty string, got {_describe(value)}",
+        )
+    return value
+
+
+__all__ = [
+    "REQUIRED",
+    "auxiliary_spec",
+    "bindings",
+    "check_arity",
+    "check_known_parameters",
+    "check_storage",
+    "check_streams_defined",
+    "closest",
+    "error",
+    "input_spec",
+    "output_spec",
+    "parse_choice",
+    "parse_number",
+    "parse_positive_int",
+    "parse_text",
+    "require_dtype_kind",
+    "require_ndim",
+    "require_same_dtype",
+    "require_same_shape",
+    "require_shape",
+    "require_size",
+    "spec_map",
+]

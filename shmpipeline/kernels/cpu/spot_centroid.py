@@ -1,0 +1,82 @@
+"""``cpu.spot_centroid``: out (2,) = centroid of one spot minus image centre."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels.cpu._base import CpuKernel
+from shmpipeline.kernels.cpu._centroid import check_centroid_streams
+
+
+@dataclass(frozen=True)
+class SpotCentroidSettings:
+    threshold: float
+    background: float
+    weight_power: float
+
+
+def parse_spot_centroid(config, shared_memory) -> SpotCentroidSettings:
+    """Validate a spot-centroid config (shared with the GPU twin)."""
+    check_centroid_streams(config, shared_memory)
+    v.require_shape(config, "output", shared_memory[config.output], (2,))
+    return SpotCentroidSettings(
+        threshold=v.parse_number(config, "threshold", 0.0),
+        background=v.parse_number(config, "background", 0.0),
+        weight_power=v.parse_number(config, "weight_power", 1.0, positive=True),
+    )
+
+
+class SpotCentroidCpuKernel(CpuKernel):
+    """Centroid of a single spot, relative to the image centre.
+
+    With ``s = value - background``, pixels where ``s > threshold`` weigh
+    ``s ** weight_power`` (others 0); the output is ``[delta_row, delta_col]``
+    of the weighted centroid minus ``((H-1)/2, (W-1)/2)``, or ``[0, 0]`` when
+    the total weight is <= 0. Computed in float64, then cast to the output.
+    """
+
+    kind = "cpu.spot_centroid"
+    auxiliary_arity = 0
+    parameter_names = frozenset({"threshold", "background", "weight_power"})
+
+    @classmethod
+    def _settings(cls, config, shared_memory) -> SpotCentroidSettings:
+        return parse_spot_centroid(config, shared_memory)
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        height, width = context.trigger_input_spec.shape
+        self._work = np.zeros((height, width), np.float64)
+        self._mask = np.zeros((height, width), np.bool_)
+        self._rows = np.zeros(height, np.float64)
+        self._cols = np.zeros(width, np.float64)
+        self._row_index = np.arange(height, dtype=np.float64)
+        self._col_index = np.arange(width, dtype=np.float64)
+        self._centre = ((height - 1) / 2.0, (width - 1) / 2.0)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        s = self.settings
+        work, mask = self._work, self._mask
+        np.copyto(work, trigger_input)  # cast to float64 without a ufunc buffer
+        np.subtract(work, s.background, out=work)
+        np.greater(work, s.threshold, out=mask)
+        np.logical_not(mask, out=mask)
+        np.copyto(work, 0.0, where=mask)
+        if s.weight_power != 1.0:
+            np.power(work, s.weight_power, out=work)
+        np.add.reduce(work, axis=1, out=self._rows)
+        np.add.reduce(work, axis=0, out=self._cols)
+        total = self._rows.sum()
+        if total <= 0:
+            output[0] = 0
+            output[1] = 0
+            return
+        output[0] = self._rows.dot(self._row_index) / total - self._centre[0]
+        output[1] = self._cols.dot(self._col_index) / total - self._centre[1]
