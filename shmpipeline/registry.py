@@ -1,0 +1,427 @@
+"""Kernel registry used by the manager and worker runtime.
+
+A registry maps a kernel ``kind`` (``"cpu.scale"``) to its class. Entries are
+either classes or *lazy* loaders (zero-argument callables returning the class)
+so that resolving one kind imports only that kernel's module: GPU kinds import
+torch only when one is actually used, and a worker process imports just the
+kernel it runs.
+
+The default registry (:func:`get_default_registry`) holds every built-in CPU
+kind, a lazy ``gpu.*`` twin of each, and third-party kernels advertised by
+installed distributions under the entry-point group ``shmpipeline.kernels``.
+An entry point loads a :class:`~shmpipeline.kernel.Kernel` subclass, a list of
+them, or a callable returning either; plugins are imported only when a kind
+is not found among the built-ins, or when :meth:`KernelRegistry.kinds` is
+called. A plugin that fails to import is reported (a ``RuntimeWarning`` and
+:attr:`KernelRegistry.plugin_errors`), never crashes the registry.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.errors import ConfigValidationError
+from shmpipeline.kernel import Kernel, KernelContext
+from shmpipeline.kernels._validation import spec_map
+
+#: entry-point group third-party kernels are discovered from
+ENTRY_POINT_GROUP = "shmpipeline.kernels"
+
+#: built-in kind suffix -> (module under kernels/cpu and kernels/gpu, class stem)
+BUILTIN_KERNELS: dict[str, tuple[str, str]] = {
+    "copy": ("copy", "Copy"),
+    "scale": ("scale", "Scale"),
+    "add_constant": ("add_constant", "AddConstant"),
+    "scale_offset": ("scale_offset", "ScaleOffset"),
+    "elementwise_add": ("elementwise_add", "ElementwiseAdd"),
+    "elementwise_subtract": ("elementwise_subtract", "ElementwiseSubtract"),
+    "elementwise_multiply": ("elementwise_multiply", "ElementwiseMultiply"),
+    "elementwise_divide": ("elementwise_divide", "ElementwiseDivide"),
+    "flatten": ("flatten", "Flatten"),
+    "reduce": ("reduce", "Reduce"),
+    "affine_transform": ("affine_transform", "AffineTransform"),
+    "leaky_integrator": ("leaky_integrator", "LeakyIntegrator"),
+    "custom_operation": ("custom_operation", "CustomOperation"),
+    "spot_centroid": ("spot_centroid", "SpotCentroid"),
+    "shack_hartmann_centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
+    # published alias of shack_hartmann_centroid
+    "centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
+    "raise_error": ("raise_error", "RaiseError"),
+}
+
+_GPU_HINT = "install the GPU extra: pip install 'shmpipeline[gpu]'"
+
+
+# --- built-in loaders ----------------------------------------------------------
+
+
+def _load_cpu_kernel(kind: str, module: str, class_name: str) -> type[Kernel]:
+    """Import one built-in CPU kernel class."""
+    mod = importlib.import_module(f"shmpipeline.kernels.cpu.{module}")
+    return getattr(mod, class_name)
+
+
+def _load_gpu_kernel(kind: str, module: str, class_name: str) -> type[Kernel]:
+    """Import one built-in GPU kernel class (and torch with it)."""
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigValidationError(
+            f"kernel kind {kind!r} needs PyTorch, which is not installed; {_GPU_HINT}"
+        )
+    name = f"shmpipeline.kernels.gpu.{module}"
+    try:
+        mod = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing == "torch" or missing.startswith("torch."):
+            raise ConfigValidationError(
+                f"kernel kind {kind!r} needs PyTorch, which is not installed; {_GPU_HINT}"
+            ) from None
+        if missing and name.startswith(missing):
+            raise ConfigValidationError(
+                f"kernel kind {kind!r} is not available: module {name} is missing "
+                f"from this installation; {_GPU_HINT}"
+            ) from None
+        raise ConfigValidationError(
+            f"kernel kind {kind!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from exc
+    kernel_cls = getattr(mod, class_name, None)
+    if kernel_cls is None:
+        raise ConfigValidationError(
+            f"kernel kind {kind!r} is not available: {name} defines no {class_name}"
+        )
+    return kernel_cls
+
+
+def builtin_lazy_kernels() -> dict[str, Callable[[], type[Kernel]]]:
+    """Return lazy loaders for every built-in ``cpu.*`` and ``gpu.*`` kind."""
+    loaders: dict[str, Callable[[], type[Kernel]]] = {}
+    for suffix, (module, stem) in BUILTIN_KERNELS.items():
+        loaders[f"cpu.{suffix}"] = functools.partial(
+            _load_cpu_kernel, f"cpu.{suffix}", module, f"{stem}CpuKernel"
+        )
+        loaders[f"gpu.{suffix}"] = functools.partial(
+            _load_gpu_kernel, f"gpu.{suffix}", module, f"{stem}GpuKernel"
+        )
+    return loaders
+
+
+# --- entry points ----------------------------------------------------------------
+
+
+def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[Any]:
+    """Return the installed entry points of ``group`` (none imported)."""
+    try:
+        found = importlib.metadata.entry_points(group=group)
+    except Exception as exc:  # broken metadata must not break the registry
+        warnings.warn(
+            f"could not read entry points of group {group!r}: {exc}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return []
+    unique: dict[tuple[str, str], Any] = {}
+    for entry_point in found:
+        unique.setdefault((entry_point.name, entry_point.value), entry_point)
+    return list(unique.values())
+
+
+def _entry_point_label(entry_point: Any) -> str:
+    label = f"entry point '{entry_point.name} = {entry_point.value}'"
+    dist = getattr(entry_point, "dist", None)
+    if dist is not None:
+        try:
+            label += f" of {dist.metadata['Name']} {dist.version}"
+        except Exception:
+            pass
+    return label
+
+
+def _check_kernel_class(kernel_cls: Any) -> str:
+    """Return the kind of a registrable kernel class, else raise."""
+    if not isinstance(kernel_cls, type) or not issubclass(kernel_cls, Kernel):
+        raise TypeError(f"expected a Kernel subclass, got {kernel_cls!r}")
+    kind = getattr(kernel_cls, "kind", None)
+    if not isinstance(kind, str) or not kind.strip() or kind != kind.strip():
+        raise ValueError(
+            f"{kernel_cls.__name__}.kind must be a non-empty string, got {kind!r}"
+        )
+    if inspect.isabstract(kernel_cls):
+        missing = ", ".join(sorted(kernel_cls.__abstractmethods__))
+        raise TypeError(
+            f"{kernel_cls.__name__} is abstract (does not implement {missing})"
+        )
+    if getattr(kernel_cls, "storage", None) not in ("cpu", "gpu"):
+        raise ValueError(
+            f"{kernel_cls.__name__}.storage must be 'cpu' or 'gpu', "
+            f"got {getattr(kernel_cls, 'storage', None)!r}"
+        )
+    return kind
+
+
+def _closest_kinds(kind: str, known: Iterable[str], n: int = 4) -> list[str]:
+    """Known kinds most similar to ``kind``, best first; a bare name
+    (``scale``) ranks its exact ``<storage>.scale`` kinds first."""
+    scored = []
+    for candidate in known:
+        ratio = difflib.SequenceMatcher(None, kind, candidate).ratio()
+        if "." not in kind and candidate.split(".", 1)[-1] == kind:
+            ratio = 2.0
+        if ratio >= 0.5:
+            scored.append((-ratio, candidate))
+    return [candidate for _, candidate in sorted(scored)[:n]]
+
+
+# --- registry ------------------------------------------------------------------
+
+
+class KernelRegistry:
+    """Resolve kernel kinds to implementation classes.
+
+    Registries are the extension point for third-party kernels. The default
+    registry contains the built-in CPU kernels and lazily loads GPU kernels
+    when the optional torch dependency is available.
+    """
+
+    def __init__(
+        self,
+        kernels: Mapping[str, type[Kernel]],
+        lazy_kernels: Mapping[str, Callable[[], type[Kernel]]] | None = None,
+    ) -> None:
+        """Store a static mapping of registered kernel implementations."""
+        self._kernels: dict[str, type[Kernel]] = {}
+        for kind, kernel_cls in dict(kernels).items():
+            _check_kernel_class(kernel_cls)
+            self._kernels[str(kind)] = kernel_cls
+        self._lazy: dict[str, Callable[[], type[Kernel]]] = dict(lazy_kernels or {})
+        self._pending_plugins: list[Any] = []
+        self._plugin_errors: list[str] = []
+
+    # lookup -------------------------------------------------------------------
+
+    def get(self, kind: str) -> type[Kernel]:
+        """Return the implementation class for a kernel kind.
+
+        Raises :class:`ConfigValidationError` for an unknown kind (naming the
+        closest known kinds) or a kind whose module cannot be loaded (a GPU
+        kind without torch says how to install it).
+        """
+        if not isinstance(kind, str):
+            raise ConfigValidationError(f"kernel kind must be a string, got {kind!r}")
+        kernel_cls = self._kernels.get(kind)
+        if kernel_cls is not None:
+            return kernel_cls
+        if kind in self._lazy:
+            return self._load_lazy(kind)
+        if self._pending_plugins:
+            named = [ep for ep in self._pending_plugins if ep.name == kind]
+            for entry_point in named:
+                self._load_plugin(entry_point)
+            if kind not in self._kernels:
+                self._load_all_plugins()
+            if kind in self._kernels:
+                return self._kernels[kind]
+            if kind in self._lazy:
+                return self._load_lazy(kind)
+        raise ConfigValidationError(self._unknown_message(kind))
+
+    def kinds(self) -> tuple[str, ...]:
+        """Return registered kernel kinds in sorted order (imports plugins,
+        never the lazily registered built-ins)."""
+        self._load_all_plugins()
+        return tuple(sorted({*self._kernels, *self._lazy}))
+
+    @property
+    def plugin_errors(self) -> tuple[str, ...]:
+        """Problems met while loading entry-point plugins, one line each."""
+        return tuple(self._plugin_errors)
+
+    def _load_lazy(self, kind: str) -> type[Kernel]:
+        loader = self._lazy[kind]
+        try:
+            kernel_cls = loader()
+        except ConfigValidationError:
+            raise
+        except Exception as exc:
+            raise ConfigValidationError(
+                f"kernel kind {kind!r} failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            _check_kernel_class(kernel_cls)
+        except (TypeError, ValueError) as exc:
+            raise ConfigValidationError(
+                f"kernel kind {kind!r} is unusable: {exc}"
+            ) from None
+        self._kernels[kind] = kernel_cls
+        self._lazy.pop(kind, None)
+        return kernel_cls
+
+    def _unknown_message(self, kind: str) -> str:
+        known = sorted({*self._kernels, *self._lazy})
+        close = _closest_kinds(kind, known)
+        message = f"unknown kernel kind {kind!r}"
+        if close:
+            message += f"; closest known kinds: {', '.join(close)}"
+        else:
+            message += (
+                f"; {len(known)} kinds are known (list them with 'shmpipeline kinds')"
+            )
+        if self._plugin_errors:
+            message += (
+                f" ({len(self._plugin_errors)} kernel plugin(s) failed to load: "
+                + "; ".join(self._plugin_errors)
+                + ")"
+            )
+        return message
+
+    # plugins ------------------------------------------------------------------
+
+    def _add_entry_points(self, entry_points: Iterable[Any]) -> None:
+        """Queue entry points to load on demand (see module docstring)."""
+        self._pending_plugins.extend(entry_points)
+
+    def _load_all_plugins(self) -> None:
+        while self._pending_plugins:
+            self._load_plugin(self._pending_plugins[0])
+
+    def _load_plugin(self, entry_point: Any) -> None:
+        if entry_point in self._pending_plugins:
+            self._pending_plugins.remove(entry_point)
+        label = _entry_point_label(entry_point)
+        try:
+            loaded = entry_point.load()
+            if callable(loaded) and not isinstance(loaded, type):
+                loaded = loaded()
+        except Exception as exc:
+            self._plugin_error(f"{label} failed to load: {type(exc).__name__}: {exc}")
+            return
+        classes = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
+        for kernel_cls in classes:
+            try:
+                kind = _check_kernel_class(kernel_cls)
+            except (TypeError, ValueError) as exc:
+                self._plugin_error(f"{label}: {exc}")
+                continue
+            if self._kernels.get(kind) is kernel_cls:
+                continue
+            if kind in self._kernels or kind in self._lazy:
+                self._plugin_error(
+                    f"{label}: kind {kind!r} is already registered; the plugin's "
+                    f"{kernel_cls.__name__} is ignored"
+                )
+                continue
+            self._kernels[kind] = kernel_cls
+
+    def _plugin_error(self, message: str) -> None:
+        self._plugin_errors.append(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+    # registration ---------------------------------------------------------------
+
+    def register(self, kernel_cls: type[Kernel], *, replace: bool = False) -> None:
+        """Register one kernel implementation class on this registry.
+
+        Raises ``ValueError`` when the kind exists and ``replace`` is false,
+        ``TypeError`` when ``kernel_cls`` is not a concrete Kernel subclass.
+        """
+        kind = _check_kernel_class(kernel_cls)
+        if not replace and (kind in self._kernels or kind in self._lazy):
+            raise ValueError(
+                f"kernel kind {kind!r} is already registered; pass replace=True to override"
+            )
+        self._kernels[kind] = kernel_cls
+        self._lazy.pop(kind, None)
+
+    def extended(
+        self, *kernel_classes: type[Kernel], replace: bool = False
+    ) -> KernelRegistry:
+        """Return a new registry extended with additional kernel classes
+        (this registry is left unchanged)."""
+        registry = KernelRegistry(self._kernels, self._lazy)
+        registry._pending_plugins = list(self._pending_plugins)
+        registry._plugin_errors = list(self._plugin_errors)
+        for kernel_cls in kernel_classes:
+            registry.register(kernel_cls, replace=replace)
+        return registry
+
+    # validation and creation -------------------------------------------------
+
+    def validate(
+        self,
+        config: KernelConfig,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+    ) -> None:
+        """Validate one kernel binding against shared-memory definitions.
+
+        Every problem, including an exception escaping a third-party
+        ``validate_config``, is a :class:`ConfigValidationError` naming the
+        kernel.
+        """
+        self._validated_class(config, shared_memory)
+
+    def create(
+        self,
+        config: KernelConfig,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+    ) -> Kernel:
+        """Instantiate a kernel after validation."""
+        return self.create_from_context(KernelContext(config, shared_memory))
+
+    def create_from_context(self, context: KernelContext) -> Kernel:
+        """Validate ``context.config`` and instantiate its kernel with this
+        exact context (lets the caller set ``config_base_dir``)."""
+        kernel_cls = self._validated_class(context.config, context.shared_memory)
+        return kernel_cls(context)
+
+    def _validated_class(
+        self, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
+    ) -> type[Kernel]:
+        name = getattr(config, "name", "?")
+        shared_memory = spec_map(shared_memory)
+        try:
+            kernel_cls = self.get(config.kind)
+        except ConfigValidationError as exc:
+            raise ConfigValidationError(
+                f"kernel {name!r}: kind: {exc.message}"
+            ) from None
+        try:
+            kernel_cls.validate_config(config, shared_memory)
+        except ConfigValidationError as exc:
+            if f"kernel {name!r}" in exc.message:
+                raise
+            raise ConfigValidationError(f"kernel {name!r}: {exc.message}") from exc
+        except Exception as exc:
+            raise ConfigValidationError(
+                f"kernel {name!r}: kind {config.kind!r}: validate_config raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return kernel_cls
+
+
+def _build_default_registry() -> KernelRegistry:
+    registry = KernelRegistry({}, builtin_lazy_kernels())
+    registry._add_entry_points(discover_entry_points())
+    return registry
+
+
+_DEFAULT_REGISTRY: KernelRegistry | None = None
+
+
+def get_default_registry() -> KernelRegistry:
+    """Return the built-in kernel registry (one shared instance per process,
+    built on first call)."""
+    global _DEFAULT_REGISTRY
+    if _DEFAULT_REGISTRY is None:
+        _DEFAULT_REGISTRY = _build_default_registry()
+    return _DEFAULT_REGISTRY
+
+
+__all__ = ["ENTRY_POINT_GROUP", "KernelRegistry", "get_default_registry"]
