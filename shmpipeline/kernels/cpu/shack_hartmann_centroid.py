@@ -57,34 +57,50 @@ class ShackHartmannCentroidCpuKernel(CpuKernel):
         tile = self.tile_size = self.settings
         height, width = context.trigger_input_spec.shape
         rows, cols = height // tile, width // tile
-        self._blocks = (rows, tile, cols, tile)
-        self._work = np.zeros((rows, cols, tile, tile), np.float64)
-        self._row_profile = np.zeros((rows, cols, tile), np.float64)
-        self._col_profile = np.zeros((rows, cols, tile), np.float64)
-        self._total = np.zeros((rows, cols), np.float64)
-        self._result = np.zeros((rows, cols), np.float64)
-        self._empty = np.zeros((rows, cols), np.bool_)
-        self._valid = np.zeros((rows, cols), np.bool_)
-        self._index = np.arange(tile, dtype=np.float64)
-        self._centre = (tile - 1) / 2.0
+        offsets = np.arange(tile, dtype=np.float64) - (tile - 1) / 2.0
+        # Two small matrix products give every tile's sum and moments about
+        # its centre at once: (H*cols, t) @ [1, dcol] sums each tile row,
+        # then [1, drow] @ (t, cols*2) per band of tile rows.
+        self._work = np.zeros((height, width), np.float64)
+        self._col_weights = np.stack([np.ones(tile), offsets], axis=1)  # (t, 2)
+        self._row_weights = np.stack([offsets, np.ones(tile)], axis=0)  # (2, t)
+        self._partial = np.zeros((height * cols, 2), np.float64)
+        self._moments = np.zeros((rows, 2, cols * 2), np.float64)
+        self._work_rows = self._work.reshape(height * cols, tile)
+        self._partial_tiles = self._partial.reshape(rows, tile, cols * 2)
+        # moments[i, w_row, 2j + w_col] with w_row in (drow, 1) and w_col in
+        # (1, dcol): the total is at (1, 0); the row moment (0, 0) and the
+        # column moment (1, 1) form one strided (rows, cols, 2) view, so both
+        # axes divide in one call.
+        self._total = self._moments[:, 1, 0::2]
+        item = self._moments.itemsize
+        self._numerators = np.lib.stride_tricks.as_strided(
+            self._moments,
+            shape=(rows, cols, 2),
+            strides=(2 * cols * 2 * item, 2 * item, (2 * cols + 1) * item),
+            writeable=False,
+        )
+        # contiguous, full-shape operands keep the division on NumPy's fast
+        # path (a strided or broadcast operand costs an iterator allocation)
+        self._numerator = np.zeros((rows, cols, 2), np.float64)
+        self._denominator = np.zeros((rows, cols, 2), np.float64)
+        self._empty = np.zeros((rows, cols, 2), np.bool_)
+        self._result = np.zeros((rows, cols, 2), np.float64)
+        self._direct = np.dtype(context.output_spec.dtype) == np.float64
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        work = self._work
-        # (H, W) -> (rows, tile, cols, tile) is a view; copying it transposed
-        # into (rows, cols, tile, tile) makes each tile contiguous.
-        tiles = np.reshape(trigger_input, self._blocks)
-        np.copyto(work, tiles.transpose(0, 2, 1, 3))
-        np.add.reduce(work, axis=3, out=self._row_profile)
-        np.add.reduce(work, axis=2, out=self._col_profile)
-        np.add.reduce(self._row_profile, axis=2, out=self._total)
-        np.less_equal(self._total, 0.0, out=self._empty)
-        np.logical_not(self._empty, out=self._valid)
-        for axis, profile in ((0, self._row_profile), (1, self._col_profile)):
-            result = self._result
-            np.matmul(profile, self._index, out=result)
-            np.divide(result, self._total, out=result, where=self._valid)
-            np.subtract(result, self._centre, out=result, where=self._valid)
-            np.copyto(result, 0.0, where=self._empty)
-            np.copyto(output[..., axis], result, casting="unsafe")
+        np.copyto(self._work, trigger_input)  # float64, contiguous
+        np.matmul(self._work_rows, self._col_weights, out=self._partial)
+        np.matmul(self._row_weights, self._partial_tiles, out=self._moments)
+        # tiles whose sum is <= 0 divide by +inf: finite moments give 0
+        np.copyto(self._numerator, self._numerators)
+        np.copyto(self._denominator, self._total[..., None])
+        np.less_equal(self._denominator, 0.0, out=self._empty)
+        np.copyto(self._denominator, np.inf, where=self._empty)
+        if self._direct:
+            np.divide(self._numerator, self._denominator, out=output)
+        else:
+            np.divide(self._numerator, self._denominator, out=self._result)
+            np.copyto(output, self._result, casting="unsafe")
