@@ -1039,7 +1039,9 @@ def _load_yaml(path: Any) -> tuple[Any, str, Path]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = exc.problem or exc.context or "cannot parse"
+        if exc.problem and exc.context:
+            problem = f"{exc.problem} ({exc.context})"
         raise ConfigValidationError(
             f"invalid YAML: {problem}", path=display, line=line
         ) from None
