@@ -1,0 +1,695 @@
+"""Synthetic shared-memory inputs for testing and interactive demos.
+
+A synthetic input fills a source stream with generated frames so a pipeline
+can run without its real producer (demos, smoke tests, regression scenarios).
+
+Determinism: frame ``n`` (0-based) of a pattern is a pure function of
+``(spec, shape, dtype, n)``. It does not depend on how many frames were
+generated before, on the generator instance, or on timing; even ``random``
+draws frame ``n`` from its own generator seeded with ``[seed, n]``.
+
+Patterns (``n`` the frame index, ``i`` the flat C-order element index, ``A``
+amplitude, ``O`` offset, ``P`` period, ``K`` impulse_interval):
+
+=============  ==============================================================
+constant       ``O + constant`` everywhere
+random         ``O + A * z`` with ``z`` standard normal from
+               ``numpy.random.default_rng([seed, n])`` (float64, C order)
+ramp           ``O + A * ((i + n) mod P) / max(P - 1, 1)``
+sine           ``O + A * sin(2 pi ((i + n) mod P) / P)``
+impulse        ``O`` everywhere; on frames with ``n % K == 0`` the element
+               ``(n // K) mod size`` is ``O + A``
+checkerboard   ``O + A * parity`` with ``parity = (sum_k floor(c_k / P)) mod 2``
+               over the element's coordinates ``c_k``, the first one shifted
+               by ``n`` (tiles of side ``P`` scrolling along axis 0; a 0-d
+               stream alternates with ``n % 2``)
+=============  ==============================================================
+
+Values are computed in float64 and then stored in the stream's dtype:
+floating dtypes by a plain cast; integer dtypes are rounded to the nearest
+integer (half to even) and clipped to the dtype's range (so ``random`` on a
+``uint8`` stream saturates at 0 and 255 instead of wrapping; 64-bit integers
+saturate at exactly their min and max too); ``bool`` is
+treated as the integer range [0, 1]; complex dtypes get the value as real part.
+
+GPU streams (``storage='gpu'``): frames are computed on the host exactly as
+above and copied into a torch tensor on ``gpu_device``, so CPU and GPU frames
+are identical. torch is imported only then.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigValidationError, GpuUnavailableError
+
+__all__ = [
+    "available_synthetic_patterns",
+    "SyntheticInputConfig",
+    "SyntheticPatternGenerator",
+    "SyntheticSourceController",
+    "parse_synthetic_shorthand",
+]
+
+_log = logging.getLogger(__name__)
+
+_PATTERNS = ("constant", "random", "ramp", "sine", "impulse", "checkerboard")
+
+#: Published frame ids are the pattern index plus this, so the ids a
+#: controller writes to a fresh stream equal the stream's write count and
+#: frame id 0 keeps meaning "nothing written yet".
+FRAME_ID_OFFSET = 1
+
+#: A paced writer more than this many seconds behind its schedule (machine
+#: stalled, or a rate the stream cannot sustain) restarts its schedule from
+#: "now" instead of bursting to catch up.
+MAX_LAG_S = 1.0
+
+
+def available_synthetic_patterns() -> tuple[str, ...]:
+    """Return supported synthetic input pattern names."""
+    return _PATTERNS
+
+
+# --- configuration ---------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class SyntheticInputConfig:
+    """Configuration for one synthetic input writer.
+
+    Synthetic writers can drive source streams without an external producer,
+    which makes them useful for demos, GUI exploration, and automated tests.
+    Values are checked and normalised on construction (``pattern`` is
+    lower-cased, numbers become ``float``/``int``); a bad value raises
+    :class:`ConfigValidationError` naming the stream and the field.
+    """
+
+    stream_name: str
+    pattern: str = "random"
+    rate_hz: float | None = None
+    seed: int = 0
+    amplitude: float = 1.0
+    offset: float = 0.0
+    period: float = 64.0
+    constant: float = 0.0
+    impulse_interval: int = 64
+
+    def __post_init__(self) -> None:
+        def fail(field_name: str, problem: str) -> ConfigValidationError:
+            name = self.stream_name if isinstance(self.stream_name, str) else "?"
+            return ConfigValidationError(
+                f"synthetic input {name!r}: {field_name}: {problem}"
+            )
+
+        def put(field_name: str, value: Any) -> None:
+            object.__setattr__(self, field_name, value)
+
+        if not isinstance(self.stream_name, str) or not self.stream_name.strip():
+            raise ConfigValidationError(
+                "synthetic input: stream_name: must be a non-empty string, got "
+                f"{self.stream_name!r}"
+            )
+        put("stream_name", self.stream_name.strip())
+
+        if not isinstance(self.pattern, str):
+            raise fail("pattern", f"must be a string, got {self.pattern!r}")
+        pattern = self.pattern.strip().lower()
+        if pattern not in _PATTERNS:
+            raise fail(
+                "pattern",
+                f"unknown pattern {self.pattern!r}; expected one of: "
+                + ", ".join(_PATTERNS),
+            )
+        put("pattern", pattern)
+
+        if self.rate_hz is not None:
+            if (
+                not _is_real(self.rate_hz)
+                or not math.isfinite(self.rate_hz)
+                or self.rate_hz <= 0
+            ):
+                raise fail(
+                    "rate_hz",
+                    f"must be a positive number of frames per second or null "
+                    f"(as fast as possible), got {self.rate_hz!r}",
+                )
+            put("rate_hz", float(self.rate_hz))
+
+        if not _is_int(self.seed) or self.seed < 0:
+            raise fail("seed", f"must be a non-negative integer, got {self.seed!r}")
+        put("seed", int(self.seed))
+
+        for field_name in ("amplitude", "offset", "constant"):
+            value = getattr(self, field_name)
+            if not _is_real(value) or not math.isfinite(value):
+                raise fail(field_name, f"must be a finite number, got {value!r}")
+            put(field_name, float(value))
+
+        if (
+            not _is_real(self.period)
+            or not math.isfinite(self.period)
+            or self.period <= 0
+        ):
+            raise fail("period", f"must be a positive number, got {self.period!r}")
+        put("period", float(self.period))
+
+        if not _is_int(self.impulse_interval) or self.impulse_interval <= 0:
+            raise fail(
+                "impulse_interval",
+                f"must be a positive integer, got {self.impulse_interval!r}",
+            )
+        put("impulse_interval", int(self.impulse_interval))
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SyntheticInputConfig:
+        """Build a config from a mapping, rejecting unknown keys."""
+        if isinstance(raw, SyntheticInputConfig):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise ConfigValidationError(
+                f"synthetic input: must be a mapping, got {type(raw).__name__}"
+            )
+        known = [f.name for f in fields(cls)]
+        name = raw.get("stream_name")
+        label = (
+            f"synthetic input {name!r}" if isinstance(name, str) else "synthetic input"
+        )
+        unknown = [key for key in raw if key not in known]
+        if unknown:
+            raise ConfigValidationError(
+                f"{label}: {unknown[0]!s}: unknown key; valid keys: " + ", ".join(known)
+            )
+        # An explicit null means "the default" (for rate_hz that is null).
+        values = {key: value for key, value in raw.items() if value is not None}
+        if "stream_name" not in values:
+            raise ConfigValidationError(f"{label}: stream_name: required")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly mapping that :meth:`from_dict` turns back into ``self``."""
+        return asdict(self)
+
+
+def parse_synthetic_shorthand(text: str) -> SyntheticInputConfig:
+    """Parse the CLI shorthand ``STREAM:PATTERN[:RATE]`` (e.g. ``frame:sine:500``).
+
+    An empty or ``max`` rate means as fast as possible.
+    """
+    if not isinstance(text, str):
+        raise ConfigValidationError(
+            f"synthetic input: expected STREAM:PATTERN[:RATE], got {text!r}"
+        )
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1].strip():
+        raise ConfigValidationError(
+            f"synthetic input {text!r}: expected STREAM:PATTERN[:RATE], e.g. "
+            "frame:random or frame:sine:500"
+        )
+    rate: float | None = None
+    if len(parts) == 3 and parts[2].strip().lower() not in ("", "max"):
+        try:
+            rate = float(parts[2])
+        except ValueError:
+            raise ConfigValidationError(
+                f"synthetic input {parts[0].strip()!r}: rate_hz: must be a positive "
+                f"number of frames per second, got {parts[2]!r}"
+            ) from None
+    return SyntheticInputConfig(stream_name=parts[0], pattern=parts[1], rate_hz=rate)
+
+
+# --- frame generation -----------------------------------------------------------
+
+
+def _integer_bounds(dtype: np.dtype) -> tuple[float, float]:
+    """Float64 clip bounds that convert to ``dtype`` without overflow."""
+    if dtype.kind == "b":
+        return 0.0, 1.0
+    info = np.iinfo(dtype)
+    lo, hi = float(info.min), float(info.max)
+    if int(hi) > info.max:  # 2**63 - 1 and 2**64 - 1 round up in float64
+        hi = float(np.nextafter(hi, -np.inf))
+    return lo, hi
+
+
+class SyntheticPatternGenerator:
+    """Generate deterministic test frames for CPU and GPU streams.
+
+    ``frame(n)`` returns a fresh array (tensor for gpu storage) holding frame
+    ``n``; ``frame_into(n, out)`` writes it into an existing host array (the
+    zero-copy path used with ``SharedStream.write_view``); ``next_frame()``
+    returns the next frame in an internal buffer that is reused on every call.
+    All of them compute frame ``n`` identically.
+    """
+
+    def __init__(
+        self,
+        spec: SyntheticInputConfig,
+        *,
+        shape: tuple[int, ...],
+        dtype: Any,
+        storage: str,
+        gpu_device: str | None = None,
+    ) -> None:
+        if isinstance(spec, Mapping):
+            spec = SyntheticInputConfig.from_dict(spec)
+        if not isinstance(spec, SyntheticInputConfig):
+            raise TypeError(
+                f"spec must be a SyntheticInputConfig, got {type(spec).__name__}"
+            )
+        self.spec = spec
+        label = f"synthetic input {spec.stream_name!r}"
+        try:
+            self.shape = tuple(int(dim) for dim in shape)
+        except (TypeError, ValueError):
+            raise ConfigValidationError(
+                f"{label}: shape: must be a sequence of integers, got {shape!r}"
+            ) from None
+        if any(dim <= 0 for dim in self.shape):
+            raise ConfigValidationError(
+                f"{label}: shape: dimensions must be positive, got {self.shape!r}"
+            )
+        try:
+            self.dtype = np.dtype(dtype)
+        except (TypeError, ValueError):
+            raise ConfigValidationError(
+                f"{label}: dtype: not a NumPy dtype: {dtype!r}"
+            ) from None
+        if self.dtype.kind not in "biufc" or self.dtype.fields is not None:
+            raise ConfigValidationError(
+                f"{label}: dtype: synthetic inputs support bool, integer, float and "
+                f"complex streams, not {self.dtype!s}"
+            )
+        storage = str(storage).strip().lower()
+        if storage not in ("cpu", "gpu"):
+            raise ConfigValidationError(
+                f"{label}: storage: must be 'cpu' or 'gpu', got {storage!r}"
+            )
+        if storage == "gpu" and not gpu_device:
+            raise ConfigValidationError(
+                f"{label}: gpu_device: required for gpu storage"
+            )
+        self.storage = storage
+        self.gpu_device = gpu_device
+        self.size = math.prod(self.shape)
+        self._index = 0
+
+        # Host work area: one float64 buffer (plus the per-axis index vectors
+        # the checkerboard needs); nothing is allocated per frame.
+        self._work = np.empty(self.size, dtype=np.float64)
+        self._flat_index: np.ndarray | None = None
+        if spec.pattern in ("ramp", "sine"):
+            self._flat_index = np.arange(self.size, dtype=np.float64)
+        self._axes: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if spec.pattern == "checkerboard":
+            for axis, dim in enumerate(self.shape):
+                view_shape = [1] * len(self.shape)
+                view_shape[axis] = dim
+                coords = np.arange(dim, dtype=np.float64)
+                scratch = np.empty(dim, dtype=np.float64)
+                self._axes.append((coords, scratch, scratch.reshape(view_shape)))
+        self._bounds = _integer_bounds(self.dtype) if self.dtype.kind in "biu" else None
+        self._saturated: np.ndarray | None = None
+        self._top: Any = None
+        if self.dtype.kind in "iu" and self.dtype.itemsize == 8:
+            self._saturated = np.empty(self.size, dtype=bool)
+            self._top = np.iinfo(self.dtype).max
+        self._host = np.empty(self.shape, dtype=self.dtype)
+        self._device_buffer = None
+        if storage == "gpu":
+            torch = _import_torch(label)
+            try:
+                self._device_buffer = torch.empty(
+                    self.shape,
+                    dtype=_torch_dtype(torch, self.dtype, label),
+                    device=gpu_device,
+                )
+            except (RuntimeError, AssertionError) as exc:
+                raise GpuUnavailableError(
+                    f"{label}: cannot allocate on {gpu_device!r}: {exc}"
+                ) from None
+
+    # --- public --------------------------------------------------------------------
+
+    @property
+    def frames_generated(self) -> int:
+        """How many frames ``next_frame`` has returned (its next index)."""
+        return self._index
+
+    def next_frame(self) -> Any:
+        """Return the next generated frame, reusing an internal buffer."""
+        n = self._index
+        self._index += 1
+        self.frame_into(n, self._host)
+        if self._device_buffer is None:
+            return self._host
+        return self._device_buffer.copy_(_torch_from_numpy(self._host))
+
+    def frame(self, n: int) -> Any:
+        """Return frame ``n`` as a new array (a new tensor for gpu storage)."""
+        out = np.empty(self.shape, dtype=self.dtype)
+        self.frame_into(n, out)
+        if self._device_buffer is None:
+            return out
+        return _torch_from_numpy(out).to(self._device_buffer.device)
+
+    def frame_into(self, n: int, out: np.ndarray) -> np.ndarray:
+        """Write frame ``n`` into the host array ``out`` (this generator's
+        shape and dtype) and return it; nothing is allocated for C-contiguous
+        ``out``."""
+        if not _is_int(n) or n < 0:
+            raise ValueError(f"frame index must be a non-negative integer, got {n!r}")
+        if (
+            not isinstance(out, np.ndarray)
+            or out.shape != self.shape
+            or out.dtype != self.dtype
+        ):
+            raise ValueError(
+                f"out must be an ndarray of shape {self.shape!r} and dtype {self.dtype!s}"
+            )
+        n = int(n)
+        spec = self.spec
+        pattern = spec.pattern
+        if pattern == "constant":
+            out.fill(self._to_dtype(spec.offset + spec.constant))
+            return out
+        if pattern == "impulse":
+            out.fill(self._to_dtype(spec.offset))
+            k = spec.impulse_interval
+            if n % k == 0:
+                out.reshape(-1)[(n // k) % self.size] = self._to_dtype(
+                    spec.offset + spec.amplitude
+                )
+            return out
+
+        direct = out.dtype == np.float64 and out.flags.c_contiguous
+        work = out.reshape(-1) if direct else self._work
+        if pattern == "random":
+            rng = np.random.default_rng([spec.seed, n])
+            rng.standard_normal(out=work)
+            work *= spec.amplitude
+            work += spec.offset
+        elif pattern in ("ramp", "sine"):
+            period = spec.period
+            np.add(self._flat_index, float(n), out=work)
+            np.remainder(work, period, out=work)
+            if pattern == "ramp":
+                work *= spec.amplitude / max(period - 1.0, 1.0)
+            else:
+                work *= 2.0 * math.pi / period
+                np.sin(work, out=work)
+                work *= spec.amplitude
+            work += spec.offset
+        elif pattern == "checkerboard":
+            self._parity(n, work)
+            work *= spec.amplitude
+            work += spec.offset
+        else:  # pragma: no cover - the config rejects other names
+            raise AssertionError(f"unhandled pattern {pattern!r}")
+        if not direct:
+            self._store(work, out)
+        return out
+
+    # --- internals -------------------------------------------------------------------
+
+    def _parity(self, n: int, work: np.ndarray) -> None:
+        if not self._axes:  # 0-d stream
+            work.fill(float(n % 2))
+            return
+        grid = work.reshape(self.shape)
+        grid.fill(0.0)
+        period = self.spec.period
+        for axis, (coords, scratch, view) in enumerate(self._axes):
+            if axis == 0:
+                np.add(coords, float(n), out=scratch)
+                scratch /= period
+            else:
+                np.divide(coords, period, out=scratch)
+            np.floor(scratch, out=scratch)
+            grid += view
+        np.remainder(work, 2.0, out=work)
+
+    def _store(self, work: np.ndarray, out: np.ndarray) -> None:
+        """Convert the float64 work area into ``out`` (rounding and clipping
+        for integer dtypes)."""
+        saturated = self._saturated
+        if self._bounds is not None:
+            np.rint(work, out=work)
+            if saturated is not None:
+                np.greater(work, self._bounds[1], out=saturated)
+            np.clip(work, self._bounds[0], self._bounds[1], out=work)
+        np.copyto(out, work.reshape(self.shape), casting="unsafe")
+        if saturated is not None:
+            # float64 cannot hold 2**63 - 1 or 2**64 - 1: set the top exactly.
+            np.copyto(out, self._top, where=saturated.reshape(self.shape))
+
+    def _to_dtype(self, value: float) -> Any:
+        """One value converted with the same rule as whole frames."""
+        if self._bounds is not None:
+            value = float(np.rint(value))
+            if self._top is not None and value > self._bounds[1]:
+                return self.dtype.type(self._top)
+            value = min(max(value, self._bounds[0]), self._bounds[1])
+        return np.array(value).astype(self.dtype)[()]
+
+
+def _import_torch(label: str):
+    try:
+        import torch
+    except ImportError:
+        raise GpuUnavailableError(
+            f"{label}: gpu storage needs torch (pip install 'shmpipeline[gpu]')"
+        ) from None
+    return torch
+
+
+def _torch_dtype(torch, dtype: np.dtype, label: str):
+    try:
+        return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+    except TypeError:
+        raise ConfigValidationError(
+            f"{label}: dtype: torch has no equivalent of {dtype!s}"
+        ) from None
+
+
+def _torch_from_numpy(array: np.ndarray):
+    import torch
+
+    return torch.from_numpy(array)
+
+
+# --- background writer -------------------------------------------------------------
+
+
+class SyntheticSourceController:
+    """Background writer that feeds a stream with synthetic test frames.
+
+    The controller owns the worker thread and the timing loop for one active
+    synthetic input source. Frame ``n`` of the pattern is published with
+    ``frame_id = n + 1`` (see :data:`FRAME_ID_OFFSET`), zero-copy through
+    ``write_view`` when the stream has one. ``rate_hz=None`` writes as fast as
+    possible; otherwise frame ``n`` is due at ``start + n / rate_hz`` (absolute
+    deadlines, so timing errors do not accumulate). A failed write stops the
+    thread and is reported by :meth:`snapshot` as ``last_error``.
+    """
+
+    def __init__(
+        self, stream: Any, spec: SyntheticInputConfig | Mapping[str, Any]
+    ) -> None:
+        if not isinstance(spec, SyntheticInputConfig):
+            spec = SyntheticInputConfig.from_dict(spec)
+        self.stream = stream
+        self.spec = spec
+        gpu = getattr(stream, "storage", "cpu") == "gpu" or bool(
+            getattr(stream, "gpu_enabled", False)
+        )
+        self._generator = SyntheticPatternGenerator(
+            spec,
+            shape=tuple(stream.shape),
+            dtype=stream.dtype,
+            storage="gpu" if gpu else "cpu",
+            gpu_device=getattr(stream, "gpu_device", None) if gpu else None,
+        )
+        self._zero_copy = not gpu and hasattr(stream, "write_view")
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_index = 0
+        self._frames_written = 0
+        self._late_frames = 0
+        self._schedule_resets = 0
+        self._started_at: float | None = None  # wall clock, for display
+        self._started_mono: float | None = None
+        self._stopped_mono: float | None = None
+        self._frames_at_start = 0
+        self._last_write_time: float | None = None
+        self._last_write_duration_s: float | None = None
+        self._last_frame_id: int | None = None
+        self._last_error: str | None = None
+
+    @property
+    def generator(self) -> SyntheticPatternGenerator:
+        """The pattern generator (``generator.frame(frame_id - 1)`` reproduces
+        a published frame)."""
+        return self._generator
+
+    @property
+    def running(self) -> bool:
+        """Whether the writer thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self) -> None:
+        """Start the background writer thread.
+
+        A no-op while running; after :meth:`stop` it resumes with the next
+        frame index.
+        """
+        if self.running:
+            return
+        self._stop.clear()
+        with self._lock:
+            self._last_error = None
+            self._started_at = time.time()
+            self._started_mono = time.monotonic()
+            self._stopped_mono = None
+            self._frames_at_start = self._frames_written
+        self._thread = threading.Thread(
+            target=self._run,
+            name=f"shmpipeline-synthetic-{self.spec.stream_name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self, *, timeout: float = 2.0) -> None:
+        """Request that the background writer stop and wait for it."""
+        self._stop.set()
+        thread = self._thread
+        if thread is None:
+            return
+        thread.join(timeout=timeout)
+        if thread.is_alive():
+            _log.warning(
+                "synthetic input %r: writer thread did not stop within %.3g s",
+                self.spec.stream_name,
+                timeout,
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return a stable status snapshot for GUI and CLI consumers."""
+        with self._lock:
+            written = self._frames_written
+            started = self._started_mono
+            end = (
+                self._stopped_mono
+                if self._stopped_mono is not None
+                else time.monotonic()
+            )
+            elapsed = 0.0 if started is None else max(0.0, end - started)
+            in_run = written - self._frames_at_start
+            rate = in_run / elapsed if elapsed > 0 else 0.0
+            snap = {
+                "stream_name": self.spec.stream_name,
+                "pattern": self.spec.pattern,
+                "rate_hz": self.spec.rate_hz,
+                "requested_rate_hz": self.spec.rate_hz,
+                "seed": self.spec.seed,
+                "amplitude": self.spec.amplitude,
+                "offset": self.spec.offset,
+                "period": self.spec.period,
+                "constant": self.spec.constant,
+                "impulse_interval": self.spec.impulse_interval,
+                "shape": list(self._generator.shape),
+                "dtype": str(self._generator.dtype),
+                "storage": self._generator.storage,
+                "alive": self.running,
+                "frames_written": written,
+                "last_frame_id": self._last_frame_id,
+                "effective_rate_hz": rate,
+                "elapsed_s": elapsed,
+                "late_frames": self._late_frames,
+                "schedule_resets": self._schedule_resets,
+                "started_at": self._started_at,
+                "last_write_time": self._last_write_time,
+                "last_write_duration_ms": (
+                    None
+                    if self._last_write_duration_s is None
+                    else 1000.0 * self._last_write_duration_s
+                ),
+                "last_error": self._last_error,
+            }
+        return snap
+
+    # --- the writer thread -------------------------------------------------------------
+
+    def _write(self, n: int, frame_id: int) -> None:
+        stream = self.stream
+        if self._zero_copy:
+            with stream.write_view(frame_id=frame_id) as buf:
+                self._generator.frame_into(n, buf)
+        else:
+            stream.write(self._generator.frame(n), frame_id=frame_id)
+
+    def _run(self) -> None:
+        stop = self._stop
+        clock = time.monotonic
+        rate = self.spec.rate_hz
+        base_time = clock()
+        base_index = self._next_index
+        try:
+            while not stop.is_set():
+                n = self._next_index
+                if rate is not None:
+                    due = base_time + (n - base_index) / rate
+                    remaining = due - clock()
+                    if remaining > 0:
+                        if stop.wait(remaining):
+                            break
+                    elif -remaining > MAX_LAG_S:
+                        base_time, base_index = clock(), n
+                        with self._lock:
+                            self._schedule_resets += 1
+                    elif remaining < -1.0 / rate:
+                        with self._lock:
+                            self._late_frames += 1
+                frame_id = n + FRAME_ID_OFFSET
+                began = clock()
+                self._write(n, frame_id)
+                ended = clock()
+                self._next_index = n + 1
+                with self._lock:
+                    self._frames_written += 1
+                    self._last_frame_id = frame_id
+                    self._last_write_time = time.time()
+                    self._last_write_duration_s = ended - began
+        except Exception as exc:  # noqa: BLE001 - reported through snapshot()
+            _log.error(
+                "synthetic input %r stopped: %s: %s",
+                self.spec.stream_name,
+                type(exc).__name__,
+                exc,
+            )
+            with self._lock:
+                self._last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._lock:
+                self._stopped_mono = clock()
