@@ -211,30 +211,51 @@ class SyntheticInputConfig:
 
 
 def parse_synthetic_shorthand(text: str) -> SyntheticInputConfig:
-    """Parse the CLI shorthand ``STREAM:PATTERN[:RATE]`` (e.g. ``frame:sine:500``).
+    """Parse the CLI shorthand ``STREAM:PATTERN[:RATE][,FIELD=VALUE...]``.
 
-    An empty or ``max`` rate means as fast as possible.
+    Examples: ``frame:random``, ``frame:sine:500``,
+    ``gain:constant:1,constant=0.5``, ``frame:ramp,period=32,amplitude=2``.
+    An empty or ``max`` rate means as fast as possible; the optional
+    ``FIELD=VALUE`` pairs set the other :class:`SyntheticInputConfig` fields.
     """
+    usage = (
+        "expected STREAM:PATTERN[:RATE][,FIELD=VALUE...], e.g. frame:random, "
+        "frame:sine:500 or gain:constant:1,constant=0.5"
+    )
     if not isinstance(text, str):
-        raise ConfigValidationError(
-            f"synthetic input: expected STREAM:PATTERN[:RATE], got {text!r}"
-        )
-    parts = text.split(":")
+        raise ConfigValidationError(f"synthetic input: {usage}; got {text!r}")
+    head, *options = text.split(",")
+    parts = head.split(":")
     if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1].strip():
-        raise ConfigValidationError(
-            f"synthetic input {text!r}: expected STREAM:PATTERN[:RATE], e.g. "
-            "frame:random or frame:sine:500"
-        )
-    rate: float | None = None
+        raise ConfigValidationError(f"synthetic input {text!r}: {usage}")
+    stream = parts[0].strip()
+    values: dict[str, Any] = {"stream_name": stream, "pattern": parts[1]}
     if len(parts) == 3 and parts[2].strip().lower() not in ("", "max"):
-        try:
-            rate = float(parts[2])
-        except ValueError:
+        values["rate_hz"] = _shorthand_number(stream, "rate_hz", parts[2])
+    settable = [f.name for f in fields(SyntheticInputConfig)][2:]
+    for option in options:
+        key, sep, value = option.partition("=")
+        key = key.strip()
+        if not sep or key not in settable:
             raise ConfigValidationError(
-                f"synthetic input {parts[0].strip()!r}: rate_hz: must be a positive "
-                f"number of frames per second, got {parts[2]!r}"
-            ) from None
-    return SyntheticInputConfig(stream_name=parts[0], pattern=parts[1], rate_hz=rate)
+                f"synthetic input {stream!r}: {option.strip()!r}: expected FIELD=VALUE "
+                "with FIELD one of " + ", ".join(settable)
+            )
+        values[key] = _shorthand_number(stream, key, value)
+    return SyntheticInputConfig(**values)
+
+
+def _shorthand_number(stream: str, key: str, text: str) -> int | float | None:
+    text = text.strip()
+    if key == "rate_hz" and text.lower() in ("", "max", "none", "null"):
+        return None
+    try:
+        return int(text) if key in ("seed", "impulse_interval") else float(text)
+    except ValueError:
+        kind = "an integer" if key in ("seed", "impulse_interval") else "a number"
+        raise ConfigValidationError(
+            f"synthetic input {stream!r}: {key}: must be {kind}, got {text!r}"
+        ) from None
 
 
 # --- frame generation -----------------------------------------------------------

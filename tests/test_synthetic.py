@@ -370,6 +370,16 @@ def test_parse_shorthand():
     spec = parse_synthetic_shorthand("wfs:sine:250.5")
     assert (spec.stream_name, spec.pattern, spec.rate_hz) == ("wfs", "sine", 250.5)
     assert parse_synthetic_shorthand("wfs:ramp:max").rate_hz is None
+    spec = parse_synthetic_shorthand(
+        "gain:constant:2,constant=0.5, seed=4,impulse_interval=3"
+    )
+    assert (spec.rate_hz, spec.constant, spec.seed, spec.impulse_interval) == (
+        2.0,
+        0.5,
+        4,
+        3,
+    )
+    assert parse_synthetic_shorthand("f:ramp,rate_hz=max,period=8").period == 8.0
     for bad, match in [
         ("frame", "STREAM:PATTERN"),
         (":random", "STREAM:PATTERN"),
@@ -377,6 +387,11 @@ def test_parse_shorthand():
         ("frame:noise", "pattern"),
         ("frame:sine:fast", "rate_hz"),
         ("frame:sine:-3", "rate_hz"),
+        ("frame:sine,period", "FIELD=VALUE"),
+        ("frame:sine,colour=red", "FIELD one of"),
+        ("frame:sine,stream_name=x", "FIELD one of"),
+        ("frame:sine,seed=1.5", "seed: must be an integer"),
+        ("frame:sine,amplitude=big", "amplitude: must be a number"),
     ]:
         with pytest.raises(ConfigValidationError, match=match):
             parse_synthetic_shorthand(bad)
