@@ -1,0 +1,871 @@
+"""Command-line entry points for shmpipeline.
+
+``shmpipeline`` (console script) and ``python -m shmpipeline`` run
+:func:`main`. Commands::
+
+    validate CFG...        check every file, print every error
+    describe CFG [--json]  the pipeline graph
+    run CFG [--duration S] [--synthetic STREAM:PATTERN[:RATE][,FIELD=VALUE...]]...
+    benchmark CFG [--frames N] [--warmup N] [--json]
+    kinds [--json]         registered kernel kinds
+    cleanup [--namespace NS] [--dry-run] [--json]
+    scenario ...           harness verbs, when shmpipeline.testing.cli provides them
+
+Conventions (SPEC §7): results go to stdout, logs and errors to stderr;
+``--json`` prints one JSON document on stdout whatever the log level. Exit
+codes: 0 ok, 1 failed validation / failed run / golden mismatch, 2 usage
+error (argparse), 130 interrupted (Ctrl-C or SIGTERM, after a clean
+shutdown). A user error (invalid config, missing file, bad option value)
+prints a one-line ``shmpipeline: error: ...`` message per problem, never a
+traceback; ``-v`` adds tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigValidationError, ShmPipelineError, WorkerProcessError
+
+__all__ = ["build_parser", "main"]
+
+PROG = "shmpipeline"
+_log = logging.getLogger("shmpipeline.cli")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: How often ``run`` polls the manager for failures and progress.
+POLL_INTERVAL_S = 0.1
+
+
+class _UserError(Exception):
+    """A problem to report as ``shmpipeline: error: <line>`` lines, exit 1."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__(lines[0] if lines else "")
+        self.lines = lines
+
+
+# --- parser ---------------------------------------------------------------------
+
+
+def _synthetic_arg(text: str):
+    """argparse ``type`` for ``--synthetic`` (a bad spec is a usage error)."""
+    from .synthetic import parse_synthetic_shorthand
+
+    try:
+        return parse_synthetic_shorthand(text)
+    except ConfigValidationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer, got {text!r}"
+            ) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level CLI parser."""
+    from . import __version__
+
+    # -v/-q are accepted before and after the command; SUPPRESS keeps a
+    # subcommand that does not repeat them from resetting the top-level ones.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output on stderr (-vv: debug)",
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="less log output on stderr (-qq: errors only)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Real-time compute pipelines over zero-copy shared-memory streams.",
+        parents=[common],
+    )
+    parser.set_defaults(verbose=0, quiet=0, log_level=None)
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="explicit log level (overrides -v/-q)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "validate",
+        parents=[common],
+        help="validate pipeline YAML files",
+        description="Validate pipeline files; every error of every file is printed. "
+        "Exit 1 when any file is invalid.",
+    )
+    p.add_argument("configs", nargs="+", metavar="CFG", help="pipeline YAML file(s)")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=_cmd_validate)
+
+    p = sub.add_parser(
+        "describe",
+        parents=[common],
+        help="describe a pipeline graph without running it",
+    )
+    p.add_argument("config", metavar="CFG", help="pipeline YAML file")
+    p.add_argument("--json", action="store_true", help="print the graph as JSON")
+    p.set_defaults(handler=_cmd_describe)
+
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="build and run a pipeline",
+        description="Build and start the pipeline, feed the synthetic inputs, run for "
+        "--duration seconds (or until Ctrl-C), shut down cleanly and print a summary.",
+    )
+    p.add_argument("config", metavar="CFG", help="pipeline YAML file")
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="seconds to run (default: until interrupted)",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="append",
+        type=_synthetic_arg,
+        default=[],
+        metavar="STREAM:PATTERN[:RATE][,FIELD=VALUE...]",
+        help="feed a source stream with a synthetic pattern (repeatable); e.g. "
+        "frame:random, frame:sine:500, gain:constant:1,constant=0.5",
+    )
+    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser(
+        "benchmark",
+        parents=[common],
+        help="measure end-to-end latency and throughput",
+        description="Drive the pipeline's source streams and time the sinks: a lockstep "
+        "phase (write frame k, wait until every sink published frame k) gives the "
+        "latency; a pipelined phase (write frame k once the first stages finished "
+        "frame k-1) gives the throughput.",
+    )
+    p.add_argument("config", metavar="CFG", help="pipeline YAML file")
+    p.add_argument(
+        "--frames",
+        type=_count(1),
+        default=1000,
+        metavar="N",
+        help="measured frames per phase (default 1000)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=_count(0),
+        default=100,
+        metavar="N",
+        help="unmeasured frames first (default 100)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=5.0,
+        metavar="S",
+        help="give up when a frame takes longer than this (default 5 s)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=_cmd_benchmark)
+
+    p = sub.add_parser("kinds", parents=[common], help="list registered kernel kinds")
+    p.add_argument("--json", action="store_true", help="print a JSON document")
+    p.set_defaults(handler=_cmd_kinds)
+
+    p = sub.add_parser(
+        "cleanup",
+        parents=[common],
+        help="remove stale shared-memory segments",
+        description="Remove the segments whose creator process is dead (a crashed or "
+        "killed pipeline). Live segments are never touched.",
+    )
+    p.add_argument(
+        "--namespace",
+        default=None,
+        metavar="NS",
+        help="only this namespace (default: $SHMPIPELINE_NAMESPACE, else all)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.set_defaults(handler=_cmd_cleanup)
+
+    _register_scenario_commands(sub, common)
+    return parser
+
+
+def _register_scenario_commands(
+    subparsers: Any, common: argparse.ArgumentParser
+) -> None:
+    """HOOK for the harness verbs (``scenario list|run|record``, SPEC §8).
+
+    They live in ``shmpipeline.testing.cli``, which must define
+    ``register_commands(subparsers, parents) -> None``: add the ``scenario``
+    parser (``subparsers.add_parser("scenario", parents=parents, ...)``) and
+    give each leaf a ``handler(args) -> int`` default (``set_defaults``).
+    Handlers follow this module's conventions (exit codes, stdout/stderr)
+    and may raise ``ConfigValidationError`` / ``ShmPipelineError`` for user
+    errors. Without that module the CLI simply has no ``scenario`` command.
+    """
+    try:
+        module = importlib.import_module("shmpipeline.testing.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("shmpipeline.testing.cli", "shmpipeline.testing"):
+            _log.warning("scenario commands unavailable: %s", exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - a broken harness must not break the CLI
+        _log.warning("scenario commands unavailable: %s: %s", type(exc).__name__, exc)
+        return
+    register = getattr(module, "register_commands", None)
+    if register is not None:
+        register(subparsers, [common])
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the shmpipeline CLI."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_USAGE)
+    with _logging_to_stderr(args):
+        try:
+            return int(args.handler(args))
+        except KeyboardInterrupt:
+            _error("interrupted")
+            return EXIT_INTERRUPTED
+        except _UserError as exc:
+            for line in exc.lines:
+                _error(line)
+            return EXIT_FAILED
+        except ConfigValidationError as exc:
+            _report_config_error(exc)
+            return EXIT_FAILED
+        except ShmPipelineError as exc:
+            _error(_one_line(exc))
+            _log.debug("details", exc_info=True)
+            return EXIT_FAILED
+        except BrokenPipeError:  # pragma: no cover - stdout closed by e.g. `| head`
+            return EXIT_OK
+        except OSError as exc:
+            _error(_os_error(exc))
+            _log.debug("details", exc_info=True)
+            return EXIT_FAILED
+        except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with -v
+            _error(
+                f"unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)"
+            )
+            _log.debug("traceback", exc_info=True)
+            return EXIT_FAILED
+
+
+@contextlib.contextmanager
+def _logging_to_stderr(args: argparse.Namespace) -> Iterator[None]:
+    """Route the package's log records to the current stderr for one call."""
+    if args.log_level:
+        level = getattr(logging, args.log_level)
+    else:
+        level = logging.INFO + 10 * (args.quiet - args.verbose)
+        level = min(max(level, logging.DEBUG), logging.ERROR)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("shmpipeline")
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()) if "\n" in text else text
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return _one_line(exc)
+
+
+def _report_config_error(exc: ConfigValidationError) -> None:
+    errors = exc.errors if len(exc.errors) > 1 else (str(exc),)
+    for message in errors:
+        if exc.path and not str(message).startswith(str(exc.path)):
+            message = f"{exc.path}: {message}"
+        _error(str(message))
+
+
+def _emit_json(document: Any) -> None:
+    print(json.dumps(document, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+# --- helpers shared by commands --------------------------------------------------------
+
+
+def _load_valid_config(path: str):
+    """Load ``path``; every validation error becomes a :class:`_UserError`."""
+    from .config import PipelineConfig
+    from .graph import validate_pipeline_config
+
+    errors = validate_pipeline_config(path)
+    if errors:
+        raise _UserError(*errors)
+    return PipelineConfig.from_yaml(path)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM stop a long command like Ctrl-C does (clean shutdown)."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _shutdown(manager: Any) -> None:
+    """Stop synthetic writers and workers and unlink the streams; a second
+    Ctrl-C while doing so forces it."""
+    try:
+        try:
+            manager.stop_all_synthetic_inputs()
+        finally:
+            manager.shutdown()
+    except KeyboardInterrupt:
+        _log.warning("interrupted again: forcing shutdown")
+        manager.shutdown(force=True)
+
+
+# --- validate / describe / kinds / cleanup --------------------------------------------------
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .graph import validate_pipeline_config
+
+    report = []
+    for path in args.configs:
+        errors = [str(e) for e in validate_pipeline_config(path)]
+        report.append({"path": path, "valid": not errors, "errors": errors})
+    valid = all(item["valid"] for item in report)
+    if args.json:
+        _emit_json({"valid": valid, "files": report})
+    else:
+        for item in report:
+            if item["valid"]:
+                print(f"OK      {item['path']}")
+                continue
+            count = len(item["errors"])
+            print(f"FAILED  {item['path']} ({count} error{'s' if count > 1 else ''})")
+            for error in item["errors"]:
+                print(f"  - {error}")
+    return EXIT_OK if valid else EXIT_FAILED
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from .graph import PipelineGraph
+
+    graph = PipelineGraph.from_config(_load_valid_config(args.config))
+    if args.json:
+        _emit_json(graph.to_dict())
+    else:
+        print(graph.describe())
+    return EXIT_OK
+
+
+def _cmd_kinds(args: argparse.Namespace) -> int:
+    from .registry import get_default_registry
+
+    registry = get_default_registry()
+    kinds = list(registry.kinds())
+    problems = list(getattr(registry, "plugin_errors", ()))
+    for problem in problems:
+        _log.warning("kernel plugin: %s", problem)
+    if args.json:
+        _emit_json({"kinds": kinds, "plugin_errors": problems})
+    else:
+        for kind in kinds:
+            print(kind)
+    return EXIT_OK
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from .stream import cleanup_stale, list_segments
+
+    segments = list_segments(args.namespace)
+    stale = [info for info in segments if info.stale]
+    if args.dry_run:
+        removed = [info.segment_name for info in stale]
+    else:
+        removed = cleanup_stale(args.namespace)
+    kept = [info.segment_name for info in segments if info.segment_name not in removed]
+    if args.json:
+        _emit_json(
+            {
+                "namespace": args.namespace,
+                "dry_run": args.dry_run,
+                "removed": removed,
+                "kept": kept,
+                "segments": [info.as_dict() for info in segments],
+            }
+        )
+        return EXIT_OK
+    for name in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {name}")
+    done = "to remove (dry run)" if args.dry_run else "removed"
+    print(f"{len(removed)} stale segment(s) {done}, {len(kept)} live kept")
+    return EXIT_OK
+
+
+# --- run -----------------------------------------------------------------------------------
+
+
+def _check_synthetic_streams(config: Any, specs: Sequence[Any]) -> None:
+    """Synthetic inputs may only feed defined streams no kernel writes."""
+    from .graph import PipelineGraph
+
+    graph = PipelineGraph.from_config(config)
+    known = [s.name for s in config.shared_memory]
+    problems = []
+    seen: set[str] = set()
+    for spec in specs:
+        name = spec.stream_name
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; streams: {', '.join(known)}"
+            )
+            problems.append(f"--synthetic {name!r}: unknown stream{hint}")
+        elif graph.producers(name):
+            problems.append(
+                f"--synthetic {name!r}: stream is written by kernel "
+                f"{graph.producers(name)[0]!r}; synthetic inputs feed source streams "
+                f"({', '.join(graph.source_streams()) or 'none'})"
+            )
+        elif name in seen:
+            problems.append(
+                f"--synthetic {name!r}: given twice (a stream has one writer)"
+            )
+        seen.add(name)
+    if problems:
+        raise _UserError(*problems)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .manager import PipelineManager
+
+    config = _load_valid_config(args.config)
+    _check_synthetic_streams(config, args.synthetic)
+    manager = PipelineManager(config)
+    exit_code = EXIT_OK
+    failure: str | None = None
+    final: dict[str, Any] = {}
+    synthetic: dict[str, Any] = {}
+    started = time.monotonic()
+    with _sigterm_as_interrupt():
+        try:
+            manager.build()
+            manager.start()
+            for spec in args.synthetic:
+                manager.start_synthetic_input(spec)
+            if args.duration is None:
+                _log.info("running %s; press Ctrl-C to stop", args.config)
+            else:
+                _log.info("running %s for %.3g s", args.config, args.duration)
+            deadline = None if args.duration is None else started + args.duration
+            while True:
+                status = manager.status()
+                if str(status.get("state")) == "failed":
+                    failure = _failure_text(manager)
+                    exit_code = EXIT_FAILED
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    break
+                time.sleep(
+                    POLL_INTERVAL_S
+                    if deadline is None
+                    else min(POLL_INTERVAL_S, deadline - now)
+                )
+        except KeyboardInterrupt:
+            exit_code = EXIT_INTERRUPTED
+            _log.warning("interrupted: shutting down")
+        finally:
+            elapsed = time.monotonic() - started
+            try:
+                synthetic = manager.synthetic_input_status()
+                final = manager.runtime_snapshot()
+            except Exception:  # noqa: BLE001 - the summary must not mask the run's outcome
+                _log.debug("final status unavailable", exc_info=True)
+            _shutdown(manager)
+    if failure is not None:
+        _error(f"pipeline failed: {failure}")
+    if args.json:
+        _emit_json(
+            {
+                "config": args.config,
+                "exit_code": exit_code,
+                "elapsed_s": elapsed,
+                "failure": failure,
+                "synthetic_inputs": synthetic,
+                "status": final,
+            }
+        )
+    else:
+        _print_run_summary(args.config, elapsed, final, synthetic)
+    return exit_code
+
+
+def _failure_text(manager: Any) -> str:
+    try:
+        manager.raise_if_failed()
+    except WorkerProcessError as exc:
+        _log.debug("worker traceback:\n%s", exc.traceback or "(none)")
+        return _one_line(exc)
+    except ShmPipelineError as exc:
+        return _one_line(exc)
+    failures = manager.failures
+    return str(failures[0]) if failures else "a worker failed"
+
+
+def _workers(status: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    workers = status.get("workers") or {}
+    if isinstance(workers, dict):
+        return [(str(name), info) for name, info in workers.items()]
+    return [(str(info.get("name", i)), info) for i, info in enumerate(workers)]
+
+
+def _first(info: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if info.get(key) is not None:
+            return info[key]
+    return None
+
+
+def _fmt(value: Any, spec: str = ".1f") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def _print_run_summary(
+    path: str, elapsed: float, status: dict[str, Any], synthetic: dict[str, Any]
+) -> None:
+    print(f"{path}: ran {elapsed:.2f} s, final state {status.get('state', '?')}")
+    rows = _workers(status)
+    if rows:
+        width = max(len(name) for name, _ in rows)
+        print(
+            f"  {'kernel':<{width}}  {'frames':>9}  {'mean us':>9}  {'p99 us':>9}  alive"
+        )
+        for name, info in rows:
+            frames = _first(info, "frames_processed", "frames")
+            mean = _first(info, "compute_mean_us", "mean_compute_us")
+            p99 = _first(info, "compute_p99_us", "p99_compute_us")
+            if (
+                mean is None
+                and _first(info, "compute_mean_s", "mean_compute_s") is not None
+            ):
+                mean = 1e6 * _first(info, "compute_mean_s", "mean_compute_s")
+            if (
+                p99 is None
+                and _first(info, "compute_p99_s", "p99_compute_s") is not None
+            ):
+                p99 = 1e6 * _first(info, "compute_p99_s", "p99_compute_s")
+            print(
+                f"  {name:<{width}}  {_fmt(frames):>9}  {_fmt(mean):>9}  {_fmt(p99):>9}  "
+                f"{_fmt(info.get('alive'))}"
+            )
+    for name, snap in synthetic.items():
+        print(
+            f"  synthetic {name}: {snap.get('pattern')}, {snap.get('frames_written')} frames "
+            f"at {_fmt(snap.get('effective_rate_hz'))} Hz"
+            + (f", error: {snap['last_error']}" if snap.get("last_error") else "")
+        )
+
+
+# --- benchmark --------------------------------------------------------------------------------
+
+
+def _percentiles(samples_ns: Sequence[int]) -> dict[str, float]:
+    data = np.asarray(samples_ns, dtype=np.float64) / 1e3
+    return {
+        "p50": float(np.percentile(data, 50)),
+        "p90": float(np.percentile(data, 90)),
+        "p99": float(np.percentile(data, 99)),
+        "mean": float(data.mean()),
+        "min": float(data.min()),
+        "max": float(data.max()),
+    }
+
+
+class _Driver:
+    """Writes source frames and waits for frame ids at the sinks."""
+
+    def __init__(self, manager: Any, config: Any, timeout: float) -> None:
+        from .graph import PipelineGraph
+        from .synthetic import SyntheticInputConfig, SyntheticPatternGenerator
+
+        graph = PipelineGraph.from_config(config)
+        self.manager = manager
+        self.timeout = timeout
+        specs = config.shared_memory_by_name
+        triggers = {k.input for k in config.kernels}
+        sources = list(graph.source_streams())
+        self.trigger_sources = [name for name in sources if name in triggers]
+        self.aux_sources = [name for name in sources if name not in triggers]
+        self.sinks = list(graph.sink_streams())
+        if not self.trigger_sources:
+            raise _UserError(
+                "benchmark: the pipeline has no source stream that triggers a kernel"
+            )
+        if not self.sinks:
+            raise _UserError("benchmark: the pipeline has no sink stream to time")
+        # The first stages: kernels triggered by a source; their outputs gate
+        # the pipelined phase.
+        self.first_outputs = sorted(
+            {k.output for k in config.kernels if k.input in self.trigger_sources}
+        )
+        self.frames: dict[str, list[Any]] = {}
+        for name in sources:
+            spec = specs[name]
+            gen = SyntheticPatternGenerator(
+                SyntheticInputConfig(
+                    name, pattern="random", seed=sources.index(name), amplitude=0.1
+                ),
+                shape=spec.shape,
+                dtype=spec.dtype,
+                storage=spec.storage,
+                gpu_device=spec.gpu_device,
+            )
+            self.frames[name] = [gen.frame(0), gen.frame(1)]
+        self.handles = {
+            name: manager.get_stream(name)
+            for name in {*sources, *self.sinks, *self.first_outputs}
+        }
+
+    def write_auxiliaries(self) -> None:
+        for name in self.aux_sources:
+            self.handles[name].write(self.frames[name][0])
+
+    def write(self, k: int) -> int:
+        """Publish frame ``k`` on every trigger source; return the publish time."""
+        for name in self.trigger_sources:
+            self.handles[name].write(self.frames[name][k & 1], frame_id=k)
+        return self.handles[self.trigger_sources[-1]].write_time_ns
+
+    def wait(self, names: Sequence[str], k: int) -> None:
+        """Wait until every stream in ``names`` published a frame id >= k."""
+        for name in names:
+            handle = self.handles[name]
+            if handle.frame_id >= k:
+                continue
+            deadline = time.monotonic() + self.timeout
+            count = handle.count
+            while handle.frame_id < k:
+                count = handle.wait_new(count, timeout=0.05)
+                if time.monotonic() > deadline:
+                    self._check_failed()
+                    raise _UserError(
+                        f"benchmark: stream {name!r} did not publish frame {k} within "
+                        f"{self.timeout:g} s (latest frame id {handle.frame_id})"
+                    )
+
+    def _check_failed(self) -> None:
+        status = self.manager.status()
+        if str(status.get("state")) == "failed":
+            raise _UserError(
+                f"benchmark: pipeline failed: {_failure_text(self.manager)}"
+            )
+
+    def latency_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
+        latency, round_trip = [], []
+        began = time.monotonic()
+        for i in range(warmup + frames):
+            k = start + i
+            t0 = time.monotonic_ns()
+            published = self.write(k)
+            self.wait(self.sinks, k)
+            t1 = time.monotonic_ns()
+            if i < warmup:
+                began = time.monotonic()
+                continue
+            last = max(self.handles[name].write_time_ns for name in self.sinks)
+            latency.append(last - published)
+            round_trip.append(t1 - t0)
+        elapsed = time.monotonic() - began
+        return {
+            "frames": frames,
+            "latency_us": _percentiles(latency),
+            "round_trip_us": _percentiles(round_trip),
+            "rate_hz": frames / elapsed if elapsed > 0 else None,
+        }
+
+    def throughput_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
+        for i in range(warmup):
+            self.write(start + i)
+            self.wait(self.first_outputs, start + i)
+        first = start + warmup
+        self.wait(self.sinks, first - 1)
+        counts = {name: self.handles[name].count for name in self.sinks}
+        began = time.monotonic()
+        for i in range(frames):
+            k = first + i
+            if i:
+                self.wait(self.first_outputs, k - 1)
+            self.write(k)
+        self.wait(self.sinks, first + frames - 1)
+        elapsed = time.monotonic() - began
+        delivered = min(self.handles[name].count - counts[name] for name in self.sinks)
+        return {
+            "frames_in": frames,
+            "frames_out": delivered,
+            "elapsed_s": elapsed,
+            "input_rate_hz": frames / elapsed,
+            "throughput_hz": delivered / elapsed,
+        }
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from .manager import PipelineManager
+
+    config = _load_valid_config(args.config)
+    manager = PipelineManager(config)
+    with _sigterm_as_interrupt():
+        try:
+            manager.build()
+            driver = _Driver(manager, config, args.timeout)
+            manager.start()
+            driver.write_auxiliaries()
+            _log.info(
+                "benchmark %s: sources %s, sinks %s, %d + %d frames per phase",
+                args.config,
+                ", ".join(driver.trigger_sources),
+                ", ".join(driver.sinks),
+                args.warmup,
+                args.frames,
+            )
+            latency = driver.latency_phase(1, args.frames, args.warmup)
+            throughput = driver.throughput_phase(
+                1 + args.warmup + args.frames, args.frames, args.warmup
+            )
+            driver._check_failed()
+            status = manager.status()
+        finally:
+            _shutdown(manager)
+    report = {
+        "config": args.config,
+        "sources": driver.trigger_sources,
+        "auxiliary_sources": driver.aux_sources,
+        "sinks": driver.sinks,
+        "kernels": len(config.kernels),
+        "frames": args.frames,
+        "warmup": args.warmup,
+        "latency": latency,
+        "throughput": throughput,
+        "workers": status.get("workers"),
+    }
+    if args.json:
+        _emit_json(report)
+    else:
+        lat, rt, thr = latency["latency_us"], latency["round_trip_us"], throughput
+        print(
+            f"{args.config}: {len(config.kernels)} kernels, {args.frames} frames per phase"
+        )
+        print(
+            f"  latency (source -> sinks published)  p50 {lat['p50']:.1f} us  p99 {lat['p99']:.1f} us"
+        )
+        print(
+            f"  round trip (driver write -> sees sinks) p50 {rt['p50']:.1f} us  p99 {rt['p99']:.1f} us"
+        )
+        print(
+            f"  throughput {thr['throughput_hz']:.0f} frames/s at the sinks "
+            f"({thr['frames_out']} of {thr['frames_in']} frames delivered)"
+        )
+    return EXIT_OK
