@@ -284,6 +284,22 @@ def test_gpu_storage_produces_tensors_equal_to_cpu_frames():
     assert np.array_equal(gpu.frame(5).numpy(), cpu.frame(5))
 
 
+@pytest.mark.gpu
+def test_cuda_storage_matches_cpu_frames():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    spec = SyntheticInputConfig("frame", pattern="checkerboard", period=3.0)
+    gpu = SyntheticPatternGenerator(
+        spec, shape=(9, 9), dtype="float32", storage="gpu", gpu_device="cuda:0"
+    )
+    cpu = SyntheticPatternGenerator(spec, shape=(9, 9), dtype="float32", storage="cpu")
+    frame = gpu.next_frame()
+    assert frame.device.type == "cuda"
+    assert np.array_equal(frame.cpu().numpy(), cpu.frame(0))
+    assert np.array_equal(gpu.frame(4).cpu().numpy(), cpu.frame(4))
+
+
 def test_gpu_storage_requires_a_device():
     with pytest.raises(ConfigValidationError, match="gpu_device"):
         SyntheticPatternGenerator(
