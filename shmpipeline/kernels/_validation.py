@@ -116,17 +116,37 @@ def check_storage(
     config: KernelConfig,
     shared_memory: Mapping[str, SharedMemoryConfig],
 ) -> None:
-    """Every bound stream must use the kernel class's storage."""
+    """Every bound stream must use the kernel class's storage, with two
+    bridges for mixed pipelines on the *input* side (trigger, auxiliaries):
+
+    - a gpu stream with ``cpu_mirror: true`` may feed a cpu kernel, which
+      reads its host mirror;
+    - a cpu stream may feed a kernel class with ``accepts_host_inputs`` set
+      (the built-in gpu kernels): the worker uploads each frame to the device.
+
+    The output always has the kernel's storage.
+    """
     storage = kernel_cls.storage
+    host_inputs = bool(getattr(kernel_cls, "accepts_host_inputs", False))
     for field, name in bindings(config):
-        actual = shared_memory[name].storage
-        if actual != storage:
-            raise error(
-                config,
-                field,
-                f"kind {kernel_cls.kind!r} needs {storage} storage, "
-                f"but stream {name!r} is {actual}",
-            )
+        spec = shared_memory[name]
+        actual = spec.storage
+        if actual == storage:
+            continue
+        hint = ""
+        if field != "output":
+            if storage == "cpu" and actual == "gpu":
+                if spec.cpu_mirror:
+                    continue
+                hint = " without cpu_mirror (set cpu_mirror: true to read it on the host)"
+            elif storage == "gpu" and actual == "cpu" and host_inputs:
+                continue
+        raise error(
+            config,
+            field,
+            f"kind {kernel_cls.kind!r} needs {storage} storage, "
+            f"but stream {name!r} is {actual}{hint}",
+        )
 
 
 def check_known_parameters(config: KernelConfig, allowed: Iterable[str]) -> None:

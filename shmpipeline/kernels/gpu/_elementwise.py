@@ -1,0 +1,24 @@
+"""Shared base of the ``gpu.elementwise_*`` kernels: out = in (op) aux."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from shmpipeline.kernels.gpu._base import GpuKernel
+
+
+class ElementwiseGpuKernel(GpuKernel):
+    """Apply ``op(input, auxiliary, out=output)``; the rules (same shape and
+    dtype everywhere) are the CPU twin's."""
+
+    op: ClassVar[Callable[..., Any]]
+
+    def __init__(self, context, *, device: Any = None) -> None:
+        super().__init__(context, device=device)
+        self._alias = context.config.auxiliary[0].alias
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        type(self).op(trigger_input, auxiliary_inputs[self._alias], out=output)

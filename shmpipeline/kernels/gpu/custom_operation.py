@@ -1,0 +1,287 @@
+"""``gpu.custom_operation``: the whitelisted expression compiled to torch calls.
+
+The expression is parsed and type-checked by the CPU twin's rules
+(:func:`~shmpipeline.kernels.cpu.custom_operation.parse_custom_operation`,
+on :mod:`shmpipeline.kernels._expression`), so both twins accept the same
+expressions and give every node the same NumPy shape and dtype. This module
+compiles that typed tree into a list of torch calls writing into tensors
+preallocated on the device.
+
+Types follow NumPy, not torch: for each operation the NumPy ufunc loop is
+resolved at compile time (``ufunc.resolve_dtypes``, literals as weak Python
+scalars), every operand is cast into that loop's dtype (tensors into a
+preallocated temporary, literals into a 0-d device tensor), and the torch
+call computes in it. torch's own promotion (``int / int -> float32``,
+``int32 + 1.5 -> float32``...) therefore never decides a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from shmpipeline import _torch
+from shmpipeline.kernels import _expression as expr
+from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels.cpu.custom_operation import CustomOperationCpuKernel
+from shmpipeline.kernels.gpu._base import GpuKernel
+
+
+def _copy(source: torch.Tensor, *, out: torch.Tensor) -> torch.Tensor:
+    return out.copy_(source)
+
+
+#: expression op -> torch function taking ``out=``
+TORCH_OPS: dict[str, Callable[..., Any]] = {
+    "add": torch.add,
+    "subtract": torch.sub,
+    "multiply": torch.mul,
+    "divide": torch.div,
+    "power": torch.pow,
+    "matmul": torch.matmul,
+    "negative": torch.neg,
+    "positive": _copy,
+    "absolute": torch.abs,
+    "sqrt": torch.sqrt,
+    "exp": torch.exp,
+    "log": torch.log,
+    "minimum": torch.minimum,
+    "maximum": torch.maximum,
+    "less": torch.lt,
+    "less_equal": torch.le,
+    "greater": torch.gt,
+    "greater_equal": torch.ge,
+    "equal": torch.eq,
+    "not_equal": torch.ne,
+}
+_COMPARISONS = frozenset(
+    {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal"}
+)
+_ORDERED = frozenset(
+    {"minimum", "maximum", "clip", "less", "less_equal", "greater", "greater_equal"}
+)
+
+Operand = tuple[bool, Any]  # (is a slot index, slot index or Python scalar)
+
+
+class TorchExpressionPlan:
+    """A typed expression tree compiled once into torch calls on ``device``.
+
+    Slots hold the named inputs (in ``names`` order), the output, then the
+    temporaries and literal constants, all allocated here. Each step calls
+    ``func(*slots, out=slot)``.
+    """
+
+    def __init__(
+        self,
+        root: expr.Node,
+        names: Sequence[str],
+        output_shape: tuple[int, ...],
+        output_dtype: Any,
+        device: torch.device,
+    ) -> None:
+        self.device = torch.device(device)
+        self.names = tuple(names)
+        self.output_slot = len(self.names)
+        self._var_slot = {name: i for i, name in enumerate(self.names)}
+        self._slots: list[Any] = [None] * (self.output_slot + 1)
+        self._info: dict[int, tuple[tuple[int, ...], np.dtype]] = {
+            self.output_slot: (tuple(output_shape), np.dtype(output_dtype))
+        }
+        for node in expr.walk(root):
+            if isinstance(node, expr.Var):
+                self._info[self._var_slot[node.name]] = (node.shape, node.dtype)
+        self.steps: list[tuple[Callable[..., Any], tuple[int, ...], int]] = []
+        if isinstance(root, expr.Op):
+            self._emit(root, dest=self.output_slot)
+        else:
+            source = self._tensor(self._emit(root), np.dtype(output_dtype))
+            self.steps.append((_copy, (source,), self.output_slot))
+        self.temporaries = tuple(self._slots[self.output_slot + 1 :])
+
+    # compilation --------------------------------------------------------------
+
+    def _add(self, tensor: torch.Tensor, dtype: np.dtype) -> int:
+        self._slots.append(tensor)
+        slot = len(self._slots) - 1
+        self._info[slot] = (tuple(tensor.shape), np.dtype(dtype))
+        return slot
+
+    def _alloc(self, shape: tuple[int, ...], dtype: Any) -> int:
+        dtype = np.dtype(dtype)
+        tensor = torch.zeros(
+            tuple(shape), dtype=_torch.torch_dtype(dtype), device=self.device
+        )
+        return self._add(tensor, dtype)
+
+    def _tensor(self, operand: Operand, dtype: Any) -> int:
+        """Slot holding ``operand`` in ``dtype``: the operand itself, a cast
+        of it (one copy step into a temporary), or a 0-d literal tensor."""
+        dtype = np.dtype(dtype)
+        is_slot, value = operand
+        if not is_slot:
+            literal = torch.tensor(
+                value, dtype=_torch.torch_dtype(dtype), device=self.device
+            )
+            return self._add(literal, dtype)
+        shape, have = self._info[value]
+        if have == dtype:
+            return value
+        cast = self._alloc(shape, dtype)
+        self.steps.append((_copy, (value,), cast))
+        return cast
+
+    def _dtype_of(self, operand: Operand) -> Any:
+        is_slot, value = operand
+        return self._info[value][1] if is_slot else type(value)
+
+    def _loop(self, op: str, args: Sequence[Operand]) -> list[np.dtype]:
+        """Dtypes of NumPy's loop for ``op`` on ``args``: inputs, then output."""
+        try:
+            loop = getattr(np, op).resolve_dtypes(
+                (*(self._dtype_of(a) for a in args), None)
+            )
+            return [np.dtype(d) for d in loop]
+        except Exception:  # noqa: BLE001 - older NumPy: the common dtype
+            values = [
+                self._info[value][1] if is_slot else value for is_slot, value in args
+            ]
+            common = np.dtype(np.result_type(*values))
+            out = np.dtype(np.bool_) if op in _COMPARISONS else common
+            return [common] * len(args) + [out]
+
+    def _call(self, op: str, args: Sequence[Operand], dest: int) -> None:
+        loop = self._loop(op, args)
+        slots = tuple(self._tensor(a, d) for a, d in zip(args, loop[:-1], strict=True))
+        self.steps.append((TORCH_OPS[op], slots, dest))
+
+    def _emit(self, node: expr.Node, dest: int | None = None) -> Operand:
+        if isinstance(node, expr.Const):
+            return (False, node.value)
+        if isinstance(node, expr.Var):
+            return (True, self._var_slot[node.name])
+        args = [self._emit(arg) for arg in node.args]
+        if dest is None:
+            dest = self._alloc(node.shape, node.dtype)
+        op = node.op
+        if op == "clip":
+            x, low, high = args
+            inner = self._loop("maximum", (x, low))[-1]  # maximum(x, low)'s dtype
+            middle = dest if inner == np.dtype(node.dtype) else None
+            if middle is None:
+                middle = self._alloc(node.shape, inner)
+            self._call("maximum", (x, low), middle)
+            self._call("minimum", ((True, middle), high), dest)
+        elif op == "where":
+            cond, a, b = args
+            if not cond[0]:
+                chosen = a if cond[1] else b
+                self.steps.append((_copy, (self._tensor(chosen, node.dtype),), dest))
+            else:
+                cond_node = node.args[0]
+                mask = cond[1]
+                if np.dtype(cond_node.dtype) != np.bool_:
+                    zero = self._tensor((False, 0), cond_node.dtype)
+                    mask = self._alloc(cond_node.shape, np.bool_)
+                    self.steps.append((torch.ne, (cond[1], zero), mask))
+                self.steps.append(
+                    (
+                        torch.where,
+                        (
+                            mask,
+                            self._tensor(a, node.dtype),
+                            self._tensor(b, node.dtype),
+                        ),
+                        dest,
+                    )
+                )
+        else:
+            self._call(op, args, dest)
+        return (True, dest)
+
+    # execution ----------------------------------------------------------------
+
+    def run(self, inputs: Sequence[Any], output: Any) -> None:
+        """Evaluate into ``output``; ``inputs`` follow ``names``."""
+        slots = self._slots
+        slots[: self.output_slot] = inputs
+        slots[self.output_slot] = output
+        try:
+            for func, operands, dest in self.steps:
+                func(*[slots[i] for i in operands], out=slots[dest])
+        finally:
+            # drop references to the caller's tensors (shared stream slots)
+            for i in range(self.output_slot + 1):
+                slots[i] = None
+
+
+def check_torch_support(config, root: expr.Node) -> None:
+    """Refuse, at validation, the operations torch cannot run on CUDA:
+    ordering complex numbers, integer/bool matrix products, ``abs`` and
+    arithmetic negation of booleans."""
+    for node in expr.walk(root):
+        if not isinstance(node, expr.Op):
+            continue
+        kinds = {
+            np.dtype(a.dtype).kind for a in node.args if not isinstance(a, expr.Const)
+        }
+        problem = None
+        if node.op in _ORDERED and "c" in kinds:
+            problem = "torch does not order complex numbers"
+        elif node.op == "matmul" and np.dtype(node.dtype).kind not in "fc":
+            problem = "CUDA has no integer matrix products (use floating operands)"
+        elif node.op in ("absolute", "negative") and kinds == {"b"}:
+            problem = "torch has no abs()/negation of booleans"
+        if problem:
+            raise v.error(
+                config,
+                "operation",
+                f"{node.source or node.op!r} is not supported by {config.kind}: "
+                f"{problem}",
+            )
+
+
+class CustomOperationGpuKernel(GpuKernel):
+    """Evaluate the top-level ``operation`` expression (see
+    ``cpu.custom_operation`` and :mod:`shmpipeline.kernels._expression`) with
+    torch, NumPy's dtype rules, and temporaries preallocated on the device."""
+
+    kind = "gpu.custom_operation"
+    cpu_twin = CustomOperationCpuKernel
+
+    @classmethod
+    def _gpu_rules(cls, config, shared_memory, settings) -> None:
+        check_torch_support(config, settings)
+
+    def __init__(self, context, *, device: Any = None) -> None:
+        super().__init__(context, device=device)
+        self.expression = self.settings
+        self._aliases = tuple(b.alias for b in context.config.auxiliary)
+        spec = context.output_spec
+        self.plan = TorchExpressionPlan(
+            self.expression,
+            ("input", *self._aliases),
+            tuple(spec.shape),
+            spec.dtype,
+            self.device,
+        )
+        self._inputs: list[Any] = [None] * (1 + len(self._aliases))
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        inputs = self._inputs
+        inputs[0] = trigger_input
+        for i, alias in enumerate(self._aliases, 1):
+            inputs[i] = auxiliary_inputs[alias]
+        try:
+            self.plan.run(inputs, output)
+        finally:
+            for i in range(len(inputs)):
+                inputs[i] = None
+
+
+__all__ = ["CustomOperationGpuKernel", "TorchExpressionPlan", "check_torch_support"]
