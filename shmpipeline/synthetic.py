@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _torch
 from .errors import ConfigValidationError, GpuUnavailableError
 
 __all__ = [
@@ -357,11 +358,11 @@ class SyntheticPatternGenerator:
         self._host = np.empty(self.shape, dtype=self.dtype)
         self._device_buffer = None
         if storage == "gpu":
-            torch = _import_torch(label)
+            torch = _torch.import_torch(f"{label} (gpu storage)")
             try:
                 self._device_buffer = torch.empty(
                     self.shape,
-                    dtype=_torch_dtype(torch, self.dtype, label),
+                    dtype=_torch_dtype(self.dtype, label),
                     device=gpu_device,
                 )
             except (RuntimeError, AssertionError) as exc:
@@ -493,23 +494,11 @@ class SyntheticPatternGenerator:
         return np.array(value).astype(self.dtype)[()]
 
 
-def _import_torch(label: str):
+def _torch_dtype(dtype: np.dtype, label: str):
     try:
-        import torch
-    except ImportError:
-        raise GpuUnavailableError(
-            f"{label}: gpu storage needs torch (pip install 'shmpipeline[gpu]')"
-        ) from None
-    return torch
-
-
-def _torch_dtype(torch, dtype: np.dtype, label: str):
-    try:
-        return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
-    except TypeError:
-        raise ConfigValidationError(
-            f"{label}: dtype: torch has no equivalent of {dtype!s}"
-        ) from None
+        return _torch.torch_dtype(dtype)
+    except TypeError as exc:
+        raise ConfigValidationError(f"{label}: dtype: {exc}") from None
 
 
 def _torch_from_numpy(array: np.ndarray):
