@@ -72,9 +72,7 @@ def cuda_device(gpu_device: Any, what: str = "this GPU stream") -> Any:
     torch = import_torch(what)
     device = torch.device(gpu_device)
     if device.type != "cuda":
-        raise GpuUnavailableError(
-            f"{what}: device {gpu_device!r} is not a CUDA device"
-        )
+        raise GpuUnavailableError(f"{what}: device {gpu_device!r} is not a CUDA device")
     if not torch.cuda.is_available():
         raise GpuUnavailableError(
             f"{what} needs CUDA device {str(gpu_device)!r}, but torch "

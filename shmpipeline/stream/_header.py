@@ -20,7 +20,8 @@ Header page::
        160    8  creation time (u64, ns since the epoch)
        192   64  namespace (UTF-8, NUL padded; empty = none)
        256  128  name (UTF-8, NUL padded)
-       384  128  reserved for a CUDA IPC handle (GPU streams)
+       384  128  GPU descriptor (GPU streams only; zero otherwise), see below
+       512  512  GPU IPC record (GPU streams only; zero otherwise)
       1024    8  count: completed writes (u64)           -- hot line
       1032    4  futex word, +1 per publish (u32)
       1036    4  waiters flag (u32): 1 while someone may sleep on the word
@@ -33,6 +34,21 @@ Header page::
 
 The creator writes the magic last, so a segment without it is either not a
 stream or still being initialised.
+
+GPU streams (``storage: gpu``, :mod:`shmpipeline.stream.gpu`) are ordinary
+segments whose payload slots hold the host mirror (used only with
+``cpu_mirror``) and whose frames live in one CUDA buffer of ``nslots`` device
+slots. Bytes 384..1024, unused by CPU streams, describe that buffer::
+
+       384    8  GPU magic b"SHMPCUDA" (written last, after the record)
+       392    4  descriptor version (u32)      396  4  flags (u32; bit 0: cpu mirror)
+       400    4  CUDA device index (i32)       404  4  IPC record length (u32)
+       408    8  device slot stride (u64)      416  8  device buffer bytes (u64)
+       512  512  IPC record: what torch needs to map the creator's CUDA buffer
+                 (``UntypedStorage._share_cuda_()``; encoded by stream.gpu)
+
+Count, futex word, seqlocks, frame ids and write times stay in the header as
+for any stream, so waiting, notification and consistency are shared.
 """
 
 from __future__ import annotations
@@ -88,6 +104,59 @@ SLOT_SEQ = 0
 SLOT_COUNT = 1
 SLOT_FRAME_ID = 2
 SLOT_WRITE_NS = 3
+
+
+# GPU descriptor (see the module docstring)
+GPU_MAGIC = b"SHMPCUDA"
+GPU_DESCRIPTOR_VERSION = 1
+GPU_FLAG_MIRROR = 1
+OFF_GPU_MAGIC = OFF_CUDA_IPC
+OFF_GPU_FIELDS = OFF_CUDA_IPC + 8
+OFF_GPU_RECORD = 512
+GPU_RECORD_LEN = OFF_COUNT - OFF_GPU_RECORD
+_GPU_FIELDS = "=IIiIQQ"
+
+
+def pack_gpu_descriptor(
+    *,
+    flags: int,
+    device_index: int,
+    record_len: int,
+    device_stride: int,
+    buffer_bytes: int,
+) -> bytes:
+    """Bytes ``OFF_GPU_FIELDS`` onwards of the GPU descriptor (no magic)."""
+    return struct.pack(
+        _GPU_FIELDS,
+        GPU_DESCRIPTOR_VERSION,
+        flags,
+        device_index,
+        record_len,
+        device_stride,
+        buffer_bytes,
+    )
+
+
+def unpack_gpu_descriptor(buf: bytes | memoryview) -> dict | None:
+    """Decode the GPU descriptor of a header; ``None`` when it has none (a
+    CPU stream, or a GPU stream whose creator is still initialising it)."""
+    raw = bytes(buf[OFF_GPU_MAGIC:OFF_COUNT])
+    if raw[:8] != GPU_MAGIC:
+        return None
+    version, flags, device, record_len, stride, nbytes = struct.unpack_from(
+        _GPU_FIELDS, raw, 8
+    )
+    start = OFF_GPU_RECORD - OFF_GPU_MAGIC
+    return {
+        "version": version,
+        "flags": flags,
+        "cpu_mirror": bool(flags & GPU_FLAG_MIRROR),
+        "device_index": device,
+        "device_stride": stride,
+        "buffer_bytes": nbytes,
+        "record": raw[start : start + min(record_len, GPU_RECORD_LEN)],
+        "record_len": record_len,
+    }
 
 
 def slot_meta_index(slot: int) -> int:

@@ -21,7 +21,9 @@ class ScaleOffsetGpuKernel(ScalarGpuKernel):
     def __init__(self, context, *, device: Any = None) -> None:
         super().__init__(context, device=device)
         self._alias = context.config.auxiliary[0].alias
-        self._offset = None if self._scratch is None else torch.zeros_like(self._scratch)
+        self._offset = (
+            None if self._scratch is None else torch.zeros_like(self._scratch)
+        )
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
