@@ -532,14 +532,15 @@ class SyntheticSourceController:
         gpu = getattr(stream, "storage", "cpu") == "gpu" or bool(
             getattr(stream, "gpu_enabled", False)
         )
+        self._storage = "gpu" if gpu else "cpu"
+        # Frames are made on the host: in place in a host stream's next slot
+        # (zero copy), else in one reused buffer handed to ``stream.write``
+        # (a GPU stream uploads it; no tensor is allocated per frame).
         self._generator = SyntheticPatternGenerator(
-            spec,
-            shape=tuple(stream.shape),
-            dtype=stream.dtype,
-            storage="gpu" if gpu else "cpu",
-            gpu_device=getattr(stream, "gpu_device", None) if gpu else None,
+            spec, shape=tuple(stream.shape), dtype=stream.dtype, storage="cpu"
         )
         self._zero_copy = not gpu and hasattr(stream, "write_view")
+        self._host = np.empty(self._generator.shape, dtype=self._generator.dtype)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -630,7 +631,7 @@ class SyntheticSourceController:
                 "impulse_interval": self.spec.impulse_interval,
                 "shape": list(self._generator.shape),
                 "dtype": str(self._generator.dtype),
-                "storage": self._generator.storage,
+                "storage": self._storage,
                 "alive": self.running,
                 "frames_written": written,
                 "last_frame_id": self._last_frame_id,
@@ -657,7 +658,7 @@ class SyntheticSourceController:
             with stream.write_view(frame_id=frame_id) as buf:
                 self._generator.frame_into(n, buf)
         else:
-            stream.write(self._generator.frame(n), frame_id=frame_id)
+            stream.write(self._generator.frame_into(n, self._host), frame_id=frame_id)
 
     def _run(self) -> None:
         stop = self._stop

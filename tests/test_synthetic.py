@@ -525,8 +525,10 @@ class _FailingStream:
         self.frames.append((frame_id, np.array(array)))
 
 
-def test_controller_reports_write_errors_and_stops():
+@pytest.mark.parametrize("storage", ["cpu", "gpu"])
+def test_controller_reports_write_errors_and_stops(storage):
     fake = _FailingStream(fail_after=4)
+    fake.storage = storage  # a GPU stream is fed through write(host frame)
     controller = SyntheticSourceController(
         fake,
         SyntheticInputConfig(
@@ -537,6 +539,7 @@ def test_controller_reports_write_errors_and_stops():
     assert fake.done.wait(10.0)
     controller.stop()
     snap = controller.snapshot()
+    assert snap["storage"] == storage
     assert snap["last_error"] == "OSError: device gone"
     assert snap["alive"] is False and snap["frames_written"] == 4
     assert [fid for fid, _ in fake.frames] == [1, 2, 3, 4]
