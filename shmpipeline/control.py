@@ -1,0 +1,86 @@
+"""The control and statistics block shared by the manager and one worker.
+
+A small float64 array in anonymous shared memory (``multiprocessing``
+RawArray: no named segment, so nothing can leak in /dev/shm). The manager
+writes the command; the worker acknowledges it and publishes its counters.
+Single 8-byte stores are atomic on the platforms we run on, and each field
+has exactly one writer, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# commands (manager -> worker) and acknowledgements (worker -> manager)
+RUN, PAUSE, STOP = 0.0, 1.0, 2.0
+
+# field offsets
+CMD = 0  # manager: requested mode
+ACK = 1  # worker: mode it is in
+FRAMES = 2  # worker: frames computed
+LAST_FRAME_ID = 3  # worker: frame id of the last published output
+COMPUTE_NS_SUM = 4  # worker: total compute time
+HEARTBEAT_NS = 5  # worker: CLOCK_MONOTONIC of the last loop turn
+HEADER_FIELDS = 8
+RING = 1024  # recent compute times kept for percentiles
+
+
+class ControlBlock:
+    """Typed view over one worker's shared RawArray."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.array = np.frombuffer(raw, dtype=np.float64)
+        self.fields = self.array[:HEADER_FIELDS]
+        self.ring = self.array[HEADER_FIELDS:]
+
+    @classmethod
+    def allocate(cls, mp_context: Any) -> ControlBlock:
+        block = cls(mp_context.RawArray("d", HEADER_FIELDS + RING))
+        block.fields[LAST_FRAME_ID] = -1
+        return block
+
+    def __reduce__(self):
+        return (ControlBlock, (self.raw,))
+
+    # -- worker side --------------------------------------------------------
+    def record_frame(self, compute_ns: int, frame_id: int) -> None:
+        fields = self.fields
+        n = int(fields[FRAMES])
+        self.ring[n % RING] = compute_ns
+        fields[COMPUTE_NS_SUM] += compute_ns
+        fields[LAST_FRAME_ID] = frame_id
+        fields[FRAMES] = n + 1
+
+    # -- manager side -------------------------------------------------------
+    @property
+    def command(self) -> float:
+        return float(self.fields[CMD])
+
+    @command.setter
+    def command(self, value: float) -> None:
+        self.fields[CMD] = value
+
+    @property
+    def ack(self) -> float:
+        return float(self.fields[ACK])
+
+    def stats(self) -> dict[str, Any]:
+        """Frames processed, last frame id, mean/p99 compute time (µs)."""
+        frames = int(self.fields[FRAMES])
+        recent = self.ring[: min(frames, RING)]
+        return {
+            "frames_processed": frames,
+            "last_frame_id": int(self.fields[LAST_FRAME_ID]),
+            "compute_mean_us": (
+                float(self.fields[COMPUTE_NS_SUM]) / frames / 1e3 if frames else None
+            ),
+            "compute_p99_us": (
+                float(np.percentile(recent, 99)) / 1e3 if recent.size else None
+            ),
+        }
+
+
+__all__ = ["ControlBlock", "RUN", "PAUSE", "STOP"]

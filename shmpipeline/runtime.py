@@ -1,0 +1,170 @@
+"""The worker process: one kernel, its streams, and the frame loop.
+
+Loop: wait for a new trigger frame (futex wait, in slices so control
+commands are seen promptly; the manager also kicks waiters on pause/stop),
+read the trigger and the auxiliaries' latest frames into preallocated
+buffers, compute straight into the output's next slot, publish (the output
+frame carries the trigger's frame id). Frames that arrive faster than the
+kernel computes are skipped to the latest: real-time semantics.
+
+In lockstep mode (deterministic replay) the worker also waits, before
+computing trigger frame k, until each auxiliary produced inside the pipeline
+has published frame k (or k-1 for a producer in a feedback loop).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shmpipeline import events
+from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.control import ACK, CMD, HEARTBEAT_NS, PAUSE, RUN, STOP, ControlBlock
+
+#: longest a worker blocks before re-reading its command
+MAX_WAIT_SLICE = 0.25
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker process needs (picklable)."""
+
+    kernel: KernelConfig
+    shared_memory: dict[str, SharedMemoryConfig]
+    registry: Any
+    cpu: int | None = None
+    namespace: str | None = None
+    base_dir: Path | None = None
+    #: (alias, lag): wait until aux frame_id >= trigger frame_id - lag
+    aux_sync: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+
+
+class _Stopped(Exception):
+    """The manager asked this worker to stop while it was waiting."""
+
+
+def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
+    """Entry point of a spawned worker process."""
+    from shmpipeline.placement import pin_current_process
+
+    name = spec.kernel.name
+    pin_current_process(spec.cpu)
+    try:
+        handles = _open_streams(spec)
+    except BaseException as error:  # report everything, including bad configs
+        queue.put(events.failed(name, "open", error))
+        raise SystemExit(1) from None
+    try:
+        from shmpipeline.kernel import KernelContext
+
+        context = KernelContext(
+            spec.kernel,
+            spec.shared_memory,
+            **({"config_base_dir": spec.base_dir} if spec.base_dir else {}),
+        )
+        kernel = spec.registry.create_from_context(context)
+    except BaseException as error:
+        queue.put(events.failed(name, "init", error))
+        _close(handles)
+        raise SystemExit(1) from None
+    try:
+        _loop(spec, kernel, handles, control, queue)
+    except _Stopped:
+        pass
+    except BaseException as error:
+        queue.put(events.failed(name, "compute", error))
+        _close(handles)
+        raise SystemExit(1) from None
+    _close(handles)
+    queue.put(events.exited(name))
+
+
+def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
+    from shmpipeline.stream import open_stream
+
+    storage = spec.registry.get(spec.kernel.kind).storage
+    handles: dict[str, Any] = {}
+    try:
+        for stream_name in (*spec.kernel.all_inputs, spec.kernel.output):
+            if stream_name not in handles:
+                handles[stream_name] = open_stream(
+                    spec.shared_memory[stream_name],
+                    namespace=spec.namespace,
+                    storage=storage,
+                )
+    except BaseException:
+        _close(handles)
+        raise
+    return handles
+
+
+def _close(handles: dict[str, Any]) -> None:
+    for handle in handles.values():
+        try:
+            handle.close()
+        except Exception:
+            pass
+
+
+def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
+    from shmpipeline.stream import empty_frame
+
+    cfg = spec.kernel
+    fields = control.fields
+    trigger = handles[cfg.input]
+    output = handles[cfg.output]
+    aux_handles = [(b.alias, handles[b.name]) for b in cfg.auxiliary]
+    trigger_buf = empty_frame(trigger)
+    aux_bufs = {alias: empty_frame(h) for alias, h in aux_handles}
+    sync = [(handles[cfg.auxiliary_by_alias[a]], lag) for a, lag in spec.aux_sync]
+    wait_slice = min(float(cfg.read_timeout), MAX_WAIT_SLICE)
+    pause_sleep = max(float(cfg.pause_sleep), 1e-4)
+    perf_ns = time.perf_counter_ns
+    monotonic_ns = time.monotonic_ns
+
+    last = trigger.count  # only frames published after start are computed
+    first_frame_id = None
+    queue.put(events.started(cfg.name))
+    fields[ACK] = RUN
+    while True:
+        command = fields[CMD]
+        if command != RUN:
+            if command == STOP:
+                return
+            fields[ACK] = PAUSE
+            while fields[CMD] == PAUSE:
+                time.sleep(pause_sleep)
+            fields[ACK] = fields[CMD]
+            last = trigger.count  # frames that came during the pause are skipped
+            continue
+        count = trigger.wait_new(last, timeout=wait_slice)
+        fields[HEARTBEAT_NS] = monotonic_ns()
+        if count == last:
+            continue
+        last = trigger.read_into(trigger_buf)
+        frame_id = trigger.last_frame_id
+        if first_frame_id is None:
+            first_frame_id = frame_id
+        for handle, lag in sync:
+            # a feedback input has nothing to wait for on the first frame
+            if frame_id - lag >= first_frame_id:
+                _wait_frame(handle, frame_id - lag, fields, wait_slice)
+        for alias, handle in aux_handles:
+            handle.read_into(aux_bufs[alias])
+        t0 = perf_ns()
+        with output.write_view(frame_id=frame_id) as buf:
+            kernel.compute_into(trigger_buf, buf, aux_bufs)
+        control.record_frame(perf_ns() - t0, frame_id)
+
+
+def _wait_frame(handle, frame_id: int, fields, wait_slice: float) -> None:
+    """Lockstep: block until ``handle`` has published ``frame_id`` (or later)."""
+    while handle.count == 0 or handle.frame_id < frame_id:
+        if fields[CMD] == STOP:
+            raise _Stopped
+        handle.wait_new(handle.count, timeout=wait_slice)
+
+
+__all__ = ["WorkerSpec", "worker_main"]
