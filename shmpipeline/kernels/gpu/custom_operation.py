@@ -134,6 +134,10 @@ class TorchExpressionPlan:
         self.steps.append((_copy, (value,), cast))
         return cast
 
+    def _shape_of(self, operand: Operand) -> tuple[int, ...]:
+        is_slot, value = operand
+        return self._info[value][0] if is_slot else ()
+
     def _dtype_of(self, operand: Operand) -> Any:
         is_slot, value = operand
         return self._info[value][1] if is_slot else type(value)
@@ -169,10 +173,13 @@ class TorchExpressionPlan:
         op = node.op
         if op == "clip":
             x, low, high = args
-            inner = self._loop("maximum", (x, low))[-1]  # maximum(x, low)'s dtype
-            middle = dest if inner == np.dtype(node.dtype) else None
-            if middle is None:
-                middle = self._alloc(node.shape, inner)
+            # maximum(x, low) has its own dtype and shape (torch, unlike
+            # NumPy, does not broadcast a result into a larger ``out``)
+            inner = self._loop("maximum", (x, low))[-1]
+            shape = np.broadcast_shapes(self._shape_of(x), self._shape_of(low))
+            middle = dest
+            if inner != np.dtype(node.dtype) or tuple(shape) != tuple(node.shape):
+                middle = self._alloc(shape, inner)
             self._call("maximum", (x, low), middle)
             self._call("minimum", ((True, middle), high), dest)
         elif op == "where":
