@@ -85,6 +85,8 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
     from shmpipeline.stream import open_stream
 
     storage = spec.registry.get(spec.kernel.kind).storage
+    # a gpu kernel computes on its output's device: host inputs upload there
+    device = spec.shared_memory[spec.kernel.output].gpu_device
     handles: dict[str, Any] = {}
     try:
         for stream_name in (*spec.kernel.all_inputs, spec.kernel.output):
@@ -93,6 +95,7 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
                     spec.shared_memory[stream_name],
                     namespace=spec.namespace,
                     storage=storage,
+                    gpu_device=device,
                 )
     except BaseException:
         _close(handles)

@@ -79,7 +79,9 @@ def open_stream(
                        ``gpu_device`` (default ``'cuda'``)
     ======== ========= ==============================================
 
-    Shape and dtype are checked against the segment's header.
+    ``gpu_device`` is where a host stream is uploaded to (a gpu kernel's
+    device); a gpu stream is always opened on its own ``gpu_device``. Shape
+    and dtype are checked against the segment's header.
     """
     storage = storage or spec.storage
     if storage not in ("cpu", "gpu"):
@@ -92,7 +94,7 @@ def open_stream(
             namespace=namespace,
             shape=spec.shape,
             dtype=spec.dtype,
-            gpu_device=gpu_device or spec.gpu_device,
+            gpu_device=spec.gpu_device,
         )
     host = SharedStream.open(
         spec.name, namespace=namespace, shape=spec.shape, dtype=spec.dtype
