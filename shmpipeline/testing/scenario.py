@@ -1,0 +1,1164 @@
+"""Scenario files: a pipeline, its inputs, what to capture and how to compare.
+
+A scenario (SPEC §8) is a YAML file, usually in ``scenarios/``::
+
+    name: ao_loop_synthetic            # default: the file name without .yaml
+    description: five-stage AO loop on a random camera
+    pipeline: ../examples/ao_loop.yaml # a path relative to this file, or a mapping
+    seed: 7                            # default 0
+    frames: 40                         # lockstep frames (default 20)
+    inputs:                            # per source stream
+      wfs_frame: {synthetic: {pattern: random, amplitude: 0.1, offset: 1.0}}
+      reconstructor: {constant: 0.01}  # scalar or nested list, written once
+      mode_offset: {file: offset.npy}  # .npy relative to this file, written once
+      camera: {fake: shack_hartmann, command: dm_command, lenslets: 8}
+    capture: [commands]                # default: the sink streams
+    golden: ao_loop_synthetic.golden.npz   # default: <name>.golden.npz beside it
+    tolerances:
+      default: {rtol: 1.0e-6, atol: 0.0}   # or {ulp: 4}; default: per dtype
+      streams: {commands: {atol: 1.0e-5}}
+    expect_failure: {kernel: boom, error: deliberate}   # fault scenarios
+    requirements: [gpu]                # skipped where the requirement is absent
+    mode: lockstep                     # or free_running (with rate_hz, duration)
+    timeout: 10                        # seconds one frame may take
+
+Inputs:
+
+- ``synthetic``: the fields of :class:`~shmpipeline.synthetic.SyntheticInputConfig`
+  except ``stream_name``; frame ``k`` is the pattern's frame ``k``. ``seed``
+  defaults to one derived from the scenario seed and the stream name.
+- ``fake``: a hardware fake of :mod:`shmpipeline.testing.fakes` by kind, the
+  other keys being its parameters; ``command: STREAM`` closes a loop (frame
+  ``k`` is computed from that stream's value after frame ``k - 1``).
+- ``constant`` / ``file``: a static frame written once before the pipeline
+  starts (for matrices and offsets read as auxiliaries). A stream that
+  triggers a kernel needs a per-frame input (``synthetic`` or ``fake``).
+
+Source streams read only as auxiliaries may be left out: they stay zero.
+
+Errors are :class:`~shmpipeline.errors.ScenarioError` naming the field, with
+the file and line (``ao.yaml:12: inputs.wfs: synthetic: pattern: unknown
+pattern 'rnd'...``), every problem collected in ``errors``; nothing else
+escapes :func:`load_scenario`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import yaml
+
+from shmpipeline import config as _config
+from shmpipeline.config import PipelineConfig
+from shmpipeline.errors import ConfigValidationError, ScenarioError
+
+__all__ = [
+    "ExpectedFailure",
+    "FakeInput",
+    "InputSpec",
+    "MODES",
+    "REQUIREMENTS",
+    "Scenario",
+    "StaticInput",
+    "SyntheticInput",
+    "Tolerance",
+    "Tolerances",
+    "find_scenarios",
+    "load_scenario",
+    "resolve_scenario",
+    "scenario_from_config",
+    "scenario_hash",
+]
+
+#: Version of the hashed scenario representation (bump when it changes).
+HASH_VERSION = 1
+MODES = ("lockstep", "free_running")
+REQUIREMENTS = ("gpu",)
+DEFAULT_FRAMES = 20
+DEFAULT_TIMEOUT_S = 10.0
+MAX_FRAMES = 10_000_000
+SCENARIO_SUFFIXES = (".yaml", ".yml")
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "pipeline",
+    "seed",
+    "frames",
+    "inputs",
+    "capture",
+    "golden",
+    "tolerances",
+    "expect_failure",
+    "requirements",
+    "mode",
+    "rate_hz",
+    "duration",
+    "timeout",
+)
+_INPUT_KINDS = ("synthetic", "fake", "constant", "file")
+_TOLERANCE_KEYS = ("rtol", "atol", "ulp")
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
+
+Loc = tuple[Any, ...]
+
+
+# --- the dataclasses ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How close a captured float stream must be to its golden.
+
+    ``rtol``/``atol`` as in :func:`numpy.isclose`, or ``ulp``: at most that
+    many units in the last place. ``None`` everywhere means the per-dtype
+    default of the comparator. Integer and bool streams are always exact.
+    """
+
+    rtol: float | None = None
+    atol: float | None = None
+    ulp: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Only the fields that are set."""
+        return {
+            key: getattr(self, key)
+            for key in _TOLERANCE_KEYS
+            if getattr(self, key) is not None
+        }
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """A default :class:`Tolerance` and per-stream overrides."""
+
+    default: Tolerance = field(default_factory=Tolerance)
+    streams: Mapping[str, Tolerance] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def for_stream(self, name: str) -> Tolerance:
+        """The tolerance of one stream (its override, else the default)."""
+        return self.streams.get(name, self.default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "default": self.default.to_dict(),
+            "streams": {k: v.to_dict() for k, v in sorted(self.streams.items())},
+        }
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    """A fault scenario passes when ``kernel`` fails with ``error`` (a
+    substring of its error message; ``None``: any error)."""
+
+    kernel: str
+    error: str | None = None
+
+    def matches(self, kernel: str | None, message: str | None) -> bool:
+        """Whether a failure of ``kernel`` with ``message`` is the expected one."""
+        if kernel != self.kernel:
+            return False
+        return self.error is None or self.error in (message or "")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input of one source stream (a base for the concrete kinds)."""
+
+    stream: str
+
+    @property
+    def per_frame(self) -> bool:
+        """Whether a new frame is written every step (else written once)."""
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-friendly description (hashed into :func:`scenario_hash`)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class SyntheticInput(InputSpec):
+    """Frame ``k`` is frame ``k`` of a synthetic pattern."""
+
+    config: Any = None  # SyntheticInputConfig (imported lazily)
+
+    def describe(self) -> dict[str, Any]:
+        data = dict(self.config.to_dict())
+        data.pop("stream_name", None)
+        return {"synthetic": data}
+
+
+@dataclass(frozen=True)
+class FakeInput(InputSpec):
+    """Frame ``k`` comes from a hardware fake (:mod:`~shmpipeline.testing.fakes`).
+
+    ``command`` names the stream whose value after frame ``k - 1`` the fake
+    consumes (a deformable-mirror command closing the loop), or ``None``.
+    """
+
+    kind: str = ""
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    seed: int = 0
+    command: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "fake": self.kind,
+            "params": _canonical(dict(self.params)),
+            "seed": self.seed,
+            "command": self.command,
+        }
+
+
+@dataclass(frozen=True)
+class StaticInput(InputSpec):
+    """A frame written once before start (``constant`` or ``file``)."""
+
+    value: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    origin: str = "constant"
+
+    @property
+    def per_frame(self) -> bool:
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        data = np.ascontiguousarray(self.value)
+        return {
+            "static": self.origin,
+            "dtype": data.dtype.str,
+            "shape": list(data.shape),
+            "sha256": hashlib.sha256(data.tobytes()).hexdigest(),
+        }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One validated scenario (see the module docstring for the fields).
+
+    ``path`` is the scenario file (``None`` when built from a mapping or a
+    config); ``golden`` the resolved golden path (``None`` without a file);
+    ``inputs`` are ordered by stream name.
+    """
+
+    name: str
+    pipeline: PipelineConfig
+    description: str = ""
+    seed: int = 0
+    frames: int = DEFAULT_FRAMES
+    inputs: tuple[InputSpec, ...] = ()
+    capture: tuple[str, ...] = ()
+    golden: Path | None = None
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    expect_failure: ExpectedFailure | None = None
+    requirements: tuple[str, ...] = ()
+    mode: str = "lockstep"
+    rate_hz: float | None = None
+    duration: float | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    path: Path | None = field(default=None, compare=False)
+    pipeline_path: Path | None = field(default=None, compare=False)
+
+    @property
+    def inputs_by_stream(self) -> dict[str, InputSpec]:
+        return {spec.stream: spec for spec in self.inputs}
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths of this scenario are resolved against."""
+        if self.path is not None:
+            return self.path.parent
+        return Path.cwd().resolve()
+
+    @property
+    def frame_count(self) -> int:
+        """Frames to write: ``frames``, or ``duration * rate_hz`` when
+        free-running with a duration."""
+        if self.mode == "free_running" and self.duration is not None:
+            assert self.rate_hz is not None
+            return max(1, int(round(self.duration * self.rate_hz)))
+        return self.frames
+
+    def hash(self) -> str:
+        """Shortcut for :func:`scenario_hash`."""
+        return scenario_hash(self)
+
+    @classmethod
+    def from_dict(
+        cls,
+        raw: Mapping[str, Any],
+        *,
+        base_dir: str | PathLike[str] | None = None,
+    ) -> Scenario:
+        """Validate a scenario mapping; relative paths resolve against
+        ``base_dir`` (default: the working directory)."""
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        return _build(raw, display=None, path=None, base_dir=base.resolve())
+
+
+# --- public functions ----------------------------------------------------------------
+
+
+def load_scenario(path: str | PathLike[str]) -> Scenario:
+    """Load and validate a scenario file (``ScenarioError`` on any problem)."""
+    try:
+        raw, display, file_path = _config._load_yaml(path)
+    except ConfigValidationError as exc:
+        message = exc.message.replace("config file", "scenario file")
+        raise ScenarioError(message, path=exc.path, line=exc.line) from None
+    try:
+        resolved = file_path.resolve()
+    except (OSError, RuntimeError):
+        resolved = file_path.absolute()
+    return _build(raw, display=display, path=resolved, base_dir=resolved.parent)
+
+
+def scenario_from_config(
+    config: PipelineConfig,
+    *,
+    frames: int = 5,
+    seed: int = 0,
+    name: str = "pipeline",
+    capture: Iterable[str] | None = None,
+    amplitude: float = 1.0,
+) -> Scenario:
+    """A lockstep scenario driving every source of ``config`` with seeded
+    random frames and capturing every kernel output (or ``capture``).
+
+    For property tests over random pipelines (replay vs inline executor).
+    """
+    from shmpipeline.graph import PipelineGraph
+    from shmpipeline.synthetic import SyntheticInputConfig
+
+    graph = PipelineGraph.from_config(config)
+    inputs = tuple(
+        SyntheticInput(
+            stream,
+            SyntheticInputConfig(
+                stream,
+                pattern="random",
+                seed=_derived_seed(seed, stream),
+                amplitude=amplitude,
+            ),
+        )
+        for stream in graph.source_streams()
+    )
+    if capture is None:
+        capture = [k.output for k in config.kernels]
+    return Scenario(
+        name=name,
+        pipeline=config,
+        seed=seed,
+        frames=frames,
+        inputs=inputs,
+        capture=tuple(dict.fromkeys(capture)),
+    )
+
+
+def scenario_hash(scenario: Scenario) -> str:
+    """SHA-256 over what determines the captured values.
+
+    Covers the normalised pipeline, seed, frame count, mode and rate, every
+    input (static frames by content) and the captured streams; not the name,
+    description, golden path, tolerances, requirements or expected failure,
+    so editing those keeps a recorded golden valid.
+    """
+    document = {
+        "version": HASH_VERSION,
+        "pipeline": _canonical(scenario.pipeline.to_dict()),
+        "seed": scenario.seed,
+        "frames": scenario.frame_count,
+        "mode": scenario.mode,
+        "rate_hz": scenario.rate_hz,
+        "inputs": {spec.stream: spec.describe() for spec in scenario.inputs},
+        "capture": list(scenario.capture),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def find_scenarios(dirs: Iterable[str | PathLike[str]]) -> list[Path]:
+    """Scenario files (``*.yaml``/``*.yml`` with a top-level ``pipeline`` key)
+    under ``dirs``, recursively, sorted; hidden directories are skipped and
+    files that do not parse are ignored (``load_scenario`` reports them)."""
+    found: dict[Path, None] = {}
+    for directory in dirs:
+        root = Path(directory)
+        if root.is_file():
+            if _looks_like_scenario(root):
+                found[root.resolve()] = None
+            continue
+        if not root.is_dir():
+            continue
+        for candidate in sorted(root.rglob("*")):
+            if candidate.suffix not in SCENARIO_SUFFIXES or not candidate.is_file():
+                continue
+            relative = candidate.relative_to(root).parts[:-1]
+            if any(part.startswith(".") for part in relative):
+                continue
+            if _looks_like_scenario(candidate):
+                found[candidate.resolve()] = None
+    return sorted(found)
+
+
+def resolve_scenario(
+    name_or_path: str | PathLike[str], dirs: Iterable[str | PathLike[str]] = ()
+) -> Path:
+    """Find a scenario by file path, or by name (its ``name`` field or file
+    stem) in ``dirs``. Raises :class:`ScenarioError` listing what exists."""
+    dirs = [Path(d) for d in dirs]
+    text = str(name_or_path)
+    candidate = Path(text)
+    if candidate.suffix in SCENARIO_SUFFIXES or "/" in text or candidate.is_file():
+        if candidate.is_file():
+            return candidate.resolve()
+        for directory in dirs:
+            if (directory / candidate).is_file():
+                return (directory / candidate).resolve()
+        raise ScenarioError(f"scenario file not found: {text}")
+    available: list[str] = []
+    for path in find_scenarios(dirs):
+        declared = _declared_name(path)
+        if text in (path.stem, declared):
+            return path
+        available.append(declared or path.stem)
+    where = ", ".join(str(d) for d in dirs) or "no directory"
+    listing = ", ".join(sorted(set(available))) or "none"
+    hint = _config._hint(text, available)
+    raise ScenarioError(
+        f"scenario {text!r} not found{hint} (searched {where}; available: {listing})"
+    )
+
+
+# --- parsing ------------------------------------------------------------------------
+
+
+class _Problems(_config._Problems):
+    """Problems with a location in the raw scenario data."""
+
+    def at(self, loc: Loc, problem: str) -> None:
+        self.add(_label(loc), None, problem, loc)
+
+
+def _label(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _raise(
+    problems: _Problems, raw: Any, display: str | None, extra: list[str] | None = None
+) -> None:
+    if not len(problems) and not extra:
+        return
+    located = []
+    for index, problem in enumerate(problems.items):
+        line = _config._line_of(raw, problem.loc) if display is not None else None
+        located.append((line if line is not None else 0, index, problem.message, line))
+    located.sort()  # in file order (collection order for a mapping)
+    rendered = [
+        ScenarioError(message, path=display, line=line).args[0]
+        for _, _, message, line in located
+    ]
+    _, _, first_message, first_line = located[0]
+    raise ScenarioError(first_message, path=display, line=first_line, errors=rendered)
+
+
+def _build(raw: Any, *, display: str | None, path: Path | None, base_dir: Path):
+    problems = _Problems()
+    if not isinstance(raw, Mapping):
+        problems.at((), f"a scenario must be a mapping, got {_config._show(raw)}")
+        _raise(problems, raw, display)
+    for key in raw:
+        if key not in _TOP_KEYS:
+            problems.at(
+                (key,),
+                f"unknown key{_config._hint(key, _TOP_KEYS)}; allowed: "
+                + ", ".join(_TOP_KEYS),
+            )
+
+    name = _parse_name(raw, path, problems)
+    description = raw.get("description")
+    if description is None:
+        description = ""
+    elif not isinstance(description, str):
+        problems.at(("description",), "must be a string")
+        description = ""
+    seed = _parse_int(raw, "seed", problems, default=0, minimum=0)
+    frames = _parse_int(
+        raw, "frames", problems, default=DEFAULT_FRAMES, minimum=1, maximum=MAX_FRAMES
+    )
+    timeout = _parse_number(raw, "timeout", problems, default=DEFAULT_TIMEOUT_S)
+    mode, rate_hz, duration = _parse_mode(raw, problems)
+    requirements = _parse_requirements(raw, problems)
+
+    pipeline, pipeline_path = _parse_pipeline(raw, display, base_dir, path, problems)
+    if pipeline is None:
+        # Nothing else can be checked against a broken pipeline.
+        _raise(problems, raw, display)
+        raise ScenarioError("pipeline: invalid", path=display)
+
+    inputs = _parse_inputs(raw, pipeline, seed or 0, base_dir, problems)
+    capture = _parse_capture(raw, pipeline, problems)
+    tolerances = _parse_tolerances(raw, pipeline, problems)
+    expect_failure = _parse_expect_failure(raw, pipeline, problems)
+    golden = _parse_golden(raw, name, base_dir, path, problems)
+    _raise(problems, raw, display)
+    return Scenario(
+        name=name,
+        description=description,
+        pipeline=pipeline,
+        seed=seed,
+        frames=frames,
+        inputs=inputs,
+        capture=capture,
+        golden=golden,
+        tolerances=tolerances,
+        expect_failure=expect_failure,
+        requirements=requirements,
+        mode=mode,
+        rate_hz=rate_hz,
+        duration=duration,
+        timeout=timeout,
+        path=path,
+        pipeline_path=pipeline_path,
+    )
+
+
+def _parse_name(raw: Mapping, path: Path | None, problems: _Problems) -> str:
+    value = raw.get("name")
+    if value is None:
+        if path is not None:
+            return path.stem
+        problems.at(("name",), "required when the scenario is not loaded from a file")
+        return "scenario"
+    if not isinstance(value, str) or not _NAME_RE.match(value.strip()):
+        problems.at(
+            ("name",),
+            "must be a name of letters, digits, '_', '-' and '.', got "
+            + _config._show(value),
+        )
+        return path.stem if path is not None else "scenario"
+    return value.strip()
+
+
+def _parse_int(
+    raw: Mapping,
+    key: str,
+    problems: _Problems,
+    *,
+    default: int,
+    minimum: int,
+    maximum: int | None = None,
+) -> int:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if (
+        not _config._is_int(value)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        problems.at(
+            (key,),
+            f"must be an integer >= {minimum}{bound}, got {_config._show(value)}",
+        )
+        return default
+    return int(value)
+
+
+def _parse_number(
+    raw: Mapping, key: str, problems: _Problems, *, default: float | None
+) -> Any:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if (
+        not _config._is_real(value)
+        or not math.isfinite(float(value))
+        or float(value) <= 0
+    ):
+        problems.at((key,), f"must be a positive number, got {_config._show(value)}")
+        return default
+    return float(value)
+
+
+def _parse_mode(raw: Mapping, problems: _Problems):
+    mode = raw.get("mode")
+    if mode is None:
+        mode = "lockstep"
+    elif not isinstance(mode, str) or mode.strip().lower() not in MODES:
+        problems.at(
+            ("mode",),
+            f"must be one of {', '.join(MODES)}, got {_config._show(mode)}",
+        )
+        mode = "lockstep"
+    else:
+        mode = mode.strip().lower()
+    rate_hz = _parse_number(raw, "rate_hz", problems, default=None)
+    duration = _parse_number(raw, "duration", problems, default=None)
+    if mode == "free_running" and rate_hz is None and "rate_hz" not in raw:
+        problems.at(("mode",), "free_running needs rate_hz (frames per second)")
+    if mode == "lockstep":
+        for key in ("rate_hz", "duration"):
+            if raw.get(key) is not None:
+                problems.at((key,), "only meaningful with mode: free_running")
+    return mode, rate_hz, duration
+
+
+def _parse_requirements(raw: Mapping, problems: _Problems) -> tuple[str, ...]:
+    value = raw.get("requirements")
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        problems.at(("requirements",), "must be a list such as [gpu]")
+        return ()
+    found: list[str] = []
+    for index, item in enumerate(items):
+        text = item.strip().lower() if isinstance(item, str) else None
+        if text not in REQUIREMENTS:
+            problems.at(
+                ("requirements", index),
+                f"unknown requirement {_config._show(item)}; known: "
+                + ", ".join(REQUIREMENTS),
+            )
+            continue
+        if text not in found:
+            found.append(text)
+    return tuple(found)
+
+
+def _parse_pipeline(
+    raw: Mapping,
+    display: str | None,
+    base_dir: Path,
+    path: Path | None,
+    problems: _Problems,
+) -> tuple[PipelineConfig | None, Path | None]:
+    from shmpipeline.graph import validate_pipeline_config
+
+    value = raw.get("pipeline")
+    if value is None:
+        problems.at(("pipeline",), "required (a mapping, or a path to a pipeline YAML)")
+        return None, None
+    if isinstance(value, str):
+        file_path = (base_dir / value.strip()).resolve()
+        if not file_path.is_file():
+            problems.at(("pipeline",), f"pipeline file not found: {file_path}")
+            return None, None
+        errors = validate_pipeline_config(file_path)
+        if errors:
+            for error in errors:
+                problems.at(("pipeline",), error)
+            return None, None
+        try:
+            return PipelineConfig.from_yaml(file_path), file_path
+        except ConfigValidationError as exc:  # pragma: no cover - validated above
+            problems.at(("pipeline",), str(exc))
+            return None, None
+    if not isinstance(value, Mapping):
+        problems.at(
+            ("pipeline",),
+            "must be a mapping (shared_memory, kernels) or a path to a pipeline "
+            f"YAML, got {_config._show(value)}",
+        )
+        return None, None
+    errors = validate_pipeline_config(value)
+    for error in errors:
+        match = re.match(r"(shared_memory|kernels)\[(\d+)\]", error)
+        loc = (
+            ("pipeline", match.group(1), int(match.group(2)))
+            if match
+            else ("pipeline",)
+        )
+        problems.add("pipeline", None, error, loc)
+    if errors:
+        return None, None
+    try:
+        config = PipelineConfig.from_dict(value)
+    except ConfigValidationError as exc:  # pragma: no cover - validated above
+        problems.at(("pipeline",), exc.message)
+        return None, None
+    # Relative paths in kernel parameters resolve against the scenario's folder.
+    if path is not None:
+        config = replace(config, source_path=path)
+    return config, None
+
+
+def _derived_seed(seed: int, stream: str) -> int:
+    """A per-stream seed, stable across runs and Python versions."""
+    return (int(seed) * 1_000_003 + zlib.crc32(stream.encode("utf-8"))) % (2**32)
+
+
+def _parse_inputs(
+    raw: Mapping,
+    pipeline: PipelineConfig,
+    seed: int,
+    base_dir: Path,
+    problems: _Problems,
+) -> tuple[InputSpec, ...]:
+    from shmpipeline.graph import PipelineGraph
+
+    graph = PipelineGraph.from_config(pipeline)
+    sources = set(graph.source_streams())
+    triggers = {k.input for k in pipeline.kernels}
+    specs = pipeline.shared_memory_by_name
+    value = raw.get("inputs")
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        problems.at(("inputs",), "must be a mapping of source stream -> input")
+        return ()
+    inputs: dict[str, InputSpec] = {}
+    for stream, item in value.items():
+        loc: Loc = ("inputs", stream)
+        if not isinstance(stream, str) or stream not in specs:
+            problems.at(
+                loc,
+                f"unknown stream {_config._show(stream)}"
+                + _config._hint(stream, list(specs)),
+            )
+            continue
+        if stream not in sources:
+            producers = graph.producers(stream)
+            why = (
+                f"written by kernel {producers[0]!r}"
+                if producers
+                else "read by no kernel"
+            )
+            problems.at(loc, f"not a source stream ({why}); inputs feed sources only")
+            continue
+        spec = _parse_input(
+            item, stream, specs[stream], seed, base_dir, loc, specs, problems
+        )
+        if spec is None:
+            continue
+        if not spec.per_frame and stream in triggers:
+            problems.at(
+                loc,
+                "triggers a kernel, so it needs a per-frame input (synthetic or "
+                "fake); constant and file inputs are written once",
+            )
+            continue
+        inputs[stream] = spec
+    for stream in sorted(sources & triggers):
+        if stream not in inputs and stream not in value:
+            problems.at(
+                ("inputs",),
+                f"source stream {stream!r} triggers a kernel and needs an input "
+                "(synthetic or fake)",
+            )
+    return tuple(inputs[name] for name in sorted(inputs))
+
+
+def _parse_input(
+    item: Any,
+    stream: str,
+    spec: Any,
+    seed: int,
+    base_dir: Path,
+    loc: Loc,
+    specs: Mapping[str, Any],
+    problems: _Problems,
+) -> InputSpec | None:
+    if not isinstance(item, Mapping):
+        problems.at(
+            loc,
+            "must be a mapping with one of " + ", ".join(_INPUT_KINDS),
+        )
+        return None
+    kinds = [key for key in _INPUT_KINDS if key in item]
+    if len(kinds) != 1:
+        problems.at(
+            loc,
+            "needs exactly one of "
+            + ", ".join(_INPUT_KINDS)
+            + (f" (got {', '.join(kinds)})" if kinds else ""),
+        )
+        return None
+    kind = kinds[0]
+    if kind == "synthetic":
+        return _parse_synthetic(item, stream, spec, seed, loc, problems)
+    if kind == "fake":
+        return _parse_fake(item, stream, spec, seed, loc, specs, problems)
+    extra = [key for key in item if key != kind]
+    if extra:
+        problems.at((*loc, extra[0]), f"unknown key next to {kind!r}")
+        return None
+    if spec.storage != "cpu":
+        problems.at(loc, f"{kind} inputs are written from the host; stream is on gpu")
+    if kind == "constant":
+        return _parse_constant(
+            item["constant"], stream, spec, (*loc, "constant"), problems
+        )
+    return _parse_file(item["file"], stream, spec, base_dir, (*loc, "file"), problems)
+
+
+def _parse_synthetic(item, stream, spec, seed, loc, problems) -> InputSpec | None:
+    from shmpipeline.synthetic import SyntheticInputConfig
+
+    extra = [key for key in item if key != "synthetic"]
+    if extra:
+        problems.at((*loc, extra[0]), "unknown key next to 'synthetic'")
+        return None
+    fields = item["synthetic"]
+    if fields is None:
+        fields = {}
+    if isinstance(fields, str):
+        fields = {"pattern": fields}
+    if not isinstance(fields, Mapping):
+        problems.at(
+            (*loc, "synthetic"),
+            "must be a mapping such as {pattern: random, amplitude: 0.1}",
+        )
+        return None
+    if "stream_name" in fields:
+        problems.at(
+            (*loc, "synthetic", "stream_name"),
+            "not allowed here (the key names the stream)",
+        )
+        return None
+    values = {k: v for k, v in fields.items() if v is not None}
+    values.setdefault("seed", _derived_seed(seed, stream))
+    try:
+        config = SyntheticInputConfig.from_dict({"stream_name": stream, **values})
+    except ConfigValidationError as exc:
+        message = exc.message
+        prefix = f"synthetic input {stream!r}: "
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+        bad, _, rest = message.partition(":")
+        if bad.strip() in fields and rest:
+            problems.at((*loc, "synthetic", bad.strip()), rest.strip())
+        else:
+            problems.at((*loc, "synthetic"), message)
+        return None
+    return SyntheticInput(stream, config)
+
+
+def _parse_fake(item, stream, spec, seed, loc, specs, problems) -> InputSpec | None:
+    kind = item["fake"]
+    if not isinstance(kind, str) or not kind.strip():
+        problems.at((*loc, "fake"), "must name a fake kind, e.g. shack_hartmann")
+        return None
+    params = {k: v for k, v in item.items() if k not in ("fake", "command", "seed")}
+    command = item.get("command")
+    if command is not None and (not isinstance(command, str) or command not in specs):
+        problems.at(
+            (*loc, "command"),
+            f"unknown stream {_config._show(command)}"
+            + _config._hint(command, list(specs)),
+        )
+        return None
+    fake_seed = item.get("seed")
+    if fake_seed is None:
+        fake_seed = _derived_seed(seed, stream)
+    elif not _config._is_int(fake_seed) or fake_seed < 0:
+        problems.at((*loc, "seed"), "must be a non-negative integer")
+        return None
+    fake = FakeInput(
+        stream,
+        kind=kind.strip(),
+        params=MappingProxyType(_config._plain(params)),
+        seed=int(fake_seed),
+        command=command,
+    )
+    from shmpipeline.testing import sources
+
+    error = sources.check_fake(fake, spec, specs)
+    if error is not None:
+        field_name, message = error
+        field_loc = (*loc, field_name) if field_name in item else loc
+        problems.at(field_loc, message)
+        return None
+    return fake
+
+
+def _as_array(value: Any, spec: Any) -> np.ndarray:
+    dtype = np.dtype(spec.dtype)
+    array = np.asarray(value)
+    if array.dtype.kind not in "biufc":
+        raise ValueError(f"must be numbers, got {_config._show(value)}")
+    if dtype.kind in "iub" and array.dtype.kind in "fc":
+        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
+            raise ValueError(f"stream is {dtype.name}: values must be whole numbers")
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise ValueError(f"values out of the range of {dtype.name}")
+    try:
+        out = np.broadcast_to(array, spec.shape)
+    except ValueError:
+        raise ValueError(
+            f"shape {tuple(array.shape)} does not fit the stream's {tuple(spec.shape)}"
+        ) from None
+    result = np.ascontiguousarray(out).astype(dtype, copy=True)
+    result.setflags(write=False)
+    return result
+
+
+def _parse_constant(value, stream, spec, loc, problems) -> InputSpec | None:
+    if value is None or isinstance(value, (str, Mapping)):
+        problems.at(loc, "must be a number or a (nested) list of numbers")
+        return None
+    try:
+        array = _as_array(value, spec)
+    except (ValueError, TypeError, OverflowError) as exc:
+        problems.at(loc, str(exc))
+        return None
+    return StaticInput(stream, value=array, origin="constant")
+
+
+def _parse_file(value, stream, spec, base_dir, loc, problems) -> InputSpec | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.at(loc, "must be a path to a .npy file (relative to the scenario)")
+        return None
+    file_path = (base_dir / value.strip()).resolve()
+    try:
+        data = np.load(file_path, allow_pickle=False)
+    except FileNotFoundError:
+        problems.at(loc, f"file not found: {file_path}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
+        problems.at(loc, f"cannot read {file_path} as .npy: {exc}")
+        return None
+    if not isinstance(data, np.ndarray):
+        problems.at(loc, f"{file_path} is not a single .npy array")
+        return None
+    if tuple(data.shape) != tuple(spec.shape):
+        problems.at(
+            loc,
+            f"array shape {tuple(data.shape)} differs from the stream's "
+            f"{tuple(spec.shape)}",
+        )
+        return None
+    try:
+        array = _as_array(data, spec)
+    except (ValueError, TypeError) as exc:
+        problems.at(loc, str(exc))
+        return None
+    return StaticInput(stream, value=array, origin=f"file:{value.strip()}")
+
+
+def _parse_capture(raw, pipeline: PipelineConfig, problems) -> tuple[str, ...]:
+    from shmpipeline.graph import PipelineGraph
+
+    value = raw.get("capture")
+    specs = pipeline.shared_memory_by_name
+    if value is None:
+        graph = PipelineGraph.from_config(pipeline)
+        sinks = graph.sink_streams()
+        return (
+            tuple(sinks)
+            if sinks
+            else tuple(dict.fromkeys(k.output for k in pipeline.kernels))
+        )
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        problems.at(("capture",), "must be a non-empty list of stream names")
+        return ()
+    found: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or item not in specs:
+            problems.at(
+                ("capture", index),
+                f"unknown stream {_config._show(item)}"
+                + _config._hint(item, list(specs)),
+            )
+        elif item in found:
+            problems.at(("capture", index), f"{item!r} listed twice")
+        else:
+            found.append(item)
+    return tuple(found)
+
+
+def _parse_tolerance(value: Any, loc: Loc, problems: _Problems) -> Tolerance | None:
+    if not isinstance(value, Mapping):
+        problems.at(loc, "must be a mapping such as {rtol: 1e-6, atol: 0} or {ulp: 4}")
+        return None
+    values: dict[str, Any] = {}
+    for key, item in value.items():
+        if key not in _TOLERANCE_KEYS:
+            problems.at(
+                (*loc, key),
+                f"unknown key{_config._hint(key, _TOLERANCE_KEYS)}; allowed: "
+                + ", ".join(_TOLERANCE_KEYS),
+            )
+            continue
+        if item is None:
+            continue
+        if key == "ulp":
+            if not _config._is_int(item) or item < 0:
+                problems.at(
+                    (*loc, key),
+                    f"must be a non-negative integer, got {_config._show(item)}",
+                )
+                continue
+            values[key] = int(item)
+        else:
+            if not _config._is_real(item) or not math.isfinite(float(item)) or item < 0:
+                problems.at(
+                    (*loc, key),
+                    f"must be a non-negative number, got {_config._show(item)}",
+                )
+                continue
+            values[key] = float(item)
+    if "ulp" in values and ("rtol" in values or "atol" in values):
+        problems.at(loc, "use either rtol/atol or ulp, not both")
+        return None
+    return Tolerance(**values)
+
+
+def _parse_tolerances(raw, pipeline: PipelineConfig, problems) -> Tolerances:
+    value = raw.get("tolerances")
+    if value is None:
+        return Tolerances()
+    loc: Loc = ("tolerances",)
+    if not isinstance(value, Mapping):
+        problems.at(loc, "must be a mapping with default and/or streams")
+        return Tolerances()
+    shorthand = {k: v for k, v in value.items() if k in _TOLERANCE_KEYS}
+    for key in value:
+        if key not in ("default", "streams", *_TOLERANCE_KEYS):
+            problems.at(
+                (*loc, key),
+                "unknown key; allowed: default, streams (or rtol/atol/ulp for the "
+                "default)",
+            )
+    if shorthand and "default" in value:
+        problems.at(loc, "give the default either as 'default' or inline, not both")
+    default = Tolerance()
+    if "default" in value:
+        default = (
+            _parse_tolerance(value["default"], (*loc, "default"), problems) or default
+        )
+    elif shorthand:
+        default = _parse_tolerance(shorthand, loc, problems) or default
+    streams: dict[str, Tolerance] = {}
+    per_stream = value.get("streams")
+    if per_stream is not None:
+        if not isinstance(per_stream, Mapping):
+            problems.at((*loc, "streams"), "must map stream names to tolerances")
+        else:
+            specs = pipeline.shared_memory_by_name
+            for stream, item in per_stream.items():
+                item_loc = (*loc, "streams", stream)
+                if not isinstance(stream, str) or stream not in specs:
+                    problems.at(
+                        item_loc,
+                        f"unknown stream {_config._show(stream)}"
+                        + _config._hint(stream, list(specs)),
+                    )
+                    continue
+                tolerance = _parse_tolerance(item, item_loc, problems)
+                if tolerance is not None:
+                    streams[stream] = tolerance
+    return Tolerances(default=default, streams=MappingProxyType(streams))
+
+
+def _parse_expect_failure(
+    raw, pipeline: PipelineConfig, problems
+) -> ExpectedFailure | None:
+    value = raw.get("expect_failure")
+    if value is None:
+        return None
+    loc: Loc = ("expect_failure",)
+    if isinstance(value, str):
+        value = {"kernel": value}
+    if not isinstance(value, Mapping):
+        problems.at(loc, "must be a mapping {kernel: NAME, error: TEXT}")
+        return None
+    for key in value:
+        if key not in ("kernel", "error"):
+            problems.at((*loc, key), "unknown key; allowed: kernel, error")
+    kernel = value.get("kernel")
+    names = [k.name for k in pipeline.kernels]
+    if not isinstance(kernel, str) or kernel not in names:
+        problems.at(
+            (*loc, "kernel"),
+            f"unknown kernel {_config._show(kernel)}"
+            + _config._hint(kernel, names)
+            + f"; kernels: {', '.join(names)}",
+        )
+        return None
+    error = value.get("error")
+    if error is not None and (not isinstance(error, str) or not error):
+        problems.at(
+            (*loc, "error"), "must be a non-empty string (a substring of the error)"
+        )
+        return None
+    return ExpectedFailure(kernel=kernel, error=error)
+
+
+def _parse_golden(
+    raw, name: str, base_dir: Path, path: Path | None, problems
+) -> Path | None:
+    value = raw.get("golden")
+    if value is None:
+        return (base_dir / f"{name}.golden.npz").resolve() if path is not None else None
+    if not isinstance(value, str) or not value.strip():
+        problems.at(("golden",), "must be a file path (relative to the scenario)")
+        return None
+    return (base_dir / value.strip()).resolve()
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON-stable copy of nested config values (numpy scalars to Python)."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): _canonical(v)
+            for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+        }
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _canonical(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, numbers.Number) and not isinstance(value, (bool, int, float)):
+        return repr(value)
+    return value
+
+
+def _quick_load(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - not a scenario we can list
+        return None
+
+
+def _looks_like_scenario(path: Path) -> bool:
+    data = _quick_load(path)
+    return isinstance(data, Mapping) and "pipeline" in data
+
+
+def _declared_name(path: Path) -> str | None:
+    data = _quick_load(path)
+    if isinstance(data, Mapping) and isinstance(data.get("name"), str):
+        return data["name"].strip()
+    return None
