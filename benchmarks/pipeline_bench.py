@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = machine()
-    info["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    info["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ours = run_driver(sys.executable, "ours", args.seconds, args.repeats)
     pub = None
     if Path(args.published_python).exists():

@@ -17,7 +17,6 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from shmpipeline import events
@@ -199,7 +198,7 @@ class PipelineManager:
         base_dir = getattr(self._config, "base_dir", None)
         self._workers.clear()
         self._processes.clear()
-        for kernel, cpu in zip(self._config.kernels, cpus):
+        for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
             control = ControlBlock.allocate(self._context)
             spec = WorkerSpec(
                 kernel=kernel,
@@ -464,7 +463,10 @@ class PipelineManager:
     # -- synthetic inputs -------------------------------------------------------------
     def start_synthetic_input(self, spec: Any) -> dict[str, Any]:
         """Start a synthetic input writer for one built stream."""
-        from shmpipeline.synthetic import SyntheticInputConfig, SyntheticSourceController
+        from shmpipeline.synthetic import (
+            SyntheticInputConfig,
+            SyntheticSourceController,
+        )
 
         if not isinstance(spec, SyntheticInputConfig):
             spec = SyntheticInputConfig.from_dict(spec)

@@ -7,7 +7,7 @@ from enum import Enum
 from shmpipeline.errors import StateTransitionError
 
 
-class PipelineState(str, Enum):
+class PipelineState(str, Enum):  # noqa: UP042  (seed API: str + Enum)
     """States managed by :class:`shmpipeline.manager.PipelineManager`."""
 
     INITIALIZED = "initialized"
