@@ -37,6 +37,8 @@ log = logging.getLogger("shmpipeline.manager")
 
 #: how long start() waits for every worker to report in
 START_TIMEOUT = 60.0
+#: modules a forkserver imports once, so forked workers start warm
+_FORKSERVER_PRELOAD = ("numpy", "shmpipeline.runtime", "shmpipeline.registry", "shmpipeline.stream")
 #: how long pause() waits for every worker to acknowledge
 PAUSE_ACK_TIMEOUT = 2.0
 
@@ -103,6 +105,9 @@ class PipelineManager:
         self._config = _load_config(config)
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
+        if spawn_method == "forkserver":
+            # the server imports the worker code once; each fork is then cheap
+            self._context.set_forkserver_preload(list(_FORKSERVER_PRELOAD))
         self._placement = placement_policy or RoundRobinPlacement()
         self._state = PipelineState.INITIALIZED
         self._graph: PipelineGraph | None = None
