@@ -621,10 +621,11 @@ class GpuSharedStream:
         device buffer stays allocated until :meth:`unlink`."""
         if self.closed:
             return
-        self._host.close()
+        # drop the tensors viewing the segment first, so it can be unmapped
         self._device_slots = ()
         self._host_slots = ()
         self._buffer = None
+        self._host.close()
 
     def unlink(self) -> None:
         """Remove the stream's name (idempotent). In the creating process
