@@ -15,8 +15,8 @@ class SpotCentroidGpuKernel(GpuKernel):
     """Centroid of a single spot relative to the image centre (see
     ``cpu.spot_centroid``), computed in float64 on the device.
 
-    The "total weight <= 0 gives [0, 0]" rule is a mask applied on the
-    device, so no frame reads the total back to the host.
+    The "[0, 0] unless the total weight is > 0" rule is a mask applied on
+    the device, so no frame reads the total back to the host.
     """
 
     kind = "gpu.spot_centroid"
@@ -59,6 +59,9 @@ class SpotCentroidGpuKernel(GpuKernel):
         torch.dot(self._cols, self._col_index, out=self._numerator[1])
         torch.div(self._numerator, self._total, out=self._result)
         self._result.sub_(self._centre)
-        torch.le(self._total, 0.0, out=self._empty)
+        # not (total > 0): also a NaN total (negative weights to a fractional
+        # power) gives [0, 0]
+        torch.gt(self._total, 0.0, out=self._empty)
+        torch.logical_not(self._empty, out=self._empty)
         self._result.masked_fill_(self._empty, 0.0)
         output.copy_(self._result)
