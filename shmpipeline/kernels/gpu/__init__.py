@@ -10,8 +10,11 @@ output stream's CUDA device, or on torch's CPU device when constructed with
 
 try:
     import torch  # noqa: F401
-except ImportError as exc:  # a ModuleNotFoundError naming torch: the registry
-    # turns it into its "install shmpipeline[gpu]" ConfigValidationError
+except ModuleNotFoundError as exc:
+    if exc.name != "torch":
+        raise  # torch is there but broken: keep its own error
+    # still a ModuleNotFoundError naming torch: the registry turns it into
+    # its "install shmpipeline[gpu]" ConfigValidationError
     raise ModuleNotFoundError(
         "shmpipeline.kernels.gpu needs PyTorch, which is not installed; "
         "install the GPU extra: pip install 'shmpipeline[gpu]'",
