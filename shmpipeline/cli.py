@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "frame:random, frame:sine:500, gain:constant:1,constant=0.5",
     )
     p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    _add_spawn_method(p)
     p.set_defaults(handler=_cmd_run)
 
     p = sub.add_parser(
@@ -218,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up when a frame takes longer than this (default 5 s)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_spawn_method(p)
     p.set_defaults(handler=_cmd_benchmark)
 
     p = sub.add_parser("kinds", parents=[common], help="list registered kernel kinds")
@@ -243,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_scenario_commands(sub, common)
     return parser
+
+
+def _add_spawn_method(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spawn-method",
+        choices=("spawn", "forkserver", "fork"),
+        default="spawn",
+        help="how worker processes start (default spawn; forkserver starts "
+        "them faster)",
+    )
 
 
 def _register_scenario_commands(
@@ -298,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_FAILED
         except ShmPipelineError as exc:
             _error(_one_line(exc))
-            _log.debug("details", exc_info=True)
+            _log.debug("details:\n%s", exc)
             return EXIT_FAILED
         except BrokenPipeError:  # pragma: no cover - stdout closed by e.g. `| head`
             return EXIT_OK
@@ -340,8 +352,11 @@ def _error(message: str) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line, without the details that follow
+    a blank line (e.g. a worker's traceback, logged at debug level)."""
     text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.splitlines()) if "\n" in text else text
+    head = text.split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in head.splitlines())
 
 
 def _os_error(exc: OSError) -> str:
@@ -540,18 +555,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     config = _load_valid_config(args.config)
     _check_synthetic_streams(config, args.synthetic)
-    manager = PipelineManager(config)
+    manager = PipelineManager(config, spawn_method=args.spawn_method)
     exit_code = EXIT_OK
     failure: str | None = None
     final: dict[str, Any] = {}
     synthetic: dict[str, Any] = {}
-    started = time.monotonic()
+    began = started = time.monotonic()
     with _sigterm_as_interrupt():
         try:
             manager.build()
             manager.start()
             for spec in args.synthetic:
                 manager.start_synthetic_input(spec)
+            started = time.monotonic()  # --duration counts from here
             if args.duration is None:
                 _log.info("running %s; press Ctrl-C to stop", args.config)
             else:
@@ -576,6 +592,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _log.warning("interrupted: shutting down")
         finally:
             elapsed = time.monotonic() - started
+            startup = started - began
             try:
                 synthetic = manager.synthetic_input_status()
                 final = manager.runtime_snapshot()
@@ -589,6 +606,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             {
                 "config": args.config,
                 "exit_code": exit_code,
+                "startup_s": startup,
                 "elapsed_s": elapsed,
                 "failure": failure,
                 "synthetic_inputs": synthetic,
@@ -596,7 +614,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             }
         )
     else:
-        _print_run_summary(args.config, elapsed, final, synthetic)
+        _print_run_summary(args.config, elapsed, startup, final, synthetic)
     return exit_code
 
 
@@ -604,7 +622,10 @@ def _failure_text(manager: Any) -> str:
     try:
         manager.raise_if_failed()
     except WorkerProcessError as exc:
-        _log.debug("worker traceback:\n%s", exc.traceback or "(none)")
+        if exc.traceback:
+            _log.debug("worker traceback:\n%s", exc.traceback.rstrip())
+            if not _log.isEnabledFor(logging.DEBUG):
+                return _one_line(exc) + " (-v shows the worker's traceback)"
         return _one_line(exc)
     except ShmPipelineError as exc:
         return _one_line(exc)
@@ -635,12 +656,19 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 
 
 def _print_run_summary(
-    path: str, elapsed: float, status: dict[str, Any], synthetic: dict[str, Any]
+    path: str,
+    elapsed: float,
+    startup: float,
+    status: dict[str, Any],
+    synthetic: dict[str, Any],
 ) -> None:
-    print(f"{path}: ran {elapsed:.2f} s, final state {status.get('state', '?')}")
+    print(
+        f"{path}: ran {elapsed:.2f} s after a {startup:.2f} s start-up; "
+        f"state before shutdown: {status.get('state', '?')}"
+    )
     rows = _workers(status)
     if rows:
-        width = max(len(name) for name, _ in rows)
+        width = max(len("kernel"), *(len(name) for name, _ in rows))
         print(
             f"  {'kernel':<{width}}  {'frames':>9}  {'mean us':>9}  {'p99 us':>9}  alive"
         )
@@ -816,7 +844,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .manager import PipelineManager
 
     config = _load_valid_config(args.config)
-    manager = PipelineManager(config)
+    manager = PipelineManager(config, spawn_method=args.spawn_method)
     with _sigterm_as_interrupt():
         try:
             manager.build()
