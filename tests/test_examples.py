@@ -4,6 +4,7 @@ reference of the whole chain; the CLI command in each file's header works."""
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 import time
 from pathlib import Path
@@ -166,5 +167,7 @@ def test_documented_command_runs(capsys, monkeypatch, argv):
 
 def test_examples_validate(capsys):
     paths = sorted(EXAMPLES.glob("*.yaml"))
+    if importlib.util.find_spec("torch") is None:  # gpu kinds need torch
+        paths = [p for p in paths if not p.name.startswith("gpu_")]
     assert main(["validate", *(str(p) for p in paths)]) == 0
     assert capsys.readouterr().out.count("OK") == len(paths) >= 3
