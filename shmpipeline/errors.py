@@ -118,6 +118,11 @@ class GoldenMismatchError(ShmPipelineError, AssertionError):
     """Captured scenario outputs differ from the recorded golden file."""
 
 
+class GoldenMissingError(ShmPipelineError, FileNotFoundError):
+    """A scenario's golden file does not exist yet; the message says how to
+    record it."""
+
+
 __all__ = [
     "ShmPipelineError",
     "ConfigValidationError",
@@ -133,4 +138,5 @@ __all__ = [
     "StreamFrameError",
     "GpuUnavailableError",
     "GoldenMismatchError",
+    "GoldenMissingError",
 ]

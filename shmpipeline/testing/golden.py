@@ -1,0 +1,618 @@
+"""Golden files: record a scenario's captures and compare a new run with them.
+
+A golden is an ``.npz`` file beside the scenario: one array per captured
+stream (shape ``(frames, *stream_shape)``) plus a JSON metadata entry
+(:data:`METADATA_KEY`) holding the format version, the scenario hash, the
+shmpipeline version, the creation date and each stream's shape, dtype and
+frame count.
+
+Comparison rules (SPEC §8), per stream:
+
+- shape (frame count included) and dtype must match exactly;
+- integer, bool and other non-float streams must be equal element for element;
+- float (and complex) streams are close when ``|a - e| <= atol + rtol * |e|``
+  (infinities must be equal), or, in ULP mode (``ulp: N``), when at most ``N``
+  representable values apart. NaN positions must match exactly and are
+  reported on their own. Default tolerances per dtype
+  (:data:`DEFAULT_TOLERANCES`): float16 ``rtol=1e-3, atol=1e-3``; float32
+  ``rtol=1e-5, atol=1e-6``; float64 ``rtol=1e-9, atol=1e-12`` (complex: those
+  of its component type). A stream's ``rtol``/``atol`` override the defaults
+  field by field;
+- streams missing from the run, or captured but absent from the golden, fail.
+
+A failing stream reports the elements differing (count and %), the max
+absolute and relative error and where (frame, index), and the first frame
+that diverged (see :meth:`ComparisonReport.format`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from shmpipeline.errors import GoldenMismatchError, GoldenMissingError
+
+__all__ = [
+    "DEFAULT_TOLERANCES",
+    "FORMAT_VERSION",
+    "METADATA_KEY",
+    "ComparisonReport",
+    "Golden",
+    "GoldenMissingError",
+    "StreamComparison",
+    "compare_captures",
+    "default_tolerance",
+    "load_golden",
+    "save_golden",
+]
+
+#: Version of the golden file layout (bump on incompatible changes).
+FORMAT_VERSION = 1
+#: Name of the JSON metadata entry inside the ``.npz``.
+METADATA_KEY = "__shmpipeline_golden__"
+#: ``(rtol, atol)`` per float dtype when the scenario sets none.
+DEFAULT_TOLERANCES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "float16": (1e-3, 1e-3),
+        "float32": (1e-5, 1e-6),
+        "float64": (1e-9, 1e-12),
+        "longdouble": (1e-9, 1e-12),
+    }
+)
+
+#: How to record a golden (quoted by :class:`GoldenMissingError`).
+_RECORD_HINT = (
+    "record it with `pytest --scenario NAME --update-goldens` or "
+    "`shmpipeline scenario record NAME`"
+)
+
+
+# --- files ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A loaded golden: ``arrays`` (stream -> ``(frames, *shape)`` array) and
+    its ``metadata`` (see the module docstring)."""
+
+    arrays: Mapping[str, np.ndarray]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def scenario_hash(self) -> str | None:
+        value = self.metadata.get("scenario_hash")
+        return value if isinstance(value, str) else None
+
+
+def _package_version() -> str:
+    try:
+        from shmpipeline import __version__
+    except ImportError:  # pragma: no cover
+        return "unknown"
+    return str(__version__)
+
+
+def save_golden(
+    path: str | PathLike[str],
+    captures: Mapping[str, Any],
+    *,
+    scenario_hash: str,
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``captures`` (stream -> ``(frames, *shape)`` array) as a golden.
+
+    ``metadata`` entries (JSON-serialisable) are stored beside the standard
+    ones. The file is written to a temporary name then renamed, so a reader
+    never sees half a golden. Returns the path.
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {}
+    streams: dict[str, Any] = {}
+    for name, value in sorted(captures.items()):
+        if name == METADATA_KEY:
+            raise ValueError(f"stream name {name!r} is reserved in golden files")
+        array = np.ascontiguousarray(np.asarray(value))
+        if array.dtype.hasobject:
+            raise TypeError(f"stream {name!r}: object arrays cannot be stored")
+        arrays[name] = array
+        streams[name] = {
+            "shape": list(array.shape[1:]),
+            "dtype": array.dtype.str,
+            "frames": int(array.shape[0]) if array.ndim else 0,
+        }
+    meta: dict[str, Any] = dict(metadata or {})
+    meta.update(
+        format_version=FORMAT_VERSION,
+        scenario_hash=str(scenario_hash),
+        shmpipeline_version=_package_version(),
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        streams=streams,
+    )
+    payload = dict(arrays)
+    payload[METADATA_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_golden(path: str | PathLike[str]) -> Golden:
+    """Read a golden written by :func:`save_golden`.
+
+    Raises :class:`~shmpipeline.errors.GoldenMissingError` (saying how to
+    record it) when the file does not exist, and
+    :class:`~shmpipeline.errors.GoldenMismatchError` when it is not a golden
+    this version can read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GoldenMissingError(f"golden file missing: {path}; {_RECORD_HINT}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one error
+        raise GoldenMismatchError(
+            f"{path}: not a readable golden file ({type(exc).__name__}: {exc}); "
+            f"{_RECORD_HINT}"
+        ) from exc
+    raw = arrays.pop(METADATA_KEY, None)
+    if raw is None:
+        raise GoldenMismatchError(
+            f"{path}: no shmpipeline metadata (not a golden file); {_RECORD_HINT}"
+        )
+    try:
+        metadata = json.loads(str(raw[()]))
+    except ValueError as exc:
+        raise GoldenMismatchError(f"{path}: corrupt golden metadata: {exc}") from exc
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise GoldenMismatchError(
+            f"{path}: golden format version {version!r} is not supported by this "
+            f"shmpipeline (reads up to {FORMAT_VERSION}); {_RECORD_HINT}"
+        )
+    return Golden(MappingProxyType(arrays), MappingProxyType(metadata), path)
+
+
+# --- tolerances ----------------------------------------------------------------
+
+
+def _float_component(dtype: np.dtype) -> np.dtype:
+    return np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
+
+
+def default_tolerance(dtype: Any) -> tuple[float, float]:
+    """``(rtol, atol)`` for a float or complex dtype (see the module doc)."""
+    base = _float_component(np.dtype(dtype))
+    key = base.name if base.name in DEFAULT_TOLERANCES else "longdouble"
+    return DEFAULT_TOLERANCES[key]
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _stream_tolerance(tolerances: Any, name: str) -> Any:
+    """The tolerance object/mapping of one stream from the accepted shapes:
+    ``None``, a ``Tolerances`` (``for_stream``), a ``Tolerance``, or a
+    mapping ``{default: {...}, streams: {...}}`` / ``{rtol, atol, ulp}``."""
+    if tolerances is None:
+        return None
+    for_stream = getattr(tolerances, "for_stream", None)
+    if callable(for_stream):
+        return for_stream(name)
+    if isinstance(tolerances, Mapping) and (
+        "default" in tolerances or "streams" in tolerances
+    ):
+        streams = tolerances.get("streams") or {}
+        if name in streams:
+            return streams[name]
+        return tolerances.get("default")
+    return tolerances
+
+
+def _resolve(tolerance: Any, dtype: np.dtype) -> dict[str, Any]:
+    ulp = _get(tolerance, "ulp")
+    if ulp is not None:
+        return {"ulp": int(ulp)}
+    rtol, atol = default_tolerance(dtype)
+    value = _get(tolerance, "rtol")
+    if value is not None:
+        rtol = float(value)
+    value = _get(tolerance, "atol")
+    if value is not None:
+        atol = float(value)
+    return {"rtol": rtol, "atol": atol}
+
+
+# --- comparison ----------------------------------------------------------------
+
+Where = tuple[int, tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class StreamComparison:
+    """The verdict on one stream.
+
+    ``status``: ``ok``, ``mismatch`` (values), ``shape``, ``dtype``,
+    ``missing`` (in the golden, not captured) or ``extra`` (captured, not in
+    the golden). Locations are ``(frame, index-within-frame)``.
+    """
+
+    name: str
+    status: str
+    message: str = ""
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+    tolerance: Mapping[str, Any] | None = None
+    elements: int = 0
+    differing: int = 0
+    max_abs_error: float | None = None
+    max_abs_where: Where | None = None
+    max_rel_error: float | None = None
+    max_rel_where: Where | None = None
+    max_ulp: int | None = None
+    first_diverging_frame: int | None = None
+    nan_mismatches: int = 0
+    first_nan_mismatch: Where | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def percent(self) -> float:
+        """Share of differing elements, in percent."""
+        return 100.0 * self.differing / self.elements if self.elements else 0.0
+
+    def format(self) -> str:
+        """One stream's report (a few lines)."""
+        if self.status in ("missing", "extra", "shape", "dtype"):
+            return f"stream {self.name!r}: {self.message}"
+        head = f"stream {self.name!r}"
+        if self.dtype is not None:
+            head += f" ({self.dtype}, {_show_shape(self.shape)})"
+        if self.ok:
+            return f"{head}: ok"
+        lines = [
+            f"{head}: {self.differing} of {self.elements} elements differ "
+            f"({self.percent:.3g}%), tolerance {_show_tol(self.tolerance)}",
+            f"  first diverging frame: {self.first_diverging_frame}",
+        ]
+        if self.max_abs_error is not None:
+            lines.append(
+                f"  max abs error {self.max_abs_error:.6g} at "
+                f"{_show_where(self.max_abs_where)}"
+            )
+        if self.max_rel_error is not None:
+            lines.append(
+                f"  max rel error {self.max_rel_error:.6g} at "
+                f"{_show_where(self.max_rel_where)}"
+            )
+        if self.max_ulp is not None:
+            lines.append(f"  max ULP distance {self.max_ulp}")
+        if self.nan_mismatches:
+            lines.append(
+                f"  NaN positions differ at {self.nan_mismatches} elements, first "
+                f"at {_show_where(self.first_nan_mismatch)}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        def where(value: Where | None) -> Any:
+            return (
+                None if value is None else {"frame": value[0], "index": list(value[1])}
+            )
+
+        return {
+            "name": self.name,
+            "status": self.status,
+            "ok": self.ok,
+            "message": self.message,
+            "dtype": self.dtype,
+            "shape": None if self.shape is None else list(self.shape),
+            "tolerance": None if self.tolerance is None else dict(self.tolerance),
+            "elements": self.elements,
+            "differing": self.differing,
+            "percent": self.percent,
+            "max_abs_error": _json_float(self.max_abs_error),
+            "max_abs_where": where(self.max_abs_where),
+            "max_rel_error": _json_float(self.max_rel_error),
+            "max_rel_where": where(self.max_rel_where),
+            "max_ulp": self.max_ulp,
+            "first_diverging_frame": self.first_diverging_frame,
+            "nan_mismatches": self.nan_mismatches,
+            "first_nan_mismatch": where(self.first_nan_mismatch),
+        }
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    """Every stream's :class:`StreamComparison`, plus a scenario-hash check
+    (``hash_expected``/``hash_actual`` set when both are known)."""
+
+    streams: tuple[StreamComparison, ...]
+    hash_expected: str | None = None
+    hash_actual: str | None = None
+    golden_path: Path | None = None
+
+    @property
+    def hash_changed(self) -> bool:
+        return (
+            self.hash_expected is not None
+            and self.hash_actual is not None
+            and self.hash_expected != self.hash_actual
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.hash_changed and all(s.ok for s in self.streams)
+
+    @property
+    def failures(self) -> tuple[StreamComparison, ...]:
+        return tuple(s for s in self.streams if not s.ok)
+
+    def __getitem__(self, name: str) -> StreamComparison:
+        for stream in self.streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(name)
+
+    def format(self) -> str:
+        """Readable multi-line report: failing streams first, then a summary."""
+        where = f" against {self.golden_path}" if self.golden_path else ""
+        failing = self.failures
+        lines: list[str] = []
+        if self.hash_changed:
+            lines.append(
+                "the scenario changed since the golden was recorded (hash "
+                f"{self.hash_expected[:12]} in the golden, now "  # type: ignore[index]
+                f"{self.hash_actual[:12]}); if the change is intended, " + _RECORD_HINT  # type: ignore[index]
+            )
+        if not failing:
+            lines.insert(0, f"all {len(self.streams)} streams match the golden{where}")
+            return "\n".join(lines)
+        lines.insert(
+            0,
+            f"{len(failing)} of {len(self.streams)} streams differ from the "
+            f"golden{where}:",
+        )
+        lines.extend(s.format() for s in failing)
+        passing = [s.name for s in self.streams if s.ok]
+        if passing:
+            lines.append("matching: " + ", ".join(passing))
+        return "\n".join(lines)
+
+    def raise_for_mismatch(self) -> None:
+        """Raise :class:`~shmpipeline.errors.GoldenMismatchError` unless ok."""
+        if not self.ok:
+            raise GoldenMismatchError(self.format())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "golden": None if self.golden_path is None else str(self.golden_path),
+            "scenario_hash": {
+                "golden": self.hash_expected,
+                "now": self.hash_actual,
+                "changed": self.hash_changed,
+            },
+            "streams": [s.to_dict() for s in self.streams],
+        }
+
+
+def compare_captures(
+    actual: Mapping[str, Any],
+    expected: Golden | Mapping[str, Any],
+    *,
+    tolerances: Any = None,
+    scenario_hash: str | None = None,
+) -> ComparisonReport:
+    """Compare captured streams with a golden (see the module docstring).
+
+    ``tolerances``: ``None`` (per-dtype defaults), a scenario ``Tolerances``
+    or ``Tolerance``, or a mapping ``{"default": {...}, "streams": {name:
+    {...}}}`` or ``{"rtol": .., "atol": .., "ulp": ..}``. With
+    ``scenario_hash`` and a :class:`Golden` carrying one, a different hash
+    fails the comparison too.
+    """
+    golden_path = None
+    hash_expected = None
+    if isinstance(expected, Golden):
+        golden_path = expected.path
+        hash_expected = expected.scenario_hash
+        expected_arrays: Mapping[str, Any] = expected.arrays
+    else:
+        expected_arrays = expected
+    results: list[StreamComparison] = []
+    for name in sorted(set(actual) | set(expected_arrays)):
+        if name not in actual:
+            results.append(
+                StreamComparison(
+                    name, "missing", "in the golden but not captured by this run"
+                )
+            )
+            continue
+        if name not in expected_arrays:
+            results.append(
+                StreamComparison(
+                    name, "extra", "captured by this run but not in the golden"
+                )
+            )
+            continue
+        results.append(
+            _compare_stream(
+                name,
+                np.asarray(actual[name]),
+                np.asarray(expected_arrays[name]),
+                _stream_tolerance(tolerances, name),
+            )
+        )
+    return ComparisonReport(
+        tuple(results),
+        hash_expected=hash_expected if scenario_hash is not None else None,
+        hash_actual=scenario_hash if hash_expected is not None else None,
+        golden_path=golden_path,
+    )
+
+
+def _compare_stream(
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+) -> StreamComparison:
+    if a.dtype != e.dtype:
+        return StreamComparison(
+            name, "dtype", f"dtype {a.dtype} captured, golden has {e.dtype}"
+        )
+    if a.shape != e.shape:
+        if a.shape[1:] == e.shape[1:] and a.ndim and e.ndim:
+            message = f"{a.shape[0]} frames captured, golden has {e.shape[0]}"
+        else:
+            message = (
+                f"shape {_show_shape(a.shape[1:])} captured, golden has "
+                f"{_show_shape(e.shape[1:])}"
+            )
+        return StreamComparison(name, "shape", message)
+    if a.ndim == 0:  # a lone value: one frame of a scalar
+        a, e = a.reshape(1), e.reshape(1)
+    shape = tuple(a.shape[1:])
+    frame_shape = shape
+    kind = a.dtype.kind
+    tol: dict[str, Any] | None = None
+    max_ulp = None
+    nan_bad = np.zeros(a.shape, dtype=bool)
+    if kind in "fc":
+        tol = _resolve(tolerance, a.dtype)
+        if kind == "c":  # compare components: (frames, *shape, 2)
+            base = _float_component(a.dtype)
+            a = a.view(base).reshape(*a.shape, 2)
+            e = e.view(base).reshape(*e.shape, 2)
+            frame_shape = (*shape, 2)
+        nan_a, nan_e = np.isnan(a), np.isnan(e)
+        nan_bad = nan_a != nan_e
+        valid = ~(nan_a | nan_e)
+        a64 = a.astype(np.float64)
+        e64 = e.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            equal = a64 == e64
+            abs_err = np.where(valid & ~equal, np.abs(a64 - e64), 0.0)
+            abs_err = np.where(np.isnan(abs_err), 0.0, abs_err)
+            if "ulp" in tol:
+                dist = _ulp_distance(a, e)
+                dist = np.where(valid, dist, 0)
+                max_ulp = int(dist.max()) if dist.size else 0
+                close = dist <= tol["ulp"]
+            else:
+                close = equal | (abs_err <= tol["atol"] + tol["rtol"] * np.abs(e64))
+        bad = nan_bad | (valid & ~close)
+    elif kind == "b":
+        bad = a != e
+        abs_err = (a != e).astype(np.float64)
+        e64 = e.astype(np.float64)
+    elif kind in "iu":
+        bad = a != e
+        a64 = a.astype(np.float64)
+        e64 = e.astype(np.float64)
+        abs_err = np.abs(a64 - e64)
+    else:  # strings, void...: exact, no error magnitude
+        bad = np.asarray(a != e)
+        abs_err = bad.astype(np.float64)
+        e64 = None
+    differing = int(bad.sum())
+    elements = int(bad.size)
+    result: dict[str, Any] = {
+        "dtype": str(np.asarray(e).dtype if kind != "c" else a.dtype),
+        "shape": shape,
+        "tolerance": MappingProxyType(tol) if tol is not None else None,
+        "elements": elements,
+        "differing": differing,
+        "max_ulp": max_ulp,
+    }
+    if kind == "c":
+        result["dtype"] = str(np.dtype(a.dtype.char.upper()))
+    if differing == 0:
+        return StreamComparison(name, "ok", **result)
+    frames_bad = bad.reshape(bad.shape[0], -1).any(axis=1)
+    result["first_diverging_frame"] = int(np.argmax(frames_bad))
+    if abs_err.size and kind not in "bOSUV":
+        flat = int(np.argmax(abs_err))
+        result["max_abs_error"] = float(abs_err.flat[flat])
+        result["max_abs_where"] = _where(flat, bad.shape)
+        if e64 is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.where(abs_err > 0, abs_err / np.abs(e64), 0.0)
+            rel = np.where(np.isnan(rel), 0.0, rel)
+            flat = int(np.argmax(rel))
+            result["max_rel_error"] = float(rel.flat[flat])
+            result["max_rel_where"] = _where(flat, bad.shape)
+    if nan_bad.any():
+        result["nan_mismatches"] = int(nan_bad.sum())
+        result["first_nan_mismatch"] = _where(int(np.argmax(nan_bad)), bad.shape)
+    del frame_shape
+    return StreamComparison(name, "mismatch", **result)
+
+
+def _ulp_distance(a: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Number of representable floats between ``a`` and ``e`` (uint64)."""
+    itype = np.dtype(f"i{a.dtype.itemsize}")
+    ia = a.view(itype).astype(np.int64)
+    ie = e.view(itype).astype(np.int64)
+    bits = 8 * a.dtype.itemsize
+    mag_mask = np.int64((1 << (bits - 1)) - 1)
+    ma, me = ia & mag_mask, ie & mag_mask
+    oa = np.where(ia < 0, -ma, ma)
+    oe = np.where(ie < 0, -me, me)
+    same = (oa >= 0) == (oe >= 0)
+    with np.errstate(over="ignore"):
+        near = np.abs(oa - oe).astype(np.uint64)
+        far = ma.astype(np.uint64) + me.astype(np.uint64)
+    return np.where(same, near, far)
+
+
+def _where(flat: int, shape: tuple[int, ...]) -> Where:
+    index = tuple(int(i) for i in np.unravel_index(flat, shape))
+    return index[0], index[1:]
+
+
+def _show_where(where: Where | None) -> str:
+    if where is None:
+        return "-"
+    frame, index = where
+    return f"frame {frame}, index {list(index)}" if index else f"frame {frame}"
+
+
+def _show_shape(shape: tuple[int, ...] | None) -> str:
+    return "scalar" if not shape else "x".join(str(n) for n in shape)
+
+
+def _show_tol(tol: Mapping[str, Any] | None) -> str:
+    if tol is None:
+        return "exact"
+    return ", ".join(f"{k}={v:g}" for k, v in tol.items())
+
+
+def _json_float(value: float | None) -> Any:
+    if value is None:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return str(value)
+    return value
