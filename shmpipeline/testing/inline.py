@@ -160,7 +160,7 @@ def run_inline(
     """Run a lockstep scenario with :class:`InlineExecutor`; the result has
     the same captures a correct :func:`~shmpipeline.testing.replay.replay`
     gives (and ``latency`` ``None``)."""
-    scenario = _load(scenario)
+    scenario = _load(scenario, registry)
     count = scenario.frame_count if frames is None else int(frames)
     plan = SourcePlan(scenario)
     failure: FailureInfo | None = None

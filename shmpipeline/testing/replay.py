@@ -261,10 +261,10 @@ def _headline(exc: BaseException) -> str:
     return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
 
 
-def _load(scenario: Scenario | str | PathLike[str]) -> Scenario:
+def _load(scenario: Scenario | str | PathLike[str], registry: Any = None) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
-    return load_scenario(scenario)
+    return load_scenario(scenario, registry=registry)
 
 
 # --- the runner ------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def replay(
     ``timeout`` the per-frame limit. A worker failure, or a frame slower than
     the timeout, ends the run and is reported in ``failure`` (never raised).
     """
-    scenario = _load(scenario)
+    scenario = _load(scenario, registry)
     runner = _FreeRunning if scenario.mode == "free_running" else _Lockstep
     return runner(scenario, registry=registry, frames=frames, timeout=timeout).run()
 

@@ -303,18 +303,24 @@ class Scenario:
         raw: Mapping[str, Any],
         *,
         base_dir: str | PathLike[str] | None = None,
+        registry: Any = None,
     ) -> Scenario:
         """Validate a scenario mapping; relative paths resolve against
-        ``base_dir`` (default: the working directory)."""
+        ``base_dir`` (default: the working directory); kernel kinds against
+        ``registry`` (default: the default registry)."""
         base = Path(base_dir) if base_dir is not None else Path.cwd()
-        return _build(raw, display=None, path=None, base_dir=base.resolve())
+        return _build(
+            raw, display=None, path=None, base_dir=base.resolve(), registry=registry
+        )
 
 
 # --- public functions ----------------------------------------------------------------
 
 
-def load_scenario(path: str | PathLike[str]) -> Scenario:
-    """Load and validate a scenario file (``ScenarioError`` on any problem)."""
+def load_scenario(path: str | PathLike[str], *, registry: Any = None) -> Scenario:
+    """Load and validate a scenario file (``ScenarioError`` on any problem);
+    kernel kinds are checked against ``registry`` (default: the default
+    registry)."""
     try:
         raw, display, file_path = _config._load_yaml(path)
     except ConfigValidationError as exc:
@@ -324,7 +330,13 @@ def load_scenario(path: str | PathLike[str]) -> Scenario:
         resolved = file_path.resolve()
     except (OSError, RuntimeError):
         resolved = file_path.absolute()
-    return _build(raw, display=display, path=resolved, base_dir=resolved.parent)
+    return _build(
+        raw,
+        display=display,
+        path=resolved,
+        base_dir=resolved.parent,
+        registry=registry,
+    )
 
 
 def scenario_from_config(
@@ -482,7 +494,14 @@ def _raise(
     raise ScenarioError(first_message, path=display, line=first_line, errors=rendered)
 
 
-def _build(raw: Any, *, display: str | None, path: Path | None, base_dir: Path):
+def _build(
+    raw: Any,
+    *,
+    display: str | None,
+    path: Path | None,
+    base_dir: Path,
+    registry: Any = None,
+):
     problems = _Problems()
     if not isinstance(raw, Mapping):
         problems.at((), f"a scenario must be a mapping, got {_config._show(raw)}")
@@ -510,7 +529,9 @@ def _build(raw: Any, *, display: str | None, path: Path | None, base_dir: Path):
     mode, rate_hz, duration = _parse_mode(raw, problems)
     requirements = _parse_requirements(raw, problems)
 
-    pipeline, pipeline_path = _parse_pipeline(raw, display, base_dir, path, problems)
+    pipeline, pipeline_path = _parse_pipeline(
+        raw, display, base_dir, path, problems, registry
+    )
     if pipeline is None:
         # Nothing else can be checked against a broken pipeline.
         _raise(problems, raw, display)
@@ -654,6 +675,7 @@ def _parse_pipeline(
     base_dir: Path,
     path: Path | None,
     problems: _Problems,
+    registry: Any = None,
 ) -> tuple[PipelineConfig | None, Path | None]:
     from shmpipeline.graph import validate_pipeline_config
 
@@ -666,7 +688,7 @@ def _parse_pipeline(
         if not file_path.is_file():
             problems.at(("pipeline",), f"pipeline file not found: {file_path}")
             return None, None
-        errors = validate_pipeline_config(file_path)
+        errors = validate_pipeline_config(file_path, registry=registry)
         if errors:
             for error in errors:
                 problems.at(("pipeline",), error)
@@ -683,7 +705,7 @@ def _parse_pipeline(
             f"YAML, got {_config._show(value)}",
         )
         return None, None
-    errors = validate_pipeline_config(value)
+    errors = validate_pipeline_config(value, registry=registry)
     for error in errors:
         match = re.match(r"(shared_memory|kernels)\[(\d+)\]", error)
         loc = (

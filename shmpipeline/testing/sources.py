@@ -111,20 +111,47 @@ def check_fake(
     return None
 
 
+def _write_order(config: Any, sources: list[str]) -> tuple[str, ...]:
+    """Order in which per-frame sources are written at each step.
+
+    A source read as an auxiliary by a kernel that another source triggers
+    (directly or downstream) is written before that other source, so the
+    kernel reads its frame ``k``: external sources have no producer for a
+    lockstep worker to wait on. Ties (and, in the rare case of two sources
+    each feeding the other's kernels, the cycle) go by name.
+    """
+    from shmpipeline.testing.replay import triggered_kernels
+
+    kernels = config.kernels_by_name
+    before: dict[str, set[str]] = {name: set() for name in sources}
+    for source in sources:
+        for kernel in triggered_kernels(config, [source]):
+            for aux in kernels[kernel].auxiliary_names:
+                if aux in before and aux != source:
+                    before[source].add(aux)
+    order: list[str] = []
+    remaining = sorted(sources)
+    while remaining:
+        ready = [name for name in remaining if before[name] <= set(order)]
+        pick = ready[0] if ready else remaining[0]
+        order.append(pick)
+        remaining.remove(pick)
+    return tuple(order)
+
+
 class SourcePlan:
     """Every input of one scenario, ready to produce frame ``k``.
 
     ``static`` maps stream -> frame written once before start;
-    ``per_frame`` lists the streams written every step, those read only as
-    auxiliaries first (so a kernel triggered at step ``k`` sees their frame
-    ``k``), then trigger sources, each group by name.
+    ``per_frame`` lists the streams written every step, in an order where
+    every source a kernel reads as an auxiliary is written before the source
+    triggering that kernel (so it sees their frame ``k``).
     """
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         config = scenario.pipeline
         specs = config.shared_memory_by_name
-        triggers = {k.input for k in config.kernels}
         self.static: dict[str, np.ndarray] = {}
         self._synthetic: dict[str, Any] = {}
         self._fakes: dict[str, _FakeSource] = {}
@@ -147,9 +174,7 @@ class SourcePlan:
                 self._fakes[spec.stream] = _FakeSource(spec)
             else:  # pragma: no cover - the scenario parser makes only these
                 raise TypeError(f"unknown input {spec!r}")
-        self.per_frame: tuple[str, ...] = tuple(
-            sorted(per_frame, key=lambda name: (name in triggers, name))
-        )
+        self.per_frame: tuple[str, ...] = _write_order(config, per_frame)
         self._commands = {
             name: source.spec.command
             for name, source in self._fakes.items()
