@@ -58,6 +58,7 @@ class SpotCentroidCpuKernel(CpuKernel):
         self._row_index = np.arange(height, dtype=np.float64)
         self._col_index = np.arange(width, dtype=np.float64)
         self._centre = ((height - 1) / 2.0, (width - 1) / 2.0)
+        self._result = np.zeros(2, np.float64)
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
@@ -74,9 +75,13 @@ class SpotCentroidCpuKernel(CpuKernel):
         np.add.reduce(work, axis=1, out=self._rows)
         np.add.reduce(work, axis=0, out=self._cols)
         total = self._rows.sum()
-        if total <= 0:
+        if not total > 0:  # also NaN: negative weights to a fractional power
             output[0] = 0
             output[1] = 0
             return
-        output[0] = self._rows.dot(self._row_index) / total - self._centre[0]
-        output[1] = self._cols.dot(self._col_index) / total - self._centre[1]
+        result = self._result
+        result[0] = self._rows.dot(self._row_index) / total - self._centre[0]
+        result[1] = self._cols.dot(self._col_index) / total - self._centre[1]
+        # cast like the other kernels (a Python float written into an integer
+        # element raises on NaN or out of range, e.g. a negative uint8 delta)
+        np.copyto(output, result, casting="unsafe")
