@@ -112,6 +112,7 @@ from shmpipeline.config import (
 )
 
 __all__ = [
+    "BAD_SHAPES",
     "BUILTIN_BUILDERS",
     "DEFAULT_DTYPES",
     "DEFECTS",
@@ -1010,25 +1011,16 @@ def _pipeline_drafts(
         streams[name] = spec
         return spec
 
-    for _ in range(draw(st.integers(1, 2))):
-        new_source(
-            lambda name: stream_configs(
-                name=name,
-                dtypes=limits.dtypes,
-                max_dims=limits.max_dims,
-                max_side=limits.max_side,
-            )
-        )
     kinds = list(builders)
     kernels: list[KernelConfig] = []
     for index in range(draw(st.integers(min_kernels, max_kernels))):
         kind = draw(st.sampled_from(kinds))
         builder = builders[kind]
-        # latest first: shrinking the choice to index 0 makes a chain
+        # an existing stream, latest first (shrinking the choice to index 0
+        # makes a chain), or last a fresh source (so no source is orphaned)
         candidates = [s for s in reversed(streams.values()) if builder.accepts(s)]
-        if candidates:
-            trigger = draw(st.sampled_from(candidates))
-        else:
+        trigger = draw(st.sampled_from([*candidates, None])) if candidates else None
+        if trigger is None:
             trigger = new_source(
                 lambda name, b=builder: b.trigger_streams(name, limits)
             )
@@ -1499,11 +1491,26 @@ def _unknown_key(draw: Any, case: _Case) -> tuple[str, ...]:
     return (f"{where}: unknown key {key!r}",)
 
 
+#: shape values the ``bad_shape`` defect writes (SPEC §4: 2.7, "a", 0, booleans)
+BAD_SHAPES: tuple[Any, ...] = (
+    2.7,
+    "a",
+    0,
+    True,
+    -1,
+    False,
+    [],
+    [4, 2.7],
+    [2, 0],
+    [3, "4"],
+    [True, 2],
+    None,
+)
+
+
 def _bad_shape(draw: Any, case: _Case) -> tuple[str, ...]:
     index = draw(st.integers(0, len(case.draft.streams) - 1))
-    value = draw(
-        st.sampled_from((2.7, "a", 0, True, -1, [], [4, 2.7], [2, 0], [3, "4"], None))
-    )
+    value = draw(st.sampled_from(BAD_SHAPES))
     case.raw["shared_memory"][index]["shape"] = value
     return (f"{case.stream_where(index)}: shape:",)
 
