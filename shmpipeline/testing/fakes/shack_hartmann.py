@@ -1,0 +1,156 @@
+"""A Shack-Hartmann wavefront-sensor camera: phase -> spot image.
+
+Geometric model. The detector has ``lenslets`` x ``lenslets`` subapertures
+of ``pixels`` x ``pixels`` pixels; the phase (radians) is sampled once per
+detector pixel, on a ``(lenslets * pixels)``-square grid. In each
+subaperture the mean phase gradient ``g = (g_row, g_col)`` (radians per
+sample: the mean of the finite differences inside the tile) moves the spot
+from the tile centre ``((pixels-1)/2, (pixels-1)/2)`` by
+
+    shift = pixels_per_radian * g    [pixels]
+
+``pixels_per_radian`` defaults to ``pixels / π``: a tilt of 2π radians
+across a subaperture (one λ/d) moves its spot by 2 pixels, as on a
+Nyquist-sampled sensor. Each spot is a Gaussian of ``fwhm`` pixels
+sampled at pixel centres and scaled so its full (untruncated) integral is
+``flux`` photons, plus ``background`` photons per pixel. Noise, drawn from
+``numpy.random.default_rng([seed, n, ...])`` (so frame ``n`` is
+reproducible on its own): Poisson photon noise (``photon_noise``), then
+Gaussian read noise of ``read_noise`` rms.
+
+The phase of frame ``n`` is ``atmosphere.phase(n)`` (a
+:class:`~shmpipeline.testing.fakes.phase_screen.PhaseScreen` with the
+``atmosphere`` parameters; ``atmosphere: null`` is a flat wavefront) minus,
+when a command is given, the surface of the ``mirror``
+(:class:`~shmpipeline.testing.fakes.deformable_mirror.DeformableMirror`):
+``frame(n, command=c)`` closes the loop.
+
+Parameters: ``lenslets`` (8), ``pixels`` (8), ``fwhm`` (2.0),
+``pixels_per_radian`` (pixels / π), ``flux`` (1000), ``background`` (0),
+``photon_noise`` (true), ``read_noise`` (0), ``atmosphere`` (mapping of
+phase-screen parameters except ``size``; default ``{}``), ``mirror``
+(mapping of mirror parameters except ``size``; ``n_act`` defaults to
+``lenslets``), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from shmpipeline.testing.fakes._params import Params, fake_error, rng_for
+from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
+from shmpipeline.testing.fakes.phase_screen import PhaseScreen
+
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+
+
+class ShackHartmann:
+    """Shack-Hartmann camera (see the module docstring)."""
+
+    kind = "shack_hartmann"
+
+    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0):
+        p = Params(self.kind, params)
+        self.lenslets = p.integer("lenslets", 8, minimum=1)
+        self.pixels = p.integer("pixels", 8, minimum=2)
+        self.fwhm = p.number("fwhm", 2.0, positive=True)
+        self.pixels_per_radian = p.number(
+            "pixels_per_radian", self.pixels / np.pi, positive=True
+        )
+        self.flux = p.number("flux", 1000.0, minimum=0.0)
+        self.background = p.number("background", 0.0, minimum=0.0)
+        self.photon_noise = p.boolean("photon_noise", True)
+        self.read_noise = p.number("read_noise", 0.0, minimum=0.0)
+        atmosphere = p.mapping("atmosphere") if p.has("atmosphere") else {}
+        mirror = p.mapping("mirror") if p.has("mirror") else {}
+        self.dtype = p.dtype("dtype", "float32")
+        p.done()
+        self.seed = int(seed)
+        side = self.lenslets * self.pixels
+        self.shape = (side, side)
+        for name, sub in (("atmosphere", atmosphere), ("mirror", mirror)):
+            if sub is not None and "size" in sub:
+                raise fake_error(
+                    self.kind,
+                    f"parameter '{name}.size': set by lenslets * pixels ({side})",
+                )
+        self.atmosphere = None
+        if atmosphere is not None:
+            self.atmosphere = _nested(
+                PhaseScreen,
+                self.kind,
+                "atmosphere",
+                {**atmosphere, "size": side},
+                self.seed,
+            )
+        mirror = dict(mirror or {})
+        mirror.setdefault("n_act", self.lenslets)
+        self.mirror = _nested(
+            DeformableMirror, self.kind, "mirror", {**mirror, "size": side}, self.seed
+        )
+        self._sigma = self.fwhm / FWHM_PER_SIGMA
+        self._grid = np.arange(self.pixels, dtype=np.float64)
+
+    # --- physics -----------------------------------------------------------
+
+    def phase(self, n: int, command: Any = None) -> np.ndarray:
+        """The phase (float64, radians) the camera sees at frame ``n``."""
+        if self.atmosphere is None:
+            phase = np.zeros(self.shape)
+        else:
+            phase = self.atmosphere.phase(n)
+        if command is not None:
+            phase = phase - self.mirror.surface(command)
+        return phase
+
+    def spot_shifts(self, phase: np.ndarray) -> np.ndarray:
+        """``(lenslets, lenslets, 2)`` spot shifts ``[row, col]`` in pixels
+        for a phase (see the module docstring)."""
+        phase = np.asarray(phase, dtype=np.float64)
+        if phase.shape != self.shape:
+            raise fake_error(
+                self.kind, f"phase of shape {phase.shape}, expected {self.shape}"
+            )
+        n, p = self.lenslets, self.pixels
+        tiles = phase.reshape(n, p, n, p).transpose(0, 2, 1, 3)  # (n, n, p, p)
+        g_row = (tiles[:, :, -1, :] - tiles[:, :, 0, :]).mean(axis=-1) / (p - 1)
+        g_col = (tiles[:, :, :, -1] - tiles[:, :, :, 0]).mean(axis=-1) / (p - 1)
+        return self.pixels_per_radian * np.stack([g_row, g_col], axis=-1)
+
+    def image(self, phase: np.ndarray) -> np.ndarray:
+        """The noiseless spot image (float64, photons) of a phase."""
+        shifts = self.spot_shifts(phase)
+        n, p = self.lenslets, self.pixels
+        centre = (p - 1) / 2.0
+        s = self._sigma
+        x = self._grid
+        gy = np.exp(-((x - centre - shifts[..., 0, None]) ** 2) / (2 * s * s))
+        gx = np.exp(-((x - centre - shifts[..., 1, None]) ** 2) / (2 * s * s))
+        scale = self.flux / (2 * np.pi * s * s)
+        tiles = scale * gy[..., :, None] * gx[..., None, :]  # (n, n, p, p)
+        img = tiles.transpose(0, 2, 1, 3).reshape(n * p, n * p)
+        return img + self.background
+
+    def frame(self, n: int, command: Any = None) -> np.ndarray:
+        """Camera frame ``n`` (``command``: the mirror's command after frame
+        ``n - 1``, closing the loop)."""
+        img = self.image(self.phase(n, command))
+        if self.photon_noise:
+            img = rng_for(self.seed, n, 1).poisson(img).astype(np.float64)
+        if self.read_noise:
+            img = img + rng_for(self.seed, n, 2).normal(0.0, self.read_noise, img.shape)
+        return img.astype(self.dtype)
+
+    def delay(self, n: int) -> float:
+        return 0.0
+
+
+def _nested(cls: type, kind: str, name: str, params: dict, seed: int) -> Any:
+    try:
+        return cls(params, seed=seed)
+    except Exception as exc:  # re-label: the user wrote it under this fake
+        message = getattr(exc, "message", None) or str(exc)
+        raise fake_error(kind, f"{name}: {message}") from exc
