@@ -33,15 +33,19 @@ Strategies
 
 Usage::
 
-    from hypothesis import given, settings
+    from hypothesis import given
     from shmpipeline.config import PipelineConfig
-    from shmpipeline.errors import ConfigValidationError
     from shmpipeline.graph import validate_pipeline_config
+    from shmpipeline.registry import get_default_registry
     from shmpipeline.testing import strategies as sps
 
     @given(sps.pipeline_configs(max_kernels=4))
     def test_valid_pipelines_validate(config):
         assert validate_pipeline_config(config) == []
+
+    @given(sps.pipeline_configs())
+    def test_round_trip(config):
+        assert PipelineConfig.from_dict(config.to_dict()) == config
 
     @given(sps.invalid_pipeline_configs())
     def test_invalid_pipelines_fail(case):
@@ -50,7 +54,13 @@ Usage::
 
     @given(sps.kernel_configs("cpu.affine_transform"))
     def test_affine_builds(setup):
-        kernel = get_default_registry().create(setup.config, setup.shared_memory)
+        get_default_registry().create(setup.config, setup.shared_memory)
+
+Defects found while parsing (see :data:`DEFECTS`; all but the kernel-rule
+ones ``shape_mismatch``, ``dtype_mismatch``, ``bad_parameter``,
+``unknown_parameter``, ``bad_operation``, ``wrong_arity`` and
+``unknown_kind``) also make ``PipelineConfig.from_dict(raw)`` raise, with the
+expected message among ``exc.errors``; ``defects=[...]`` restricts the mix.
 
 Your own kernel kinds
 ---------------------
@@ -61,7 +71,9 @@ not know. A builder is a callable ``builder(slot) -> SearchStrategy[KernelDraft]
 and how to make a fresh one). The :class:`KernelSlot` it receives holds the
 kernel's name and kind, the chosen trigger stream, the name its output must
 have and the streams it may reuse as auxiliaries, with helpers to build the
-config and the output spec::
+config (``slot.kernel``), the output spec (``slot.output``) and auxiliary
+streams, reused or new (``slot.auxiliary``; list them in
+``KernelDraft.auxiliary``)::
 
     from hypothesis import strategies as st
 
