@@ -202,6 +202,10 @@ class KernelRegistry:
             _check_kernel_class(kernel_cls)
             self._kernels[str(kind)] = kernel_cls
         self._lazy: dict[str, Callable[[], type[Kernel]]] = dict(lazy_kernels or {})
+        # loaders of the lazy kinds loaded since, so a pickled registry (sent
+        # to every worker) ships loaders, not classes: a cpu worker must not
+        # import torch because its parent validated a gpu kind
+        self._loaded_lazy: dict[str, Callable[[], type[Kernel]]] = {}
         self._pending_plugins: list[Any] = []
         self._plugin_errors: list[str] = []
 
@@ -261,8 +265,16 @@ class KernelRegistry:
                 f"kernel kind {kind!r} is unusable: {exc}"
             ) from None
         self._kernels[kind] = kernel_cls
-        self._lazy.pop(kind, None)
+        self._loaded_lazy[kind] = self._lazy.pop(kind, loader)
         return kernel_cls
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        loaded = state.pop("_loaded_lazy", {})
+        state["_kernels"] = {k: v for k, v in self._kernels.items() if k not in loaded}
+        state["_lazy"] = {**loaded, **self._lazy}
+        state["_loaded_lazy"] = {}
+        return state
 
     def _unknown_message(self, kind: str) -> str:
         known = sorted({*self._kernels, *self._lazy})
@@ -339,6 +351,7 @@ class KernelRegistry:
             )
         self._kernels[kind] = kernel_cls
         self._lazy.pop(kind, None)
+        self._loaded_lazy.pop(kind, None)
 
     def extended(
         self, *kernel_classes: type[Kernel], replace: bool = False
@@ -346,6 +359,7 @@ class KernelRegistry:
         """Return a new registry extended with additional kernel classes
         (this registry is left unchanged)."""
         registry = KernelRegistry(self._kernels, self._lazy)
+        registry._loaded_lazy = dict(self._loaded_lazy)
         registry._pending_plugins = list(self._pending_plugins)
         registry._plugin_errors = list(self._plugin_errors)
         for kernel_cls in kernel_classes:
