@@ -185,11 +185,19 @@ class ScenarioFile(pytest.File):
     """A scenario YAML named by ``--scenario``: one item."""
 
     def collect(self):
-        from shmpipeline.testing.scenario import load_scenario
+        from shmpipeline.testing.scenario import declared_requirements, load_scenario
 
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as exc:
+            if "gpu" in declared_requirements(self.path):
+                # e.g. gpu kinds that cannot be validated without torch: the
+                # scenario is skipped (or failed with --require-gpu) like any
+                # gpu item, the load error reported only where a GPU exists
+                yield UnloadableGpuScenario.from_parent(
+                    self, name=self.path.stem, error=exc
+                )
+                return
             raise self.CollectError("\n".join(exc.errors)) from None
         yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
 
@@ -230,6 +238,27 @@ class ScenarioItem(pytest.Item):
 
     def reportinfo(self):
         return self.path, None, f"scenario {self.scenario.name}"
+
+
+class UnloadableGpuScenario(pytest.Item):
+    """A ``requirements: [gpu]`` scenario that does not load here."""
+
+    def __init__(self, *, error: ScenarioError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.add_marker("gpu")
+        self.add_marker("scenario")
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ScenarioError):
+            return "\n".join(excinfo.value.errors)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"scenario {self.name}"
 
 
 # --- fixtures' helpers -------------------------------------------------------------------

@@ -163,38 +163,31 @@ def _write_report(path: str | None, outcomes: list[dict[str, Any]]) -> None:
 def _run(args: argparse.Namespace, *, update: bool) -> int:
     from shmpipeline.testing.gpu_probe import cuda_probe
     from shmpipeline.testing.runner import check_scenario
-    from shmpipeline.testing.scenario import load_scenario
+    from shmpipeline.testing.scenario import declared_requirements, load_scenario
 
     paths = _resolve(args.scenarios, args.dirs)
-    scenarios = [load_scenario(path) for path in paths]
     reports: list[dict[str, Any]] = []
     failed = 0
-    for scenario in scenarios:
-        if "gpu" in scenario.requirements:
+    runnable = []
+    for path in paths:
+        if "gpu" in declared_requirements(path):
             present, reason = cuda_probe()
             if not present:
+                name = path.stem
                 if getattr(args, "require_gpu", False):
-                    print(f"scenario {scenario.name}: failed\nrequires a GPU: {reason}")
-                    reports.append(
-                        {
-                            "scenario": scenario.name,
-                            "status": "failed",
-                            "ok": False,
-                            "message": reason,
-                        }
-                    )
+                    print(f"scenario {name}: failed\nrequires a GPU: {reason}")
+                    status, ok = "failed", False
                     failed += 1
                 else:
-                    _info(f"scenario {scenario.name}: skipped ({reason})")
-                    reports.append(
-                        {
-                            "scenario": scenario.name,
-                            "status": "skipped",
-                            "ok": True,
-                            "message": reason,
-                        }
-                    )
+                    _info(f"scenario {name}: skipped ({reason})")
+                    status, ok = "skipped", True
+                reports.append(
+                    {"scenario": name, "status": status, "ok": ok, "message": reason}
+                )
                 continue
+        runnable.append(path)
+    scenarios = [load_scenario(path) for path in runnable]
+    for scenario in scenarios:
         outcome = check_scenario(scenario, update_goldens=update)
         print(outcome.format(), flush=True)
         reports.append(outcome.to_dict())

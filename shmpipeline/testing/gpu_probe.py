@@ -18,17 +18,22 @@ __all__ = ["GPU_ENV", "cuda_probe"]
 GPU_ENV = "SHMPIPELINE_TEST_GPU"
 
 
-@functools.cache
 def cuda_probe() -> tuple[bool, str]:
     """``(present, reason)``: whether torch sees a CUDA device.
 
     Cheap checks first (an NVIDIA driver, torch installed), then
-    ``torch.cuda.is_available()`` in a subprocess; cached per process.
-    ``$SHMPIPELINE_TEST_GPU`` (``0``/``1``) overrides the answer.
+    ``torch.cuda.is_available()`` in a subprocess; the probe runs once per
+    process. ``$SHMPIPELINE_TEST_GPU`` (``0``/``1``), read on every call,
+    overrides the answer.
     """
     forced = os.environ.get(GPU_ENV)
     if forced in ("0", "1"):
         return forced == "1", f"${GPU_ENV}={forced}"
+    return _probe()
+
+
+@functools.cache
+def _probe() -> tuple[bool, str]:
     if not (Path("/proc/driver/nvidia").exists() or Path("/dev/nvidiactl").exists()):
         return False, "no CUDA device (no NVIDIA driver on this machine)"
     if importlib.util.find_spec("torch") is None:

@@ -276,17 +276,27 @@ def replay(
     registry: Any = None,
     frames: int | None = None,
     timeout: float | None = None,
+    spawn_method: str | None = None,
 ) -> ReplayResult:
     """Run ``scenario`` (a :class:`Scenario` or a path) over the real
     multi-process pipeline, in its mode; see the module docstring.
 
     ``frames`` overrides the scenario's count (a prefix of the same run);
-    ``timeout`` the per-frame limit. A worker failure, or a frame slower than
-    the timeout, ends the run and is reported in ``failure`` (never raised).
+    ``timeout`` the per-frame limit; ``spawn_method`` the manager's process
+    start method (default: the manager's, ``spawn``; ``forkserver`` starts
+    workers several times faster once its server runs, which suits long
+    test sessions). A worker failure, or a frame slower than the timeout,
+    ends the run and is reported in ``failure`` (never raised).
     """
     scenario = _load(scenario, registry)
     runner = _FreeRunning if scenario.mode == "free_running" else _Lockstep
-    return runner(scenario, registry=registry, frames=frames, timeout=timeout).run()
+    return runner(
+        scenario,
+        registry=registry,
+        frames=frames,
+        timeout=timeout,
+        spawn_method=spawn_method,
+    ).run()
 
 
 class _Run:
@@ -299,8 +309,10 @@ class _Run:
         registry: Any,
         frames: int | None,
         timeout: float | None,
+        spawn_method: str | None = None,
     ) -> None:
         self.scenario = scenario
+        self.spawn_method = spawn_method
         self.config = scenario.pipeline
         self.registry = registry
         self.frames = scenario.frame_count if frames is None else int(frames)
@@ -317,7 +329,10 @@ class _Run:
     def _make_manager(self, *, lockstep: bool) -> Any:
         from shmpipeline.manager import PipelineManager
 
-        manager = PipelineManager(self.config, registry=self.registry)
+        options = (
+            {} if self.spawn_method is None else {"spawn_method": self.spawn_method}
+        )
+        manager = PipelineManager(self.config, registry=self.registry, **options)
         if lockstep:
             manager.set_lockstep(True)
         return manager
@@ -456,7 +471,8 @@ class _Lockstep(_Run):
             limit = self.timeout + (STARTUP_GRACE_S if k == 0 else 0.0)
             if not self._wait_all(waits, frame_id(k), k, limit):
                 break
-            round_trips.append(time.monotonic_ns() - began)
+            if written:
+                round_trips.append(time.monotonic_ns() - began)
             for name, array in captures.items():
                 self._capture(name, array[k])
             completed = k + 1
@@ -474,7 +490,7 @@ class _Lockstep(_Run):
             failure=self.failure,
             latency=LatencyStats.from_samples(
                 round_trips,
-                frames_written=completed,
+                frames_written=completed - sum(1 for k in dropped if k < completed),
                 source_dropped=len(dropped),
             ),
             dropped_frames=tuple(dropped),

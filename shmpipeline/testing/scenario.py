@@ -78,6 +78,7 @@ __all__ = [
     "find_scenarios",
     "load_scenario",
     "resolve_scenario",
+    "declared_requirements",
     "scenario_from_config",
     "scenario_hash",
 ]
@@ -827,8 +828,6 @@ def _parse_input(
     if extra:
         problems.at((*loc, extra[0]), f"unknown key next to {kind!r}")
         return None
-    if spec.storage != "cpu":
-        problems.at(loc, f"{kind} inputs are written from the host; stream is on gpu")
     if kind == "constant":
         return _parse_constant(
             item["constant"], stream, spec, (*loc, "constant"), problems
@@ -1177,6 +1176,22 @@ def _quick_load(path: Path) -> Any:
 def _looks_like_scenario(path: Path) -> bool:
     data = _quick_load(path)
     return isinstance(data, Mapping) and "pipeline" in data
+
+
+def declared_requirements(path: str | PathLike[str]) -> tuple[str, ...]:
+    """The ``requirements`` a scenario file declares, read without
+    validating it (so a GPU scenario can be skipped where it cannot even be
+    validated, e.g. without torch)."""
+    data = _quick_load(Path(path))
+    value = data.get("requirements") if isinstance(data, Mapping) else None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        item.strip().lower()
+        for item in items
+        if isinstance(item, str) and item.strip().lower() in REQUIREMENTS
+    )
 
 
 def _declared_name(path: Path) -> str | None:
