@@ -87,6 +87,12 @@ def render(ours: dict, pub: dict | None, info: dict, argv: list[str]) -> str:
         *(f"- {k}: {v}" for k, v in info.items()),
         "",
     ]
+    if "lifecycle_forkserver" in ours:
+        fs = ours["lifecycle_forkserver"]
+        lines.append(
+            f"| build+start / stop+shutdown with spawn_method='forkserver' (s, median) | "
+            f"{fs['build_start_s']:.3f} / {fs['stop_shutdown_s']:.3f} | n/a | n/a |"
+        )
     tail = ["", "```json", json.dumps({"ours": ours, "published": pub}, indent=2), "```"]
     return "\n".join(head + lines + tail) + "\n"
 
