@@ -516,3 +516,45 @@ def test_scenario_from_config_drives_every_source():
     assert [s.stream for s in scenario.inputs] == ["frame", "gain"]
     assert scenario.capture == ("mid", "out")
     assert scenario.frames == 3 and scenario.golden is None
+
+
+def test_sources_feeding_each_others_kernels_are_rejected(tmp_path):
+    """No write order lets both kernels read frame k of the other source."""
+    pipeline = {
+        "shared_memory": [
+            {"name": n, "shape": [2], "dtype": "float32"}
+            for n in ("a", "b", "oa", "ob")
+        ],
+        "kernels": [
+            {
+                "name": "ka",
+                "kind": "cpu.elementwise_add",
+                "input": "a",
+                "output": "oa",
+                "auxiliary": ["b"],
+            },
+            {
+                "name": "kb",
+                "kind": "cpu.elementwise_add",
+                "input": "b",
+                "output": "ob",
+                "auxiliary": ["a"],
+            },
+        ],
+    }
+    data = {
+        "pipeline": pipeline,
+        "inputs": {"a": {"synthetic": "ramp"}, "b": {"synthetic": "sine"}},
+    }
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(dump(tmp_path, data))
+    assert "sources 'a' and 'b' cannot both be replayed deterministically" in str(
+        info.value
+    )
+    assert "kernel 'ka' (triggered by 'a') reads 'b'" in str(info.value)
+    with pytest.raises(ScenarioError, match="cannot both be replayed"):
+        scenario_from_config(PipelineConfig.from_dict(pipeline))
+    data["inputs"]["b"] = {"synthetic": "sine"}
+    pipeline["kernels"][1]["auxiliary"] = []  # one direction only: a write order exists
+    pipeline["kernels"][1]["kind"] = "cpu.copy"
+    assert load_scenario(dump(tmp_path, data, "ok.yaml")).inputs

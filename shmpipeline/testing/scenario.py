@@ -353,6 +353,9 @@ def scenario_from_config(
     random frames and capturing every kernel output (or ``capture``).
 
     For property tests over random pipelines (replay vs inline executor).
+    Raises :class:`ScenarioError` for the rare pipelines no lockstep replay
+    can drive deterministically (two sources each feeding, as an auxiliary,
+    a kernel the other triggers).
     """
     from shmpipeline.graph import PipelineGraph
     from shmpipeline.synthetic import SyntheticInputConfig
@@ -372,6 +375,9 @@ def scenario_from_config(
     )
     if capture is None:
         capture = [k.output for k in config.kernels]
+    from shmpipeline.testing.sources import write_order
+
+    write_order(config, [spec.stream for spec in inputs])  # ScenarioError if ambiguous
     return Scenario(
         name=name,
         pipeline=config,
@@ -791,6 +797,12 @@ def _parse_inputs(
                 f"source stream {stream!r} triggers a kernel and needs an input "
                 "(synthetic or fake)",
             )
+    from shmpipeline.testing.sources import write_order
+
+    try:
+        write_order(pipeline, [n for n, spec in inputs.items() if spec.per_frame])
+    except ScenarioError as exc:
+        problems.at(("inputs",), exc.message.removeprefix("inputs: "))
     return tuple(inputs[name] for name in sorted(inputs))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from shmpipeline.errors import ScenarioError
 from shmpipeline.testing.scenario import (
     FakeInput,
     Scenario,
@@ -27,7 +28,7 @@ from shmpipeline.testing.scenario import (
     SyntheticInput,
 )
 
-__all__ = ["FRAME_ID_OFFSET", "SourcePlan", "check_fake", "frame_id"]
+__all__ = ["FRAME_ID_OFFSET", "SourcePlan", "check_fake", "frame_id", "write_order"]
 
 #: Frame ``k`` (0-based) is published with frame id ``k + FRAME_ID_OFFSET``,
 #: so frame id 0 keeps meaning "nothing written yet" (as in
@@ -111,32 +112,55 @@ def check_fake(
     return None
 
 
-def _write_order(config: Any, sources: list[str]) -> tuple[str, ...]:
-    """Order in which per-frame sources are written at each step.
+def write_order(config: Any, sources: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Order in which the per-frame ``sources`` are written at each step.
 
     A source read as an auxiliary by a kernel that another source triggers
     (directly or downstream) is written before that other source, so the
-    kernel reads its frame ``k``: external sources have no producer for a
-    lockstep worker to wait on. Ties (and, in the rare case of two sources
-    each feeding the other's kernels, the cycle) go by name.
+    kernel reads its frame ``k`` (external sources have no producer a
+    lockstep worker could wait on). Ties go by name. When two sources each
+    feed, as an auxiliary, a kernel the other one triggers, no order works:
+    :class:`~shmpipeline.errors.ScenarioError` names them.
     """
     from shmpipeline.testing.replay import triggered_kernels
 
     kernels = config.kernels_by_name
-    before: dict[str, set[str]] = {name: set() for name in sources}
+    before: dict[str, dict[str, str]] = {name: {} for name in sources}
     for source in sources:
         for kernel in triggered_kernels(config, [source]):
             for aux in kernels[kernel].auxiliary_names:
                 if aux in before and aux != source:
-                    before[source].add(aux)
+                    before[source].setdefault(aux, kernel)
     order: list[str] = []
     remaining = sorted(sources)
     while remaining:
-        ready = [name for name in remaining if before[name] <= set(order)]
-        pick = ready[0] if ready else remaining[0]
-        order.append(pick)
-        remaining.remove(pick)
+        ready = [name for name in remaining if set(before[name]) <= set(order)]
+        if not ready:
+            raise ScenarioError(_conflict(before, remaining))
+        order.append(ready[0])
+        remaining.remove(ready[0])
     return tuple(order)
+
+
+def _conflict(before: dict[str, dict[str, str]], remaining: list[str]) -> str:
+    """Describe one pair of sources that must each be written first."""
+    for first in remaining:
+        for second, reader in before[first].items():
+            if second in remaining:
+                back = before[second].get(first)
+                if back is not None:
+                    return (
+                        f"inputs: sources {first!r} and {second!r} cannot both be "
+                        f"replayed deterministically: kernel {reader!r} (triggered "
+                        f"by {first!r}) reads {second!r} as an auxiliary and kernel "
+                        f"{back!r} (triggered by {second!r}) reads {first!r}; make "
+                        "one of them a static input (constant or file)"
+                    )
+    names = ", ".join(repr(n) for n in remaining)
+    return (
+        f"inputs: sources {names} feed each other's kernels as auxiliaries; no "
+        "write order replays them deterministically; make one of them static"
+    )
 
 
 class SourcePlan:
@@ -174,7 +198,7 @@ class SourcePlan:
                 self._fakes[spec.stream] = _FakeSource(spec)
             else:  # pragma: no cover - the scenario parser makes only these
                 raise TypeError(f"unknown input {spec!r}")
-        self.per_frame: tuple[str, ...] = _write_order(config, per_frame)
+        self.per_frame: tuple[str, ...] = write_order(config, per_frame)
         self._commands = {
             name: source.spec.command
             for name, source in self._fakes.items()
