@@ -545,3 +545,18 @@ def test_closed_loop_feeds_the_mirror_command_back():
     assert not opened.captures["dm_command"].any()
     rms = lambda s: float(np.sqrt((s[10:] ** 2).mean()))  # noqa: E731
     assert rms(closed.captures["slopes"]) < 0.8 * rms(opened.captures["slopes"])
+
+
+def test_shipped_free_running_scenario_reports_latency():
+    from shmpipeline.testing.runner import check_scenario
+    from shmpipeline.testing.sources import SourcePlan
+
+    loaded = load_scenario(SCENARIOS / "free_running_jitter.yaml")
+    delays = [SourcePlan(loaded).delay(k) for k in range(50)]
+    assert all(0.0 <= d <= 0.002 for d in delays) and len(set(delays)) > 1
+    assert delays == [SourcePlan(loaded).delay(k) for k in range(50)]  # seeded
+    outcome = check_scenario(loaded)
+    assert outcome.ok and outcome.status == "passed"
+    stats = outcome.result.latency
+    assert stats.frames_written == 100 and stats.count >= 1
+    assert "latency p50" in outcome.format()
