@@ -343,14 +343,8 @@ class _Run:
                 self.handles[name] = self.manager.get_stream(name)
 
     def _write(self, name: str, frame: Any, k: int | None) -> None:
+        # host frames go to gpu streams as they are: the stream uploads them
         handle = self.handles[name]
-        if self.specs[name].storage == "gpu" and isinstance(frame, np.ndarray):
-            from shmpipeline._torch import import_torch
-
-            torch = import_torch("a gpu source stream")
-            frame = torch.from_numpy(np.ascontiguousarray(frame)).to(
-                self.specs[name].gpu_device
-            )
         if k is None:
             handle.write(frame)
         else:
@@ -498,11 +492,8 @@ class _Lockstep(_Run):
         )
 
     def _capture(self, name: str, row: np.ndarray) -> None:
-        handle = self.handles[name]
-        if self.specs[name].storage == "cpu" and hasattr(handle, "read_into"):
-            handle.read_into(row)
-        else:
-            np.copyto(row, self._read(name))
+        # gpu streams read into a host array too (from their mirror if any)
+        self.handles[name].read_into(row)
 
     def _wait_all(self, names: list[str], target: int, k: int, limit: float) -> bool:
         """Wait until every stream in ``names`` published ``target``; false
