@@ -24,9 +24,7 @@ from shmpipeline.config import PipelineConfig
 from shmpipeline.control import PAUSE, RUN, STOP, ControlBlock
 from shmpipeline.errors import (
     ConfigValidationError,
-    ShmPipelineError,
     StateTransitionError,
-    WorkerProcessError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.placement import RoundRobinPlacement
@@ -535,4 +533,4 @@ def _reachable(graph: PipelineGraph, start: str) -> set[str]:
     return seen
 
 
-__all__ = ["PipelineManager", "WorkerProcessError", "ShmPipelineError"]
+__all__ = ["PipelineManager"]
