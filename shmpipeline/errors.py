@@ -123,6 +123,11 @@ class GoldenMissingError(ShmPipelineError, FileNotFoundError):
     record it."""
 
 
+class DeviceTimeoutError(ShmPipelineError, TimeoutError):
+    """A (fake) device stopped responding: fault injection with
+    ``stop_after`` and ``on_stop: raise``."""
+
+
 __all__ = [
     "ShmPipelineError",
     "ConfigValidationError",
@@ -139,4 +144,5 @@ __all__ = [
     "GpuUnavailableError",
     "GoldenMismatchError",
     "GoldenMissingError",
+    "DeviceTimeoutError",
 ]
