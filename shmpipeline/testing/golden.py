@@ -16,9 +16,25 @@ Comparison rules (SPEC §8), per stream:
   reported on their own. Default tolerances per dtype
   (:data:`DEFAULT_TOLERANCES`): float16 ``rtol=1e-3, atol=1e-3``; float32
   ``rtol=1e-5, atol=1e-6``; float64 ``rtol=1e-9, atol=1e-12`` (complex: those
-  of its component type). A stream's ``rtol``/``atol`` override the defaults
-  field by field;
+  of its component type). Why: float16 has an 11-bit significand (eps ~1e-3),
+  so anything tighter fails on one rounding step; float32 (eps ~1.2e-7)
+  leaves ~80 ulp for a different summation order or SIMD path (the GPU
+  twins of the CPU kernels); float64 (eps ~2.2e-16) leaves a few million ulp,
+  still far below any physical change. The ``atol`` floors keep values
+  that should be 0 but come out as rounding residue from failing. A
+  stream's ``rtol``/``atol`` override the defaults field by field;
 - streams missing from the run, or captured but absent from the golden, fail.
+
+Tolerances (:data:`ToleranceSpec`) come as a scenario's ``Tolerances`` /
+``Tolerance`` or as plain mappings ``{"default": {...}, "streams": {name:
+{...}}}`` / ``{"rtol": .., "atol": .., "ulp": ..}``; a bad mapping raises
+:class:`~shmpipeline.errors.ConfigValidationError` naming the stream and
+field.
+
+A golden records the hash of the scenario it was made from: given the
+current hash, :func:`compare_captures` fails a comparison against a golden
+of another hash (the scenario changed since the golden was recorded;
+re-record it), whatever the values.
 
 A failing stream reports the elements differing (count and %), the max
 absolute and relative error and where (frame, index), and the first frame
@@ -36,11 +52,18 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from shmpipeline.errors import GoldenMismatchError, GoldenMissingError
+from shmpipeline.errors import (
+    ConfigValidationError,
+    GoldenMismatchError,
+    GoldenMissingError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.testing.scenario import Tolerance, Tolerances
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -50,6 +73,7 @@ __all__ = [
     "Golden",
     "GoldenMissingError",
     "StreamComparison",
+    "ToleranceSpec",
     "compare_captures",
     "default_tolerance",
     "load_golden",
@@ -70,6 +94,11 @@ DEFAULT_TOLERANCES: Mapping[str, tuple[float, float]] = MappingProxyType(
     }
 )
 
+#: What ``compare_captures(tolerances=...)`` accepts (see the module doc).
+ToleranceSpec = Union["Tolerances", "Tolerance", Mapping[str, Any]]
+
+_TOL_KEYS = ("rtol", "atol", "ulp")
+
 #: How to record a golden (quoted by :class:`GoldenMissingError`).
 _RECORD_HINT = (
     "record it with `pytest --scenario NAME --update-goldens` or "
@@ -82,8 +111,8 @@ _RECORD_HINT = (
 
 @dataclass(frozen=True)
 class Golden:
-    """A loaded golden: ``arrays`` (stream -> ``(frames, *shape)`` array) and
-    its ``metadata`` (see the module docstring)."""
+    """A loaded golden: ``arrays`` (stream -> ``(frames, *shape)`` array,
+    read-only) and its ``metadata`` (see the module docstring)."""
 
     arrays: Mapping[str, np.ndarray]
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -122,14 +151,19 @@ def save_golden(
     for name, value in sorted(captures.items()):
         if name == METADATA_KEY:
             raise ValueError(f"stream name {name!r} is reserved in golden files")
-        array = np.ascontiguousarray(np.asarray(value))
+        array = np.asarray(value)
         if array.dtype.hasobject:
             raise TypeError(f"stream {name!r}: object arrays cannot be stored")
+        if array.ndim == 0:
+            raise ValueError(
+                f"stream {name!r}: a capture is (frames, *shape), got a scalar"
+            )
+        array = np.ascontiguousarray(array)
         arrays[name] = array
         streams[name] = {
             "shape": list(array.shape[1:]),
             "dtype": array.dtype.str,
-            "frames": int(array.shape[0]) if array.ndim else 0,
+            "frames": int(array.shape[0]),
         }
     meta: dict[str, Any] = dict(metadata or {})
     meta.update(
@@ -159,7 +193,8 @@ def load_golden(path: str | PathLike[str]) -> Golden:
     Raises :class:`~shmpipeline.errors.GoldenMissingError` (saying how to
     record it) when the file does not exist, and
     :class:`~shmpipeline.errors.GoldenMismatchError` when it is not a golden
-    this version can read.
+    this version can read (foreign or corrupt file, unknown format version,
+    arrays disagreeing with the recorded shapes/dtypes).
     """
     path = Path(path)
     if not path.is_file():
@@ -181,13 +216,53 @@ def load_golden(path: str | PathLike[str]) -> Golden:
         metadata = json.loads(str(raw[()]))
     except ValueError as exc:
         raise GoldenMismatchError(f"{path}: corrupt golden metadata: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise GoldenMismatchError(f"{path}: corrupt golden metadata: not a mapping")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version <= FORMAT_VERSION
+    ):
         raise GoldenMismatchError(
             f"{path}: golden format version {version!r} is not supported by this "
-            f"shmpipeline (reads up to {FORMAT_VERSION}); {_RECORD_HINT}"
+            f"shmpipeline {_package_version()} (reads 1 to {FORMAT_VERSION}); "
+            f"re-{_RECORD_HINT}"
         )
+    _check_recorded_streams(path, arrays, metadata.get("streams"))
+    for array in arrays.values():
+        array.setflags(write=False)
     return Golden(MappingProxyType(arrays), MappingProxyType(metadata), path)
+
+
+def _check_recorded_streams(
+    path: Path, arrays: Mapping[str, np.ndarray], streams: Any
+) -> None:
+    """The arrays must be those the metadata describes (a truncated or
+    hand-edited file is an error, not a silent mismatch)."""
+    if not isinstance(streams, dict) or set(streams) != set(arrays):
+        raise GoldenMismatchError(
+            f"{path}: corrupt golden: its arrays ({', '.join(sorted(arrays))}) are "
+            "not the streams its metadata lists; " + _RECORD_HINT
+        )
+    for name, array in arrays.items():
+        info = streams[name]
+        recorded = (
+            (
+                info.get("frames"),
+                info.get("shape"),
+                info.get("dtype"),
+            )
+            if isinstance(info, dict)
+            else None
+        )
+        actual = (int(array.shape[0]), list(array.shape[1:]), array.dtype.str)
+        if array.ndim == 0 or recorded != actual:
+            raise GoldenMismatchError(
+                f"{path}: corrupt golden: stream {name!r} is recorded as "
+                f"{recorded!r} (frames, shape, dtype) but holds "
+                f"{actual if array.ndim else 'a scalar'!r}; " + _RECORD_HINT
+            )
 
 
 # --- tolerances ----------------------------------------------------------------
@@ -215,7 +290,8 @@ def _get(obj: Any, key: str) -> Any:
 def _stream_tolerance(tolerances: Any, name: str) -> Any:
     """The tolerance object/mapping of one stream from the accepted shapes:
     ``None``, a ``Tolerances`` (``for_stream``), a ``Tolerance``, or a
-    mapping ``{default: {...}, streams: {...}}`` / ``{rtol, atol, ulp}``."""
+    mapping ``{default: {...}, streams: {...}}`` (``rtol``/``atol``/``ulp``
+    beside them are shorthand for the default) / ``{rtol, atol, ulp}``."""
     if tolerances is None:
         return None
     for_stream = getattr(tolerances, "for_stream", None)
@@ -224,16 +300,76 @@ def _stream_tolerance(tolerances: Any, name: str) -> Any:
     if isinstance(tolerances, Mapping) and (
         "default" in tolerances or "streams" in tolerances
     ):
+        for key in tolerances:
+            if key not in ("default", "streams", *_TOL_KEYS):
+                raise ConfigValidationError(
+                    f"tolerances: unknown key {key!r}; allowed: default, streams "
+                    "(or rtol/atol/ulp for the default)"
+                )
         streams = tolerances.get("streams") or {}
+        if not isinstance(streams, Mapping):
+            raise ConfigValidationError(
+                f"tolerances.streams: must be a mapping of stream name to "
+                f"tolerance, got {streams!r}"
+            )
         if name in streams:
             return streams[name]
-        return tolerances.get("default")
+        default = tolerances.get("default")
+        shorthand = {k: tolerances[k] for k in _TOL_KEYS if k in tolerances}
+        if shorthand:
+            if default is not None and not isinstance(default, Mapping):
+                default = {k: _get(default, k) for k in _TOL_KEYS}
+            default = {**(default or {}), **shorthand}
+        return default
     return tolerances
+
+
+def _check_tolerance(tolerance: Any, name: str) -> None:
+    """Reject a malformed tolerance mapping, naming the stream and field."""
+    where = f"tolerances for stream {name!r}"
+    if tolerance is None:
+        return
+    if not isinstance(tolerance, Mapping):
+        if not any(hasattr(tolerance, key) for key in _TOL_KEYS):
+            raise ConfigValidationError(
+                f"{where}: must be a mapping such as {{rtol: 1e-6, atol: 0}} or "
+                f"{{ulp: 4}}, got {tolerance!r}"
+            )
+        return  # a scenario Tolerance: validated when parsed
+    for key, value in tolerance.items():
+        if key not in _TOL_KEYS:
+            raise ConfigValidationError(
+                f"{where}: unknown key {key!r}; allowed: {', '.join(_TOL_KEYS)}"
+            )
+        if value is None:
+            continue
+        if key == "ulp":
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            if not ok or value < 0:
+                raise ConfigValidationError(
+                    f"{where}: ulp: must be a non-negative integer, got {value!r}"
+                )
+        else:
+            ok = isinstance(value, (int, float, np.integer, np.floating))
+            if isinstance(value, bool) or not ok or not 0 <= float(value) < np.inf:
+                raise ConfigValidationError(
+                    f"{where}: {key}: must be a non-negative number, got {value!r}"
+                )
+    if tolerance.get("ulp") is not None and (
+        tolerance.get("rtol") is not None or tolerance.get("atol") is not None
+    ):
+        raise ConfigValidationError(f"{where}: use either rtol/atol or ulp, not both")
 
 
 def _resolve(tolerance: Any, dtype: np.dtype) -> dict[str, Any]:
     ulp = _get(tolerance, "ulp")
     if ulp is not None:
+        base = _float_component(dtype)
+        if base.itemsize not in (2, 4, 8):
+            raise ConfigValidationError(
+                f"ulp tolerances support float16/32/64 (and complex64/128), "
+                f"not {dtype}; use rtol/atol"
+            )
         return {"ulp": int(ulp)}
     rtol, atol = default_tolerance(dtype)
     value = _get(tolerance, "rtol")
@@ -425,16 +561,15 @@ def compare_captures(
     actual: Mapping[str, Any],
     expected: Golden | Mapping[str, Any],
     *,
-    tolerances: Any = None,
+    tolerances: ToleranceSpec | None = None,
     scenario_hash: str | None = None,
 ) -> ComparisonReport:
     """Compare captured streams with a golden (see the module docstring).
 
-    ``tolerances``: ``None`` (per-dtype defaults), a scenario ``Tolerances``
-    or ``Tolerance``, or a mapping ``{"default": {...}, "streams": {name:
-    {...}}}`` or ``{"rtol": .., "atol": .., "ulp": ..}``. With
-    ``scenario_hash`` and a :class:`Golden` carrying one, a different hash
-    fails the comparison too.
+    ``actual`` and a mapping ``expected`` hold ``(frames, *shape)`` arrays
+    per stream. ``tolerances``: ``None`` (per-dtype defaults) or a
+    :data:`ToleranceSpec`. With ``scenario_hash`` and a :class:`Golden`
+    carrying one, a different hash fails the comparison too.
     """
     golden_path = None
     hash_expected = None
@@ -446,6 +581,8 @@ def compare_captures(
         expected_arrays = expected
     results: list[StreamComparison] = []
     for name in sorted(set(actual) | set(expected_arrays)):
+        tolerance = _stream_tolerance(tolerances, name)
+        _check_tolerance(tolerance, name)
         if name not in actual:
             results.append(
                 StreamComparison(
@@ -465,7 +602,7 @@ def compare_captures(
                 name,
                 np.asarray(actual[name]),
                 np.asarray(expected_arrays[name]),
-                _stream_tolerance(tolerances, name),
+                tolerance,
             )
         )
     return ComparisonReport(
@@ -484,21 +621,68 @@ def _compare_stream(
             name, "dtype", f"dtype {a.dtype} captured, golden has {e.dtype}"
         )
     if a.shape != e.shape:
-        if a.shape[1:] == e.shape[1:] and a.ndim and e.ndim:
-            message = f"{a.shape[0]} frames captured, golden has {e.shape[0]}"
-        else:
-            message = (
-                f"shape {_show_shape(a.shape[1:])} captured, golden has "
-                f"{_show_shape(e.shape[1:])}"
-            )
-        return StreamComparison(name, "shape", message)
+        if a.ndim and e.ndim and a.shape[1:] == e.shape[1:]:
+            return _frame_count_mismatch(name, a, e, tolerance)
+        return StreamComparison(
+            name,
+            "shape",
+            f"shape {_show_shape(a.shape[1:])} captured, golden has "
+            f"{_show_shape(e.shape[1:])}",
+        )
     if a.ndim == 0:  # a lone value: one frame of a scalar
         a, e = a.reshape(1), e.reshape(1)
-    shape = tuple(a.shape[1:])
-    frame_shape = shape
+    return _compare_values(name, a, e, tolerance)
+
+
+def _frame_count_mismatch(
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+) -> StreamComparison:
+    """A ``shape`` verdict for a run of another length, saying how the
+    frames both have compare (where it first diverged, if it did)."""
+    common = min(a.shape[0], e.shape[0])
+    message = f"{a.shape[0]} frames captured, golden has {e.shape[0]}"
+    prefix = _compare_values(name, a[:common], e[:common], tolerance)
+    if common == 0:
+        pass
+    elif prefix.ok:
+        message += f"; the {common} frames both have match"
+    else:
+        message += (
+            f"; of the {common} frames both have, {prefix.differing} elements "
+            f"differ, first at frame {prefix.first_diverging_frame}"
+        )
+    return StreamComparison(
+        name,
+        "shape",
+        message,
+        dtype=prefix.dtype,
+        shape=prefix.shape,
+        tolerance=prefix.tolerance,
+        elements=prefix.elements,
+        differing=prefix.differing,
+        max_abs_error=prefix.max_abs_error,
+        max_abs_where=prefix.max_abs_where,
+        max_rel_error=prefix.max_rel_error,
+        max_rel_where=prefix.max_rel_where,
+        max_ulp=prefix.max_ulp,
+        first_diverging_frame=(
+            prefix.first_diverging_frame if not prefix.ok else common
+        ),
+        nan_mismatches=prefix.nan_mismatches,
+        first_nan_mismatch=prefix.first_nan_mismatch,
+    )
+
+
+def _compare_values(
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+) -> StreamComparison:
+    """Element-wise verdict on two arrays of one shape and dtype, the first
+    axis being frames."""
     kind = a.dtype.kind
+    shape = tuple(a.shape[1:])
     tol: dict[str, Any] | None = None
     max_ulp = None
+    e64: np.ndarray | None = None
     nan_bad = np.zeros(a.shape, dtype=bool)
     if kind in "fc":
         tol = _resolve(tolerance, a.dtype)
@@ -506,7 +690,6 @@ def _compare_stream(
             base = _float_component(a.dtype)
             a = a.view(base).reshape(*a.shape, 2)
             e = e.view(base).reshape(*e.shape, 2)
-            frame_shape = (*shape, 2)
         nan_a, nan_e = np.isnan(a), np.isnan(e)
         nan_bad = nan_a != nan_e
         valid = ~(nan_a | nan_e)
@@ -514,60 +697,54 @@ def _compare_stream(
         e64 = e.astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):
             equal = a64 == e64
+            finite = np.isfinite(a64) & np.isfinite(e64)
             abs_err = np.where(valid & ~equal, np.abs(a64 - e64), 0.0)
-            abs_err = np.where(np.isnan(abs_err), 0.0, abs_err)
             if "ulp" in tol:
-                dist = _ulp_distance(a, e)
-                dist = np.where(valid, dist, 0)
+                dist = np.where(valid, _ulp_distance(a, e), 0)
                 max_ulp = int(dist.max()) if dist.size else 0
                 close = dist <= tol["ulp"]
             else:
-                close = equal | (abs_err <= tol["atol"] + tol["rtol"] * np.abs(e64))
+                # an infinity is only close to the same infinity (``equal``)
+                bound = tol["atol"] + tol["rtol"] * np.abs(e64)
+                close = equal | (finite & (abs_err <= bound))
         bad = nan_bad | (valid & ~close)
-    elif kind == "b":
+    elif kind == "b":  # exact; "max abs error" 1 at the first difference
         bad = a != e
-        abs_err = (a != e).astype(np.float64)
-        e64 = e.astype(np.float64)
+        abs_err = bad.astype(np.float64)
     elif kind in "iu":
         bad = a != e
-        a64 = a.astype(np.float64)
         e64 = e.astype(np.float64)
-        abs_err = np.abs(a64 - e64)
+        abs_err = np.abs(a.astype(np.float64) - e64)
     else:  # strings, void...: exact, no error magnitude
         bad = np.asarray(a != e)
-        abs_err = bad.astype(np.float64)
-        e64 = None
+        abs_err = None
     differing = int(bad.sum())
-    elements = int(bad.size)
     result: dict[str, Any] = {
-        "dtype": str(np.asarray(e).dtype if kind != "c" else a.dtype),
+        "dtype": str(np.dtype(a.dtype.char.upper()) if kind == "c" else a.dtype),
         "shape": shape,
         "tolerance": MappingProxyType(tol) if tol is not None else None,
-        "elements": elements,
+        "elements": int(bad.size),
         "differing": differing,
         "max_ulp": max_ulp,
     }
-    if kind == "c":
-        result["dtype"] = str(np.dtype(a.dtype.char.upper()))
     if differing == 0:
         return StreamComparison(name, "ok", **result)
     frames_bad = bad.reshape(bad.shape[0], -1).any(axis=1)
     result["first_diverging_frame"] = int(np.argmax(frames_bad))
-    if abs_err.size and kind not in "bOSUV":
+    if abs_err is not None and abs_err.size:
         flat = int(np.argmax(abs_err))
         result["max_abs_error"] = float(abs_err.flat[flat])
         result["max_abs_where"] = _where(flat, bad.shape)
-        if e64 is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                rel = np.where(abs_err > 0, abs_err / np.abs(e64), 0.0)
-            rel = np.where(np.isnan(rel), 0.0, rel)
-            flat = int(np.argmax(rel))
-            result["max_rel_error"] = float(rel.flat[flat])
-            result["max_rel_where"] = _where(flat, bad.shape)
+    if abs_err is not None and e64 is not None and abs_err.size:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            rel = np.where(abs_err > 0, abs_err / np.abs(e64), 0.0)
+        rel = np.where(np.isnan(rel), 0.0, rel)
+        flat = int(np.argmax(rel))
+        result["max_rel_error"] = float(rel.flat[flat])
+        result["max_rel_where"] = _where(flat, bad.shape)
     if nan_bad.any():
         result["nan_mismatches"] = int(nan_bad.sum())
         result["first_nan_mismatch"] = _where(int(np.argmax(nan_bad)), bad.shape)
-    del frame_shape
     return StreamComparison(name, "mismatch", **result)
 
 
