@@ -13,24 +13,38 @@ Kinds (:data:`FAKES`): ``phase_screen``
 (:mod:`~shmpipeline.testing.fakes.deformable_mirror`). Any of them takes a
 ``faults`` mapping (:mod:`~shmpipeline.testing.fakes.faults`). Unknown kinds
 or parameters raise :class:`~shmpipeline.errors.ScenarioError` naming them.
+
+From Python the classes take the same parameters as keywords, and
+:class:`ClosedLoopOptics` (:mod:`~shmpipeline.testing.fakes.closed_loop`)
+composes a screen, a mirror and a camera built separately::
+
+    screen = PhaseScreen(size=32, r0=0.2, wind=(0, 1), seed=1)
+    mirror = DeformableMirror(n_act=5, size=32)
+    camera = ShackHartmann(lenslets=4, pixels=8, atmosphere=None, seed=1)
+    optics = ClosedLoopOptics(screen, mirror, camera)
+    image = optics.camera_frame(n, last_command)
 """
 
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from shmpipeline.errors import ScenarioError
+from shmpipeline.testing.fakes.closed_loop import ClosedLoopOptics
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
-from shmpipeline.testing.fakes.faults import FaultyFake
+from shmpipeline.testing.fakes.faults import FaultSchedule, FaultyFake
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
 from shmpipeline.testing.fakes.shack_hartmann import ShackHartmann
 
 __all__ = [
     "FAKES",
+    "ClosedLoopOptics",
     "DeformableMirror",
+    "FaultSchedule",
     "FaultyFake",
     "PhaseScreen",
     "ShackHartmann",
@@ -51,7 +65,20 @@ def build_fake(
     kind: str, params: Mapping[str, Any] | None = None, *, seed: int = 0
 ) -> Any:
     """The fake of ``kind`` with ``params`` (``faults`` wraps it in
-    :class:`FaultyFake`), seeded with ``seed``."""
+    :class:`FaultyFake`), seeded with ``seed``.
+
+    Raises :class:`~shmpipeline.errors.ScenarioError` naming an unknown kind
+    or parameter, or a bad value and its field."""
+    if not isinstance(kind, str):
+        raise ScenarioError(
+            f"fake kind must be a string such as 'shack_hartmann', got {kind!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ScenarioError(f"fake {kind!r}: seed must be an integer, got {seed!r}")
+    if params is not None and not isinstance(params, Mapping):
+        raise ScenarioError(
+            f"fake {kind!r}: parameters must be a mapping, got {params!r}"
+        )
     cls = FAKES.get(kind)
     if cls is None:
         close = difflib.get_close_matches(str(kind), list(FAKES), n=1)

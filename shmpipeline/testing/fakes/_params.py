@@ -23,6 +23,19 @@ def fake_error(kind: str, message: str) -> ScenarioError:
     return ScenarioError(f"fake {kind!r}: {message}")
 
 
+def merged(
+    kind: str, params: Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``params`` (a scenario mapping) updated with keyword ``overrides``, so
+    ``PhaseScreen(size=64, r0=0.1)`` and ``PhaseScreen({"size": 64, ...})``
+    are the same fake."""
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise fake_error(kind, f"parameters must be a mapping, got {params!r}")
+    return {**params, **overrides}
+
+
 class Params:
     """The parameters of one fake (``kind`` names it in messages)."""
 
@@ -103,6 +116,30 @@ class Params:
             raise self._fail(name, f"must be [y, x] (two numbers), got {value!r}")
         return float(value[0]), float(value[1])
 
+    def count(
+        self, name: str, default: int = 0, size_hint: str = "pixels"
+    ) -> int | float:
+        """A number of elements: an integer count (``3``) or a fraction of
+        them (a float in ``[0, 1]``, e.g. ``0.01``); see :func:`how_many`."""
+        value = self.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise self._fail(
+                name,
+                f"must be a count of {size_hint} (integer >= 0) or a fraction of "
+                f"them (number in [0, 1]), got {value!r}",
+            )
+        if isinstance(value, numbers.Integral):
+            if value < 0:
+                raise self._fail(name, f"a count must be >= 0, got {value}")
+            return int(value)
+        value = float(value)
+        if not 0.0 <= value <= 1.0:
+            raise self._fail(
+                name,
+                f"a fraction must be in [0, 1], got {value:g} (a count is an integer)",
+            )
+        return value
+
     def dtype(self, name: str, default: str = "float32") -> np.dtype:
         value = self.get(name, default)
         try:
@@ -139,6 +176,14 @@ class Params:
             f"unknown parameter{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(parts)}; known: {', '.join(known)}",
         )
+
+
+def how_many(count: int | float, size: int) -> int:
+    """Elements hit out of ``size``: an integer count (capped at ``size``) or
+    a fraction of ``size`` rounded half up."""
+    if isinstance(count, float):
+        return min(size, math.floor(count * size + 0.5))
+    return min(size, count)
 
 
 def rng_for(seed: int, n: int, stream: int = 0) -> np.random.Generator:

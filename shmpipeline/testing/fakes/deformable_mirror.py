@@ -12,10 +12,18 @@ surface is linear in the command: ``surface = stroke * Σ_j c_j h_j``
 (separable, computed as ``Gy.T @ C @ Gx``). Commands are flat
 (``n_act²`` values, row-major) or ``(n_act, n_act)``.
 
+With ``stroke_limit`` (radians), each actuator's displacement
+``stroke * c_j`` saturates at ``±stroke_limit``: commands are clipped to
+``±stroke_limit / |stroke|`` first (:meth:`DeformableMirror.applied`), so
+the mirror is linear only while no actuator saturates.
+
 Parameters: ``n_act`` (8), ``size`` (32), ``coupling`` (0.15, in (0, 1)),
-``stroke`` (radians per unit command, 1.0), ``dtype`` (float32).
+``stroke`` (radians per unit command, 1.0), ``stroke_limit`` (radians,
+null: unlimited), ``dtype`` (float32), as a mapping or keywords
+(``DeformableMirror(n_act=5, size=25, coupling=0.2)``).
 As a fake source, ``frame(n, command)`` is the surface (zeros with no
-command).
+command). The surface of a command is :meth:`DeformableMirror.surface`
+(``shape`` is the surface's array shape, as for every fake).
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.testing.fakes._params import Params, fake_error
+from shmpipeline.testing.fakes._params import Params, fake_error, merged
 
 
 class DeformableMirror:
@@ -33,14 +41,19 @@ class DeformableMirror:
 
     kind = "deformable_mirror"
 
-    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0):
-        p = Params(self.kind, params)
+    def __init__(
+        self, params: Mapping[str, Any] | None = None, *, seed: int = 0, **kwargs: Any
+    ) -> None:
+        p = Params(self.kind, merged(self.kind, params, kwargs))
         self.n_act = p.integer("n_act", 8, minimum=1)
         self.size = p.integer("size", 32, minimum=1)
         self.coupling = p.number("coupling", 0.15, positive=True)
         if self.coupling >= 1.0:
             raise fake_error(self.kind, "parameter 'coupling': must be < 1")
         self.stroke = p.number("stroke", 1.0)
+        self.stroke_limit = p.number(
+            "stroke_limit", None, positive=True, allow_none=True
+        )
         self.dtype = p.dtype("dtype", "float32")
         p.done()
         self.seed = int(seed)
@@ -52,7 +65,12 @@ class DeformableMirror:
         self.influence_1d = np.exp(np.log(self.coupling) * d * d)
 
     def _grid(self, command: Any) -> np.ndarray:
-        c = np.asarray(command, dtype=np.float64)
+        try:
+            c = np.asarray(command, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise fake_error(
+                self.kind, f"command must be numbers, got {command!r}"
+            ) from exc
         if c.size != self.n_act * self.n_act:
             raise fake_error(
                 self.kind,
@@ -61,16 +79,31 @@ class DeformableMirror:
             )
         return c.reshape(self.n_act, self.n_act)
 
+    def applied(self, command: Any) -> np.ndarray:
+        """The ``(n_act, n_act)`` command the actuators follow (float64):
+        ``command`` clipped to the stroke limit, if any."""
+        c = self._grid(command)
+        if self.stroke_limit is None or self.stroke == 0.0:
+            return c
+        bound = self.stroke_limit / abs(self.stroke)
+        return np.clip(c, -bound, bound)
+
+    def saturated(self, command: Any) -> int:
+        """How many actuators of ``command`` hit the stroke limit."""
+        return int(np.count_nonzero(self.applied(command) != self._grid(command)))
+
     def surface(self, command: Any) -> np.ndarray:
         """The surface (float64, radians) of ``command``."""
         g = self.influence_1d
-        return self.stroke * (g.T @ self._grid(command) @ g)
+        return self.stroke * (g.T @ self.applied(command) @ g)
 
     def frame(self, n: int, command: Any = None) -> np.ndarray:
+        """The surface (in ``dtype``) under ``command``; flat without one."""
         del n
         if command is None:
             return np.zeros(self.shape, self.dtype)
         return self.surface(command).astype(self.dtype)
 
     def delay(self, n: int) -> float:
+        """No latency of its own (see :mod:`~shmpipeline.testing.fakes.faults`)."""
         return 0.0

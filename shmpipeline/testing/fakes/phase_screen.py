@@ -5,19 +5,31 @@ once, by the FFT method, from the von Kármán spectrum
 
     Φ(f) = 0.023 r0^(-5/3) (f² + 1/L0²)^(-11/6)    [rad² m²]
 
-(``L0: null`` gives Kolmogorov, 1/L0 = 0), so its phase structure function
-approaches ``6.88 (r / r0)^(5/3)`` rad² at separations well below ``L0`` and
-the screen width (an FFT screen without subharmonics, kept periodic so the
-frozen flow can wrap around, falls ~25% short of it at a few samples:
-the scales beyond Nyquist and beyond the screen are missing). Frame ``n`` is the ``size`` x ``size`` window of that
-screen shifted by ``n * wind`` samples (frozen flow; bilinear interpolation
-for fractional shifts, exact for integer ones), so ``frame(n)`` depends on
-the parameters and ``n`` only.
+(``L0: null`` gives Kolmogorov, 1/L0 = 0; ``r0`` and ``L0`` in metres,
+``f`` in cycles per metre). Each Fourier coefficient is a complex Gaussian of
+variance ``2 Φ(f) Δf²`` and the screen is the real part of their inverse
+FFT, so the expected structure function of the screen is exactly
+
+    D(r) = 2 Σ_f Φ(f) Δf² (1 - cos 2π f·r)
+
+and approaches ``6.88 (r / r0)^(5/3)`` rad² at separations well below
+``L0`` and the screen width. It falls short of it (~25% at 1-4 samples on a
+256-sample screen, more at larger separations): an FFT screen without
+subharmonics, kept periodic so the frozen flow can wrap around, lacks the
+scales beyond Nyquist and beyond the screen. The piston (f = 0) is zero, so
+the whole periodic screen has zero mean.
+
+Frame ``n`` is the ``size`` x ``size`` window of that screen shifted by
+``n * wind`` samples (frozen flow; bilinear interpolation for fractional
+shifts, exact for integer ones), so ``frame(n)`` depends on the parameters
+and ``n`` only and frames can be asked in any order.
 
 Parameters: ``size`` (samples, 32), ``r0`` (m, 0.15), ``L0`` (m, 25; null
 for Kolmogorov), ``pixel_scale`` (m per sample, 0.05), ``wind`` ([y, x]
 samples per frame, [0, 1]), ``screen_size`` (samples of the periodic screen,
-default the next power of two >= 4 * size), ``dtype`` (float32).
+default the next power of two >= 4 * size), ``dtype`` (float32). They come
+as a mapping (a scenario's ``inputs``) or as keywords:
+``PhaseScreen(size=64, r0=0.1, L0=None, wind=(0, 0.5), seed=3)``.
 """
 
 from __future__ import annotations
@@ -27,14 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.testing.fakes._params import Params, rng_for
+from shmpipeline.testing.fakes._params import Params, merged, rng_for
 
 
 def von_karman_screen(
     n: int, r0: float, L0: float | None, pixel_scale: float, seed: int
 ) -> np.ndarray:
     """A periodic ``n`` x ``n`` phase screen (radians, float64) by the FFT
-    method (see the module docstring)."""
+    method (see the module docstring); ``L0=None`` is Kolmogorov."""
     df = 1.0 / (n * pixel_scale)
     f = np.fft.fftfreq(n, d=pixel_scale)
     f2 = f[:, None] ** 2 + f[None, :] ** 2
@@ -52,8 +64,10 @@ class PhaseScreen:
 
     kind = "phase_screen"
 
-    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0):
-        p = Params(self.kind, params)
+    def __init__(
+        self, params: Mapping[str, Any] | None = None, *, seed: int = 0, **kwargs: Any
+    ) -> None:
+        p = Params(self.kind, merged(self.kind, params, kwargs))
         self.size = p.integer("size", 32, minimum=2)
         self.r0 = p.number("r0", 0.15, positive=True)
         self.L0 = p.number("L0", 25.0, positive=True, allow_none=True)
@@ -95,4 +109,5 @@ class PhaseScreen:
         return self.phase(n).astype(self.dtype)
 
     def delay(self, n: int) -> float:
+        """No latency of its own (see :mod:`~shmpipeline.testing.fakes.faults`)."""
         return 0.0

@@ -16,7 +16,10 @@ sampled at pixel centres and scaled so its full (untruncated) integral is
 ``flux`` photons, plus ``background`` photons per pixel. Noise, drawn from
 ``numpy.random.default_rng([seed, n, ...])`` (so frame ``n`` is
 reproducible on its own): Poisson photon noise (``photon_noise``), then
-Gaussian read noise of ``read_noise`` rms.
+Gaussian read noise of ``read_noise`` rms. An integer ``dtype`` (e.g.
+``uint16``) digitises like an ADC: rounded to the nearest count and clipped
+to the dtype's range (a float dtype keeps the values as they are).
+:meth:`ShackHartmann.expose` turns any phase into such a frame.
 
 The phase of frame ``n`` is ``atmosphere.phase(n)`` (a
 :class:`~shmpipeline.testing.fakes.phase_screen.PhaseScreen` with the
@@ -31,6 +34,8 @@ Parameters: ``lenslets`` (8), ``pixels`` (8), ``fwhm`` (2.0),
 phase-screen parameters except ``size``; default ``{}``), ``mirror``
 (mapping of mirror parameters except ``size``; ``n_act`` defaults to
 ``lenslets``), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
+They come as a mapping or as keywords
+(``ShackHartmann(lenslets=4, pixels=8, atmosphere=None)``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.testing.fakes._params import Params, fake_error, rng_for
+from shmpipeline.testing.fakes._params import Params, fake_error, merged, rng_for
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
 
@@ -52,8 +57,10 @@ class ShackHartmann:
 
     kind = "shack_hartmann"
 
-    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0):
-        p = Params(self.kind, params)
+    def __init__(
+        self, params: Mapping[str, Any] | None = None, *, seed: int = 0, **kwargs: Any
+    ) -> None:
+        p = Params(self.kind, merged(self.kind, params, kwargs))
         self.lenslets = p.integer("lenslets", 8, minimum=1)
         self.pixels = p.integer("pixels", 8, minimum=2)
         self.fwhm = p.number("fwhm", 2.0, positive=True)
@@ -134,17 +141,27 @@ class ShackHartmann:
         img = tiles.transpose(0, 2, 1, 3).reshape(n * p, n * p)
         return img + self.background
 
-    def frame(self, n: int, command: Any = None) -> np.ndarray:
-        """Camera frame ``n`` (``command``: the mirror's command after frame
-        ``n - 1``, closing the loop)."""
-        img = self.image(self.phase(n, command))
+    def expose(self, phase: np.ndarray, n: int) -> np.ndarray:
+        """Frame ``n`` of this camera looking at ``phase`` (radians, shape
+        :attr:`shape`): the spot image with frame ``n``'s noise, in
+        ``dtype``."""
+        img = self.image(phase)
         if self.photon_noise:
             img = rng_for(self.seed, n, 1).poisson(img).astype(np.float64)
         if self.read_noise:
             img = img + rng_for(self.seed, n, 2).normal(0.0, self.read_noise, img.shape)
+        if self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            img = np.clip(np.rint(img), info.min, info.max)
         return img.astype(self.dtype)
 
+    def frame(self, n: int, command: Any = None) -> np.ndarray:
+        """Camera frame ``n`` (``command``: the mirror's command after frame
+        ``n - 1``, closing the loop)."""
+        return self.expose(self.phase(n, command), n)
+
     def delay(self, n: int) -> float:
+        """No latency of its own (see :mod:`~shmpipeline.testing.fakes.faults`)."""
         return 0.0
 
 
