@@ -701,146 +701,8 @@ def _print_run_summary(
 # --- benchmark --------------------------------------------------------------------------------
 
 
-def _percentiles(samples_ns: Sequence[int]) -> dict[str, float]:
-    data = np.asarray(samples_ns, dtype=np.float64) / 1e3
-    return {
-        "p50": float(np.percentile(data, 50)),
-        "p90": float(np.percentile(data, 90)),
-        "p99": float(np.percentile(data, 99)),
-        "mean": float(data.mean()),
-        "min": float(data.min()),
-        "max": float(data.max()),
-    }
-
-
-class _Driver:
-    """Writes source frames and waits for frame ids at the sinks."""
-
-    def __init__(self, manager: Any, config: Any, timeout: float) -> None:
-        from .graph import PipelineGraph
-        from .synthetic import SyntheticInputConfig, SyntheticPatternGenerator
-
-        graph = PipelineGraph.from_config(config)
-        self.manager = manager
-        self.timeout = timeout
-        specs = config.shared_memory_by_name
-        triggers = {k.input for k in config.kernels}
-        sources = list(graph.source_streams())
-        self.trigger_sources = [name for name in sources if name in triggers]
-        self.aux_sources = [name for name in sources if name not in triggers]
-        self.sinks = list(graph.sink_streams())
-        if not self.trigger_sources:
-            raise _UserError(
-                "benchmark: the pipeline has no source stream that triggers a kernel"
-            )
-        if not self.sinks:
-            raise _UserError("benchmark: the pipeline has no sink stream to time")
-        # The first stages: kernels triggered by a source; their outputs gate
-        # the pipelined phase.
-        self.first_outputs = sorted(
-            {k.output for k in config.kernels if k.input in self.trigger_sources}
-        )
-        self.frames: dict[str, list[Any]] = {}
-        for name in sources:
-            spec = specs[name]
-            gen = SyntheticPatternGenerator(
-                SyntheticInputConfig(
-                    name, pattern="random", seed=sources.index(name), amplitude=0.1
-                ),
-                shape=spec.shape,
-                dtype=spec.dtype,
-                storage=spec.storage,
-                gpu_device=spec.gpu_device,
-            )
-            self.frames[name] = [gen.frame(0), gen.frame(1)]
-        self.handles = {
-            name: manager.get_stream(name)
-            for name in {*sources, *self.sinks, *self.first_outputs}
-        }
-
-    def write_auxiliaries(self) -> None:
-        for name in self.aux_sources:
-            self.handles[name].write(self.frames[name][0])
-
-    def write(self, k: int) -> int:
-        """Publish frame ``k`` on every trigger source; return the publish time."""
-        for name in self.trigger_sources:
-            self.handles[name].write(self.frames[name][k & 1], frame_id=k)
-        return self.handles[self.trigger_sources[-1]].write_time_ns
-
-    def wait(self, names: Sequence[str], k: int) -> None:
-        """Wait until every stream in ``names`` published a frame id >= k."""
-        for name in names:
-            handle = self.handles[name]
-            if handle.frame_id >= k:
-                continue
-            deadline = time.monotonic() + self.timeout
-            count = handle.count
-            while handle.frame_id < k:
-                count = handle.wait_new(count, timeout=0.05)
-                if time.monotonic() > deadline:
-                    self._check_failed()
-                    raise _UserError(
-                        f"benchmark: stream {name!r} did not publish frame {k} within "
-                        f"{self.timeout:g} s (latest frame id {handle.frame_id})"
-                    )
-
-    def _check_failed(self) -> None:
-        status = self.manager.status()
-        if str(status.get("state")) == "failed":
-            raise _UserError(
-                f"benchmark: pipeline failed: {_failure_text(self.manager)}"
-            )
-
-    def latency_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
-        latency, round_trip = [], []
-        began = time.monotonic()
-        for i in range(warmup + frames):
-            k = start + i
-            t0 = time.monotonic_ns()
-            published = self.write(k)
-            self.wait(self.sinks, k)
-            t1 = time.monotonic_ns()
-            if i < warmup:
-                began = time.monotonic()
-                continue
-            last = max(self.handles[name].write_time_ns for name in self.sinks)
-            latency.append(last - published)
-            round_trip.append(t1 - t0)
-        elapsed = time.monotonic() - began
-        return {
-            "frames": frames,
-            "latency_us": _percentiles(latency),
-            "round_trip_us": _percentiles(round_trip),
-            "rate_hz": frames / elapsed if elapsed > 0 else None,
-        }
-
-    def throughput_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
-        for i in range(warmup):
-            self.write(start + i)
-            self.wait(self.first_outputs, start + i)
-        first = start + warmup
-        self.wait(self.sinks, first - 1)
-        counts = {name: self.handles[name].count for name in self.sinks}
-        began = time.monotonic()
-        for i in range(frames):
-            k = first + i
-            if i:
-                self.wait(self.first_outputs, k - 1)
-            self.write(k)
-        self.wait(self.sinks, first + frames - 1)
-        elapsed = time.monotonic() - began
-        delivered = min(self.handles[name].count - counts[name] for name in self.sinks)
-        return {
-            "frames_in": frames,
-            "frames_out": delivered,
-            "elapsed_s": elapsed,
-            "input_rate_hz": frames / elapsed,
-            "throughput_hz": delivered / elapsed,
-        }
-
-
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmarking import format_frame_report, run_frame_benchmark
     from .manager import PipelineManager
 
     config = _load_valid_config(args.config)
@@ -848,52 +710,18 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     with _sigterm_as_interrupt():
         try:
             manager.build()
-            driver = _Driver(manager, config, args.timeout)
-            manager.start()
-            driver.write_auxiliaries()
-            _log.info(
-                "benchmark %s: sources %s, sinks %s, %d + %d frames per phase",
-                args.config,
-                ", ".join(driver.trigger_sources),
-                ", ".join(driver.sinks),
-                args.warmup,
-                args.frames,
+            report = run_frame_benchmark(
+                manager,
+                config,
+                frames=args.frames,
+                warmup=args.warmup,
+                timeout=args.timeout,
+                label=args.config,
             )
-            latency = driver.latency_phase(1, args.frames, args.warmup)
-            throughput = driver.throughput_phase(
-                1 + args.warmup + args.frames, args.frames, args.warmup
-            )
-            driver._check_failed()
-            status = manager.status()
         finally:
             _shutdown(manager)
-    report = {
-        "config": args.config,
-        "sources": driver.trigger_sources,
-        "auxiliary_sources": driver.aux_sources,
-        "sinks": driver.sinks,
-        "kernels": len(config.kernels),
-        "frames": args.frames,
-        "warmup": args.warmup,
-        "latency": latency,
-        "throughput": throughput,
-        "workers": status.get("workers"),
-    }
     if args.json:
         _emit_json(report)
     else:
-        lat, rt, thr = latency["latency_us"], latency["round_trip_us"], throughput
-        print(
-            f"{args.config}: {len(config.kernels)} kernels, {args.frames} frames per phase"
-        )
-        print(
-            f"  latency (source -> sinks published)  p50 {lat['p50']:.1f} us  p99 {lat['p99']:.1f} us"
-        )
-        print(
-            f"  round trip (driver write -> sees sinks) p50 {rt['p50']:.1f} us  p99 {rt['p99']:.1f} us"
-        )
-        print(
-            f"  throughput {thr['throughput_hz']:.0f} frames/s at the sinks "
-            f"({thr['frames_out']} of {thr['frames_in']} frames delivered)"
-        )
+        print("\n".join(format_frame_report(report)))
     return EXIT_OK

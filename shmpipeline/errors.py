@@ -56,6 +56,11 @@ class StateTransitionError(ShmPipelineError, RuntimeError):
     """A manager operation was called in a state that does not allow it."""
 
 
+class BenchmarkError(ShmPipelineError, RuntimeError):
+    """A benchmark cannot run on this pipeline (nothing to drive or time) or
+    a frame did not arrive in time."""
+
+
 class WorkerProcessError(ShmPipelineError, RuntimeError):
     """A worker process failed: raised in ``__init__``, while opening its
     streams, or died (signal / non-zero exit)."""
