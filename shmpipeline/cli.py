@@ -485,30 +485,33 @@ def _cmd_kinds(args: argparse.Namespace) -> int:
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:
-    from .stream import cleanup_stale, list_segments
+    from .stream import cleanup_segments
 
-    segments = list_segments(args.namespace)
-    stale = [info for info in segments if info.stale]
-    if args.dry_run:
-        removed = [info.segment_name for info in stale]
-    else:
-        removed = cleanup_stale(args.namespace)
-    kept = [info.segment_name for info in segments if info.segment_name not in removed]
+    report = cleanup_segments(args.namespace, dry_run=args.dry_run)
     if args.json:
         _emit_json(
             {
                 "namespace": args.namespace,
                 "dry_run": args.dry_run,
-                "removed": removed,
-                "kept": kept,
-                "segments": [info.as_dict() for info in segments],
+                "removed": list(report.removed),
+                "kept": list(report.kept),
+                "skipped": [
+                    {"segment_name": name, "problem": problem}
+                    for name, problem in report.skipped
+                ],
+                "segments": [info.as_dict() for info in report.segments],
             }
         )
         return EXIT_OK
-    for name in removed:
+    for name in report.removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {name}")
+    for name, problem in report.skipped:
+        print(f"skipped {name}: {problem}")
     done = "to remove (dry run)" if args.dry_run else "removed"
-    print(f"{len(removed)} stale segment(s) {done}, {len(kept)} live kept")
+    line = f"{len(report.removed)} stale segment(s) {done}, {len(report.kept)} live kept"
+    if report.skipped:
+        line += f", {len(report.skipped)} skipped"
+    print(line)
     return EXIT_OK
 
 

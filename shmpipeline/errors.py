@@ -98,6 +98,12 @@ class StreamExistsError(StreamError, FileExistsError):
     """A live segment of that name already exists."""
 
 
+class SegmentAccessError(StreamError, PermissionError):
+    """A name under ``/dev/shm`` is not one of this user's segments: a FIFO,
+    directory, symbolic link or other non-regular file, another user's file,
+    or one we may not open. The message names it and says what to do."""
+
+
 class StreamLayoutError(StreamError, ValueError):
     """A segment is foreign, of another layout version, or its shape/dtype
     disagrees with what the caller expected."""
