@@ -5,6 +5,12 @@ times the sinks in two phases: a lockstep phase (write frame k, wait until
 every sink published frame k) gives the latency; a pipelined phase (write
 frame k once the first stages finished frame k-1) gives the throughput.
 
+:func:`measure_output_rate` is the published shmpipeline's duration
+benchmark: it lets the pipeline run (optionally fed by a synthetic input) for
+a fixed time and reports the throughput and inter-arrival spacing at one
+output stream. It measures spacing, not latency: a generic pipeline carries
+no timestamps in its payload.
+
 The command line (``shmpipeline benchmark``) parses options and calls these
 functions; they take a built and started :class:`~shmpipeline.PipelineManager`
 and return JSON-friendly reports, so scripts can call them too.
@@ -26,6 +32,8 @@ _log = logging.getLogger("shmpipeline.benchmarking")
 __all__ = [
     "FrameBenchmarkDriver",
     "format_frame_report",
+    "format_rate_report",
+    "measure_output_rate",
     "percentiles_us",
     "run_frame_benchmark",
 ]
@@ -118,8 +126,7 @@ class FrameBenchmarkDriver:
 
     def check_failed(self) -> None:
         """Raise the pipeline's first worker failure, if any."""
-        self.manager.poll_events()
-        self.manager.raise_if_failed()
+        _check(self.manager)
 
     def latency_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
         latency, round_trip = [], []
@@ -226,4 +233,131 @@ def format_frame_report(report: dict[str, Any]) -> list[str]:
         f"p99 {rt['p99']:.1f} us",
         f"  throughput {thr['throughput_hz']:.0f} frames/s at the sinks "
         f"({thr['frames_out']} of {thr['frames_in']} frames delivered)",
+    ]
+
+
+#: Longest single wait on the output stream, so a worker failure is noticed
+#: promptly even when ``poll_interval`` is long.
+_WAIT_SLICE_S = 0.05
+
+
+def measure_output_rate(
+    manager: Any,
+    *,
+    duration_s: float = 5.0,
+    warmup_s: float = 0.5,
+    source: Any = None,
+    output_stream: str | None = None,
+    poll_interval: float = 1e-4,
+) -> dict[str, Any]:
+    """Measure the throughput and inter-arrival spacing at ``output_stream``.
+
+    ``manager`` must be running. ``source`` (a
+    :class:`~shmpipeline.synthetic.SyntheticInputConfig` or its mapping)
+    is started for the duration of the measurement and stopped after it;
+    without one, whatever already writes the sources drives the pipeline.
+    ``output_stream`` defaults to the graph's only sink stream. The pipeline
+    is checked for worker failures at least every ``poll_interval`` seconds
+    and after the measurement (the first failure is raised). Returns the
+    published report: ``output_stream``, ``duration_s``, ``frames``,
+    ``throughput_hz``, ``inter_arrival_ms`` (and its older alias
+    ``latency_ms``) and per-worker figures under ``workers``.
+    """
+    from .synthetic import SyntheticInputConfig
+
+    if not (duration_s > 0 and np.isfinite(duration_s)):
+        raise BenchmarkError(
+            f"benchmark: duration must be positive, got {duration_s!r}"
+        )
+    if output_stream is None:
+        sinks = list(manager.graph.sink_streams())
+        if len(sinks) != 1:
+            raise BenchmarkError(
+                f"benchmark: the pipeline has {len(sinks)} sink streams "
+                f"({', '.join(sinks) or 'none'}); name the one to time with "
+                "--output-stream (output_stream=)"
+            )
+        output_stream = sinks[0]
+    stream = manager.get_stream(output_stream)
+    if isinstance(source, dict):
+        source = SyntheticInputConfig.from_dict(source)
+    if source is not None:
+        manager.start_synthetic_input(source)
+    slice_s = min(_WAIT_SLICE_S, max(poll_interval, 1e-4))
+    try:
+        warmup_end = time.monotonic() + max(0.0, warmup_s)
+        while time.monotonic() < warmup_end:
+            _check(manager)
+            time.sleep(min(slice_s, max(0.0, warmup_end - time.monotonic())))
+        intervals: list[float] = []
+        last_count = stream.count
+        start = prev = last_check = time.monotonic()
+        deadline = start + duration_s
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if now - last_check >= poll_interval:
+                _check(manager)
+                last_check = now
+            count = stream.wait_new(last_count, timeout=min(slice_s, deadline - now))
+            if count == last_count:
+                continue
+            now = time.monotonic()
+            advanced = int(count - last_count)
+            intervals.extend([(now - prev) / advanced] * advanced)
+            last_count, prev = count, now
+        elapsed = max(time.monotonic() - start, 1e-12)
+    finally:
+        if source is not None:
+            manager.stop_synthetic_input(source.stream_name)
+    _check(manager)
+    spacing_ms = np.asarray(intervals, dtype=np.float64) * 1e3
+    frames = int(spacing_ms.size)
+    spacing: dict[str, float | None] = {
+        "min": float(spacing_ms.min()) if frames else None,
+        "mean": float(spacing_ms.mean()) if frames else None,
+        "max": float(spacing_ms.max()) if frames else None,
+    }
+    if frames:
+        for label, q in (("p50", 50), ("p90", 90), ("p99", 99)):
+            spacing[label] = float(np.percentile(spacing_ms, q))
+    workers = manager.status().get("workers") or {}
+    return {
+        "output_stream": output_stream,
+        "duration_s": elapsed,
+        "frames": frames,
+        "throughput_hz": frames / elapsed,
+        "inter_arrival_ms": spacing,
+        "latency_ms": dict(spacing),
+        "workers": {
+            name: {
+                "avg_exec_ms": (
+                    None
+                    if info.get("compute_mean_us") is None
+                    else info["compute_mean_us"] / 1e3
+                ),
+                "frames_processed": info.get("frames_processed"),
+                "compute_p99_us": info.get("compute_p99_us"),
+            }
+            for name, info in workers.items()
+        },
+    }
+
+
+def _check(manager: Any) -> None:
+    manager.poll_events()
+    manager.raise_if_failed()
+
+
+def format_rate_report(report: dict[str, Any]) -> list[str]:
+    """The published human-readable lines of a :func:`measure_output_rate`
+    report."""
+    spacing = report["inter_arrival_ms"]
+    return [
+        f"Output: {report['output_stream']}",
+        f"Frames: {report['frames']}",
+        f"Throughput: {report['throughput_hz']:.1f} Hz",
+        "Inter-arrival spacing (ms): "
+        f"p50={spacing.get('p50')}, p99={spacing.get('p99')}",
     ]

@@ -36,7 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigValidationError, ShmPipelineError, WorkerProcessError
+from .errors import (
+    ConfigValidationError,
+    ShmPipelineError,
+    StreamExistsError,
+    WorkerProcessError,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -51,16 +56,70 @@ EXIT_INTERRUPTED = 130
 #: How often ``run`` polls the manager for failures and progress.
 POLL_INTERVAL_S = 0.1
 
+#: ``benchmark`` defaults: frame mode, and the published duration mode.
+DEFAULT_FRAMES = 1000
+DEFAULT_WARMUP = 100
+DEFAULT_DURATION_S = 5.0
+DEFAULT_WARMUP_S = 0.5
+DEFAULT_BENCHMARK_POLL_S = 1e-4
+
 
 class _UserError(Exception):
     """A problem to report as ``shmpipeline: error: <line>`` lines, exit 1."""
+
+    exit_code = 1
 
     def __init__(self, *lines: str) -> None:
         super().__init__(lines[0] if lines else "")
         self.lines = lines
 
 
+class _UsageError(_UserError):
+    """Options that argparse accepts one by one but not together: exit 2."""
+
+    exit_code = 2
+
+
 # --- parser ---------------------------------------------------------------------
+
+
+#: Upper bound of ``--frames`` / ``--warmup``: beyond it a benchmark would
+#: run for days and its sample buffers would not fit in memory.
+MAX_FRAMES = 10**9
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line message for unknown options (the usage text
+    hides which option was wrong)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            self.exit(
+                EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n"
+            )
+        super().error(message)
+
+
+def _unknown_leading_option(
+    argv: Sequence[str], options: dict[str, bool]
+) -> str | None:
+    """The first option before the command that the top level does not know
+    (argparse would only say that COMMAND is missing). ``options`` maps each
+    top-level option string to whether it takes a value."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--" or not token.startswith("-") or token == "-":
+            return None
+        flag, has_value, _ = token.partition("=")
+        if flag.startswith("--"):
+            matches = [option for option in options if option.startswith(flag)]
+            if not matches:
+                return token
+            if not has_value and any(options[option] for option in matches):
+                next(tokens, None)  # the option's value
+        elif not all(f"-{char}" in options for char in flag[1:]):
+            return token
+    return None
 
 
 def _synthetic_arg(text: str):
@@ -85,7 +144,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _count(minimum: int):
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > MAX_FRAMES:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 to {MAX_FRAMES}, got {text!r}"
+        )
+    return value
+
+
+def _count(minimum: int, maximum: int = MAX_FRAMES):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -95,6 +166,8 @@ def _count(minimum: int):
             ) from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -106,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -v/-q are accepted before and after the command; SUPPRESS keeps a
     # subcommand that does not repeat them from resetting the top-level ones.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-v",
         "--verbose",
@@ -122,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="less log output on stderr (-qq: errors only)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Real-time compute pipelines over zero-copy shared-memory streams.",
         parents=[common],
@@ -183,7 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed a source stream with a synthetic pattern (repeatable); e.g. "
         "frame:random, frame:sine:500, gain:constant:1,constant=0.5",
     )
-    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=POLL_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between failure/progress checks (default {POLL_INTERVAL_S})",
+    )
+    output = p.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print the final status as JSON"
+    )
+    output.add_argument(
+        "--json-status",
+        action="store_true",
+        help="print only the final runtime snapshot as JSON (the published "
+        "shmpipeline's output)",
+    )
     _add_spawn_method(p)
     p.set_defaults(handler=_cmd_run)
 
@@ -191,32 +280,66 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark",
         parents=[common],
         help="measure end-to-end latency and throughput",
-        description="Drive the pipeline's source streams and time the sinks: a lockstep "
-        "phase (write frame k, wait until every sink published frame k) gives the "
-        "latency; a pipelined phase (write frame k once the first stages finished "
-        "frame k-1) gives the throughput.",
+        description="Frame mode (default, --frames): drive the pipeline's source "
+        "streams and time the sinks: a lockstep phase (write frame k, wait until "
+        "every sink published frame k) gives the latency; a pipelined phase (write "
+        "frame k once the first stages finished frame k-1) gives the throughput. "
+        "Duration mode (--duration, --source, --output-stream or --poll-interval, "
+        "as in the published shmpipeline): let the pipeline run for --duration "
+        "seconds and report the throughput and inter-arrival spacing at one "
+        "output stream.",
     )
     p.add_argument("config", metavar="CFG", help="pipeline YAML file")
     p.add_argument(
         "--frames",
         type=_count(1),
-        default=1000,
+        default=None,
         metavar="N",
-        help="measured frames per phase (default 1000)",
+        help=f"frame mode: measured frames per phase (default {DEFAULT_FRAMES}, "
+        f"at most {MAX_FRAMES})",
     )
     p.add_argument(
         "--warmup",
-        type=_count(0),
-        default=100,
-        metavar="N",
-        help="unmeasured frames first (default 100)",
+        type=_non_negative_float,
+        default=None,
+        metavar="N|S",
+        help=f"unmeasured frames first in frame mode (default {DEFAULT_WARMUP}); "
+        f"seconds in duration mode (default {DEFAULT_WARMUP_S})",
     )
     p.add_argument(
         "--timeout",
         type=_positive_float,
         default=5.0,
         metavar="S",
-        help="give up when a frame takes longer than this (default 5 s)",
+        help="frame mode: give up when a frame takes longer than this (default 5 s)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help=f"duration mode: measured seconds (default {DEFAULT_DURATION_S})",
+    )
+    p.add_argument(
+        "--source",
+        type=_synthetic_arg,
+        default=None,
+        metavar="STREAM:PATTERN[:RATE]",
+        help="duration mode: feed a stream with a synthetic input while "
+        "measuring, e.g. frame:random:1000",
+    )
+    p.add_argument(
+        "--output-stream",
+        default=None,
+        metavar="STREAM",
+        help="duration mode: the stream to time (default: the only sink stream)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="duration mode: seconds between failure checks (default 1e-4)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_spawn_method(p)
@@ -290,6 +413,11 @@ def _register_scenario_commands(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the shmpipeline CLI."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    unknown = _unknown_leading_option(argv, _top_level_options(parser))
+    if unknown is not None:
+        _error(f"unrecognized arguments: {unknown} (see '{PROG} --help')")
+        return EXIT_USAGE
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
@@ -304,9 +432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _UserError as exc:
             for line in exc.lines:
                 _error(line)
-            return EXIT_FAILED
+            return exc.exit_code
         except ConfigValidationError as exc:
             _report_config_error(exc)
+            return EXIT_FAILED
+        except StreamExistsError as exc:
+            _error(_exists_hint(exc))
             return EXIT_FAILED
         except ShmPipelineError as exc:
             _error(_one_line(exc))
@@ -324,6 +455,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _log.debug("traceback", exc_info=True)
             return EXIT_FAILED
+
+
+def _top_level_options(parser: argparse.ArgumentParser) -> dict[str, bool]:
+    """Option strings the top-level parser accepts before the command, each
+    with whether it takes a value."""
+    return {
+        option: action.nargs != 0
+        for action in parser._actions  # argparse keeps no public list
+        for option in action.option_strings
+    }
 
 
 @contextlib.contextmanager
@@ -357,6 +498,17 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     head = text.split("\n\n", 1)[0]
     return " ".join(line.strip() for line in head.splitlines())
+
+
+def _exists_hint(exc: StreamExistsError) -> str:
+    """A live stream of the same name blocks this pipeline: say what a CLI
+    user can do (the Python-level advice, ``exist_ok=True``, is not theirs)."""
+    message = _one_line(exc).split("; pass exist_ok=True", 1)[0]
+    return (
+        f"{message}; another pipeline is using these stream names: stop it, or "
+        f"run this one in another namespace (e.g. SHMPIPELINE_NAMESPACE=mine "
+        f"{PROG} ...); '{PROG} cleanup' removes what crashed pipelines left behind"
+    )
 
 
 def _os_error(exc: OSError) -> str:
@@ -454,6 +606,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(f"FAILED  {item['path']} ({count} error{'s' if count > 1 else ''})")
             for error in item["errors"]:
                 print(f"  - {error}")
+        # The published CLI's closing words, which scripts grep for.
+        if valid:
+            print(f"Validation passed: {', '.join(args.configs)}")
+        else:
+            failed = sum(not item["valid"] for item in report)
+            print(f"Validation failed: {failed} of {len(report)} file(s) invalid")
     return EXIT_OK if valid else EXIT_FAILED
 
 
@@ -586,9 +744,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 if deadline is not None and now >= deadline:
                     break
                 time.sleep(
-                    POLL_INTERVAL_S
+                    args.poll_interval
                     if deadline is None
-                    else min(POLL_INTERVAL_S, deadline - now)
+                    else min(args.poll_interval, deadline - now)
                 )
         except KeyboardInterrupt:
             exit_code = EXIT_INTERRUPTED
@@ -604,7 +762,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _shutdown(manager)
     if failure is not None:
         _error(f"pipeline failed: {failure}")
-    if args.json:
+    if args.json_status:
+        print(json.dumps(final, indent=2, sort_keys=True, default=_json_default))
+    elif args.json:
         _emit_json(
             {
                 "config": args.config,
@@ -705,26 +865,60 @@ def _print_run_summary(
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from .benchmarking import format_frame_report, run_frame_benchmark
+    from .benchmarking import (
+        format_frame_report,
+        format_rate_report,
+        measure_output_rate,
+        run_frame_benchmark,
+    )
     from .manager import PipelineManager
 
+    duration_mode = any(
+        value is not None
+        for value in (args.duration, args.source, args.output_stream, args.poll_interval)
+    )
+    if duration_mode and args.frames is not None:
+        raise _UsageError(
+            "benchmark: --frames (frame mode) cannot be combined with --duration, "
+            "--source, --output-stream or --poll-interval (duration mode)"
+        )
+    warmup = args.warmup
+    if not duration_mode and warmup is not None and warmup != int(warmup):
+        raise _UsageError(
+            f"benchmark: --warmup counts frames in frame mode, got {warmup:g}"
+        )
     config = _load_valid_config(args.config)
+    if args.source is not None:
+        _check_synthetic_streams(config, [args.source])
     manager = PipelineManager(config, spawn_method=args.spawn_method)
     with _sigterm_as_interrupt():
         try:
             manager.build()
-            report = run_frame_benchmark(
-                manager,
-                config,
-                frames=args.frames,
-                warmup=args.warmup,
-                timeout=args.timeout,
-                label=args.config,
-            )
+            if duration_mode:
+                manager.start()
+                report = measure_output_rate(
+                    manager,
+                    duration_s=args.duration or DEFAULT_DURATION_S,
+                    warmup_s=DEFAULT_WARMUP_S if warmup is None else warmup,
+                    source=args.source,
+                    output_stream=args.output_stream,
+                    poll_interval=args.poll_interval or DEFAULT_BENCHMARK_POLL_S,
+                )
+            else:
+                report = run_frame_benchmark(
+                    manager,
+                    config,
+                    frames=args.frames or DEFAULT_FRAMES,
+                    warmup=DEFAULT_WARMUP if warmup is None else int(warmup),
+                    timeout=args.timeout,
+                    label=args.config,
+                )
         finally:
             _shutdown(manager)
     if args.json:
         _emit_json(report)
+    elif duration_mode:
+        print("\n".join(format_rate_report(report)))
     else:
         print("\n".join(format_frame_report(report)))
     return EXIT_OK
