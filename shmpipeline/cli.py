@@ -11,7 +11,7 @@
     cleanup [--namespace NS] [--dry-run] [--json]
     scenario ...           harness verbs, when shmpipeline.testing.cli provides them
 
-Conventions (SPEC §7): results go to stdout, logs and errors to stderr;
+Conventions: results go to stdout, logs and errors to stderr;
 ``--json`` prints one JSON document on stdout whatever the log level. Exit
 codes: 0 ok, 1 failed validation / failed run / golden mismatch, 2 usage
 error (argparse), 130 interrupted (Ctrl-C or SIGTERM, after a clean
@@ -383,7 +383,7 @@ def _add_spawn_method(parser: argparse.ArgumentParser) -> None:
 def _register_scenario_commands(
     subparsers: Any, common: argparse.ArgumentParser
 ) -> None:
-    """HOOK for the harness verbs (``scenario list|run|record``, SPEC §8).
+    """HOOK for the harness verbs (``scenario list|run|record``).
 
     They live in ``shmpipeline.testing.cli``, which must define
     ``register_commands(subparsers, parents) -> None``: add the ``scenario``
