@@ -90,7 +90,18 @@ MAX_FRAMES = 10**9
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line message for unknown options (the usage text
-    hides which option was wrong)."""
+    hides which option was wrong). ``leading_options`` maps the option
+    strings accepted before the command to whether each takes a value."""
+
+    leading_options: dict[str, bool] = {}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.leading_options = {
+            **self.leading_options,
+            **{option: action.nargs != 0 for option in action.option_strings},
+        }
+        return action
 
     def error(self, message: str):  # type: ignore[override]
         if message.startswith("unrecognized arguments"):
@@ -200,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time compute pipelines over zero-copy shared-memory streams.",
         parents=[common],
     )
+    parser.leading_options = {
+        **common.leading_options,
+        **parser.leading_options,
+    }
     parser.set_defaults(verbose=0, quiet=0, log_level=None)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -414,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the shmpipeline CLI."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
-    unknown = _unknown_leading_option(argv, _top_level_options(parser))
+    unknown = _unknown_leading_option(argv, parser.leading_options)
     if unknown is not None:
         _error(f"unrecognized arguments: {unknown} (see '{PROG} --help')")
         return EXIT_USAGE
@@ -455,16 +470,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _log.debug("traceback", exc_info=True)
             return EXIT_FAILED
-
-
-def _top_level_options(parser: argparse.ArgumentParser) -> dict[str, bool]:
-    """Option strings the top-level parser accepts before the command, each
-    with whether it takes a value."""
-    return {
-        option: action.nargs != 0
-        for action in parser._actions  # argparse keeps no public list
-        for option in action.option_strings
-    }
 
 
 @contextlib.contextmanager
