@@ -3,12 +3,16 @@
 ``shmpipeline`` (console script) and ``python -m shmpipeline`` run
 :func:`main`. Commands::
 
-    validate CFG...        check every file, print every error
+    validate CFG...        check every file, print every error, then
+                           "Validation passed" / "Validation failed"
     describe CFG [--json]  the pipeline graph
     run CFG [--duration S] [--synthetic STREAM:PATTERN[:RATE][,FIELD=VALUE...]]...
-    benchmark CFG [--frames N] [--warmup N] [--json]
+        [--poll-interval S] [--json | --json-status]
+    benchmark CFG [--frames N] [--warmup N] [--json]           (frame mode)
+    benchmark CFG --duration S [--source STREAM:PATTERN[:RATE]]
+        [--output-stream STREAM] [--poll-interval S] [--json]  (duration mode)
     kinds [--json]         registered kernel kinds
-    cleanup [--namespace NS] [--dry-run] [--json]
+    cleanup [--namespace NS] [--dry-run] [--json]  (reports what it skipped)
     scenario ...           harness verbs, when shmpipeline.testing.cli provides them
 
 Conventions: results go to stdout, logs and errors to stderr;
