@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BenchmarkError
+from .errors import BenchmarkError, StateTransitionError
+from .state import PipelineState
 
 _log = logging.getLogger("shmpipeline.benchmarking")
 
@@ -265,6 +266,11 @@ def measure_output_rate(
     """
     from .synthetic import SyntheticInputConfig
 
+    if manager.state is not PipelineState.RUNNING:
+        raise StateTransitionError(
+            f"benchmark: the pipeline is {manager.state.value}; it must be running "
+            "(build() and start() it first)"
+        )
     if not (duration_s > 0 and np.isfinite(duration_s)):
         raise BenchmarkError(
             f"benchmark: duration must be positive, got {duration_s!r}"

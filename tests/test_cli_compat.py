@@ -13,7 +13,11 @@ import pytest
 from shmpipeline.benchmarking import measure_output_rate
 from shmpipeline.cli import MAX_FRAMES, main
 from shmpipeline.config import PipelineConfig
-from shmpipeline.errors import BenchmarkError, ConfigValidationError
+from shmpipeline.errors import (
+    BenchmarkError,
+    ConfigValidationError,
+    StateTransitionError,
+)
 from shmpipeline.manager import PipelineManager
 from shmpipeline.stream import SharedStream
 from shmpipeline.synthetic import parse_synthetic_shorthand
@@ -240,6 +244,8 @@ def test_measure_output_rate_refuses_a_bad_duration(tmp_path):
     manager = PipelineManager(config)
     manager.build()
     try:
+        with pytest.raises(StateTransitionError, match="must be running"):
+            measure_output_rate(manager, duration_s=0.1)
         manager.start()
         for bad in (0.0, -1.0, float("nan"), float("inf")):
             with pytest.raises(BenchmarkError, match="duration must be positive"):
