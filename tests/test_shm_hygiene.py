@@ -104,7 +104,7 @@ def test_create_over_a_planted_name_neither_follows_nor_blocks(plant, how):
 
 
 @pytest.mark.parametrize("how", sorted(PLANTERS))
-def test_cleanup_skips_and_reports_planted_names(plant, shm_namespace, how):
+def test_cleanup_skips_and_reports_planted_names(plant, shm_namespace, how, caplog):
     path = plant("cam", how)
     stale = SharedStream.create("live", (4,), "float32")  # a live neighbour
     try:
@@ -118,7 +118,9 @@ def test_cleanup_skips_and_reports_planted_names(plant, shm_namespace, how):
         assert report.removed == ()
         assert stale.segment_name in report.kept
         assert [name for name, _ in report.skipped] == [path.name]
-        assert cleanup_stale(shm_namespace) == []
+        with caplog.at_level("WARNING", logger="shmpipeline.stream"):
+            assert cleanup_stale(shm_namespace) == []
+        assert f"cleanup skipped {path.name}" in caplog.text
         assert os.path.lexists(path)
     finally:
         stale.close()
