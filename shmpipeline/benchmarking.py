@@ -240,6 +240,9 @@ def format_frame_report(report: dict[str, Any]) -> list[str]:
 #: Longest single wait on the output stream, so a worker failure is noticed
 #: promptly even when ``poll_interval`` is long.
 _WAIT_SLICE_S = 0.05
+#: Shortest interval between failure checks: the waits are futex-woken, so a
+#: shorter ``poll_interval`` would only spend the driver's CPU on polling.
+_MIN_CHECK_S = 1e-3
 
 
 def measure_output_rate(
@@ -257,8 +260,9 @@ def measure_output_rate(
     :class:`~shmpipeline.synthetic.SyntheticInputConfig` or its mapping)
     is started for the duration of the measurement and stopped after it;
     without one, whatever already writes the sources drives the pipeline.
-    ``output_stream`` defaults to the graph's only sink stream. The pipeline
-    is checked for worker failures at least every ``poll_interval`` seconds
+    ``output_stream`` defaults to the graph's only sink stream. Frames are
+    waited for on the stream's futex; the pipeline is checked for worker
+    failures every ``poll_interval`` seconds (at most once a millisecond)
     and after the measurement (the first failure is raised). Returns the
     published report: ``output_stream``, ``duration_s``, ``frames``,
     ``throughput_hz``, ``inter_arrival_ms`` (and its older alias
@@ -289,7 +293,8 @@ def measure_output_rate(
         source = SyntheticInputConfig.from_dict(source)
     if source is not None:
         manager.start_synthetic_input(source)
-    slice_s = min(_WAIT_SLICE_S, max(poll_interval, 1e-4))
+    check_every = max(poll_interval, _MIN_CHECK_S)
+    slice_s = min(_WAIT_SLICE_S, check_every)
     try:
         warmup_end = time.monotonic() + max(0.0, warmup_s)
         while time.monotonic() < warmup_end:
@@ -303,7 +308,7 @@ def measure_output_rate(
             now = time.monotonic()
             if now >= deadline:
                 break
-            if now - last_check >= poll_interval:
+            if now - last_check >= check_every:
                 _check(manager)
                 last_check = now
             count = stream.wait_new(last_count, timeout=min(slice_s, deadline - now))
