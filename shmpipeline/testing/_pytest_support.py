@@ -252,7 +252,8 @@ class ScenarioItem(pytest.Item):
         self.user_properties.append(("scenario_status", outcome.status))
         self.user_properties.append(("scenario_executor", outcome.executor))
         report_outcome(self.config, outcome)
-        self.add_report_section("call", "shmpipeline", outcome.format())
+        if outcome.ok:  # (a failure's report is the failure text itself)
+            self.add_report_section("call", "shmpipeline", outcome.format())
         if outcome.result.latency is not None:
             self.add_report_section(
                 "call", "shmpipeline latency", outcome.result.latency.format()

@@ -83,6 +83,7 @@ __all__ = [
     "ToleranceSpec",
     "compare_captures",
     "default_tolerance",
+    "differing_elements",
     "is_golden_file",
     "load_golden",
     "obtained_path",
@@ -896,6 +897,34 @@ def _compare_values(
         result["nan_mismatches"] = int(nan_bad.sum())
         result["first_nan_mismatch"] = _where(int(np.argmax(nan_bad)), bad.shape)
     return StreamComparison(name, "mismatch", **result)
+
+
+def differing_elements(
+    actual: Any, expected: Any, tolerance: Mapping[str, Any] | None
+) -> np.ndarray:
+    """Boolean mask of the elements of ``actual`` not close to ``expected``
+    (same shape), under a resolved tolerance as reported in
+    :attr:`StreamComparison.tolerance` (``rtol``/``atol``, ``ulp``, or
+    ``None``: exact); NaN positions must agree. For reports that highlight
+    the diverging elements."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.dtype.kind not in "fc" or tolerance is None:
+        return np.asarray(a != e)
+    if a.dtype.kind == "c":
+        return differing_elements(a.real, e.real, tolerance) | differing_elements(
+            a.imag, e.imag, tolerance
+        )
+    nan_a, nan_e = np.isnan(a), np.isnan(e)
+    valid = ~(nan_a | nan_e)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if "ulp" in tolerance:
+            close = _ulp_distance(a, e) <= int(tolerance["ulp"])
+        else:
+            a64, e64 = a.astype(np.float64), e.astype(np.float64)
+            bound = float(tolerance["atol"]) + float(tolerance["rtol"]) * np.abs(e64)
+            finite = np.isfinite(a64) & np.isfinite(e64)
+            close = (a64 == e64) | (finite & (np.abs(a64 - e64) <= bound))
+    return (nan_a != nan_e) | (valid & ~close)
 
 
 def _ulp_distance(a: np.ndarray, e: np.ndarray) -> np.ndarray:

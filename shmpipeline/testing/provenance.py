@@ -66,6 +66,8 @@ def version_changes(recorded: Any, current: Mapping[str, Any]) -> list[str]:
             continue
         was = (before.get("distribution"), before.get("version"))
         is_ = (now.get("distribution"), now.get("version"))
+        if None in (was[0], is_[0]):
+            continue  # provenance unknown on one side: nothing to compare
         if was != is_:
             lines.append(
                 f"kind {kind}: {_show(was)} when recorded, {_show(is_)} now"
