@@ -74,7 +74,13 @@ def test_options_are_registered(pytester):
         "--scenario-dir",
         "--update-goldens",
         "--require-gpu",
+        "--force-regen",
+        "--remove-unused-goldens",
+        "--scenario-report=DIR",
+        "--scenario-executor",
+        "--scenario-allow-outside-paths",
         "scenario_dir",
+        "scenario_collect",
     ):
         assert option in text
 

@@ -278,8 +278,6 @@ class UnmetScenario(pytest.Item):
         super().__init__(**kwargs)
         self.unmet = unmet
         self.add_marker("scenario")
-        if any(u.hardware for u in unmet):
-            self.add_marker("gpu")
 
     def runtest(self) -> None:
         reason = "; ".join(u.format() for u in self.unmet)
