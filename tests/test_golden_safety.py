@@ -22,7 +22,6 @@ from shmpipeline.testing import golden
 from shmpipeline.testing.runner import check_scenario
 from shmpipeline.testing.scenario import find_scenarios, load_scenario, quick_load
 
-
 WITH_FILE = """\
 name: with_file
 frames: 2
@@ -56,14 +55,19 @@ def test_golden_path_escaping_the_folder_is_refused(tmp_path):
     victim.write_text("precious\n")
     victim.chmod(0o600)
     path = _tiny(tmp_path / "sc", "golden: ../victim.txt\n")
-    with pytest.raises(ScenarioError, match=r"tiny.yaml:\d+: golden: .*resolves outside"):
+    with pytest.raises(
+        ScenarioError, match=r"tiny.yaml:\d+: golden: .*resolves outside"
+    ):
         load_scenario(path)
     # explicitly allowed, the path resolves, but recording still refuses to
     # replace a file that is no golden
     scenario = load_scenario(path, allow_outside_paths=True)
     outcome = check_scenario(scenario, goldens="update", executor="inline")
     assert outcome.status == "failed"
-    assert "refusing to overwrite" in outcome.message and "not a shmpipeline golden" in outcome.message
+    assert (
+        "refusing to overwrite" in outcome.message
+        and "not a shmpipeline golden" in outcome.message
+    )
     assert victim.read_text() == "precious\n"
     assert victim.stat().st_mode & 0o777 == 0o600
 
@@ -82,7 +86,9 @@ def test_pipeline_and_file_paths_stay_inside(tmp_path):
         load_scenario(absolute)
     inside = tmp_path / "sc" / "file.yaml"
     inside.write_text(WITH_FILE.format(file="../gain.npy"))
-    with pytest.raises(ScenarioError, match=r"inputs\.m\.file: file .*resolves outside"):
+    with pytest.raises(
+        ScenarioError, match=r"inputs\.m\.file: file .*resolves outside"
+    ):
         load_scenario(inside)
 
 
@@ -153,11 +159,38 @@ def _zip_bomb(path, inflated_mib: int = 1536) -> None:
     size = len(head) + inflated_mib * (1 << 20)
     name = b"slopes.npy"
     local = struct.pack(
-        "<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0
+        "<IHHHHHIIIHH",
+        0x04034B50,
+        20,
+        0,
+        8,
+        0,
+        0x21,
+        crc,
+        len(data),
+        size,
+        len(name),
+        0,
     )
     central = struct.pack(
         "<IHHHHHHIIIHHHHHII",
-        0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0, 0, 0, 0, 0, 0,
+        0x02014B50,
+        20,
+        20,
+        0,
+        8,
+        0,
+        0x21,
+        crc,
+        len(data),
+        size,
+        len(name),
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
     )
     offset = len(local) + len(name) + len(data)
     end = struct.pack(

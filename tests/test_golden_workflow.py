@@ -71,7 +71,8 @@ def _alter(path: Path, stream: str, frame: int, index=(0,), delta=1.0) -> None:
     kept = {
         k: v
         for k, v in loaded.metadata.items()
-        if k not in ("format_version", "scenario_hash", "shmpipeline_version", "streams")
+        if k
+        not in ("format_version", "scenario_hash", "shmpipeline_version", "streams")
     }
     golden.save_golden(path, arrays, scenario_hash=loaded.scenario_hash, metadata=kept)
 
@@ -95,7 +96,9 @@ def test_recording_twice_gives_identical_bytes_and_a_normal_mode(tmp_path, umask
     assert info.st_mode & 0o777 == 0o644
     again = check_scenario(load_scenario(path), goldens="update", executor="inline")
     assert again.status == "unchanged" and "not rewritten" in again.message
-    assert target.read_bytes() == content and target.stat().st_mtime_ns == info.st_mtime_ns
+    assert (
+        target.read_bytes() == content and target.stat().st_mtime_ns == info.st_mtime_ns
+    )
     target.unlink()  # a fresh recording of the same values: the same bytes
     check_scenario(load_scenario(path), goldens="update", executor="inline")
     assert target.read_bytes() == content
@@ -137,10 +140,15 @@ def test_a_mismatch_says_which_distribution_changed(tmp_path):
     arrays["y"][2, 1] += 1
     for key in ("format_version", "scenario_hash", "shmpipeline_version", "streams"):
         meta.pop(key)
-    golden.save_golden(target, arrays, scenario_hash=loaded.scenario_hash, metadata=meta)
+    golden.save_golden(
+        target, arrays, scenario_hash=loaded.scenario_hash, metadata=meta
+    )
     outcome = check_scenario(load_scenario(path), executor="inline")
     assert "changed since the golden was recorded" in outcome.message
-    assert "kind cpu.scale: shmpipeline 0.0.1 when recorded, shmpipeline" in outcome.message
+    assert (
+        "kind cpu.scale: shmpipeline 0.0.1 when recorded, shmpipeline"
+        in outcome.message
+    )
 
 
 def test_version_1_goldens_still_load(tmp_path):
@@ -233,7 +241,9 @@ def test_unused_goldens_are_found_and_removed_by_the_cli(tmp_path, monkeypatch, 
     folder = tmp_path / "scenarios"
     path = _write(folder, TINY, "tiny")
     check_scenario(load_scenario(path), goldens="update", executor="inline")
-    golden.save_golden(folder / "gone.golden.npz", {"y": np.zeros((1, 2))}, scenario_hash="h")
+    golden.save_golden(
+        folder / "gone.golden.npz", {"y": np.zeros((1, 2))}, scenario_hash="h"
+    )
     (folder / "notes.golden.npz").write_text("not ours")  # never touched
     golden.save_golden(
         folder / "tiny.golden.obtained.npz", {"y": np.zeros((1, 2))}, scenario_hash="h"
@@ -244,13 +254,18 @@ def test_unused_goldens_are_found_and_removed_by_the_cli(tmp_path, monkeypatch, 
     assert capsys.readouterr().out.strip().endswith("gone.golden.npz")
     assert main(["scenario", "unused", "--remove"]) == 0
     assert not (folder / "gone.golden.npz").exists()
-    assert (folder / "notes.golden.npz").exists() and (folder / "tiny.golden.npz").exists()
+    assert (folder / "notes.golden.npz").exists() and (
+        folder / "tiny.golden.npz"
+    ).exists()
 
 
 # --- matrices ------------------------------------------------------------------
 
 
-MATRIX = TINY + "matrix:\n  pipeline.kernels.0.parameters.factor: [2.0, 3.0]\n  seed: [1, 2]\n"
+MATRIX = (
+    TINY
+    + "matrix:\n  pipeline.kernels.0.parameters.factor: [2.0, 3.0]\n  seed: [1, 2]\n"
+)
 
 
 def test_a_matrix_expands_into_one_scenario_and_golden_per_combination(tmp_path):
@@ -263,12 +278,18 @@ def test_a_matrix_expands_into_one_scenario_and_golden_per_combination(tmp_path)
         "tiny[factor=3.0,seed=2]",
     ]
     assert scenarios[2].golden.name == "tiny.factor=3.0-seed=1.golden.npz"
-    assert scenarios[3].pipeline.kernels[0].parameters["factor"] == 3.0 and scenarios[3].seed == 2
+    assert (
+        scenarios[3].pipeline.kernels[0].parameters["factor"] == 3.0
+        and scenarios[3].seed == 2
+    )
     assert len({s.hash() for s in scenarios}) == 4
     with pytest.raises(ScenarioError, match="matrix of 4 combinations"):
         load_scenario(path)
     for scenario in scenarios:
-        assert check_scenario(scenario, goldens="update", executor="inline").status == "recorded"
+        assert (
+            check_scenario(scenario, goldens="update", executor="inline").status
+            == "recorded"
+        )
     assert unused_goldens([tmp_path]) == []
     path.write_text(TINY + "matrix:\n  seed: [1]\n")
     assert len(unused_goldens([tmp_path])) == 4  # the shrunk matrix left them
@@ -325,7 +346,10 @@ def test_cli_run_all_globs_and_a_fresh_namespace_per_run(tmp_path, monkeypatch, 
     assert main(["scenario", "run", "t*", "--executor", "inline"]) == 0
     assert [name for name, _ in seen] == ["tiny"] and seen[0][1] not in first
     seen.clear()
-    assert main(["scenario", "run", "c*", "--namespace", "ci7", "--executor", "inline"]) == 0
+    assert (
+        main(["scenario", "run", "c*", "--namespace", "ci7", "--executor", "inline"])
+        == 0
+    )
     assert seen == [("chain", "ci7")]
     assert os.environ["SHMPIPELINE_NAMESPACE"] == "outer"
     out = capsys.readouterr().out
@@ -341,7 +365,10 @@ def test_cli_skips_unmet_kind_requirements(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["scenario", "run", "tiny"]) == 0
     out = capsys.readouterr().out
-    assert "scenario tiny: skipped (needs kind:acme.filter: kernel kind 'acme.filter'" in out
+    assert (
+        "scenario tiny: skipped (needs kind:acme.filter: kernel kind 'acme.filter'"
+        in out
+    )
     assert main(["scenario", "list"]) == 0
     assert "needs kind:acme.filter: skipped here" in capsys.readouterr().out
 
@@ -378,7 +405,9 @@ def test_html_report_degrades_to_tables_without_matplotlib(tmp_path, monkeypatch
     text = report_html.render_scenario_report(outcome)
     assert "data:image/png" not in text and "tables instead of pictures" in text
     assert "<th>max |difference|</th>" in text
-    passing = check_scenario(load_scenario(tmp_path / "chain.yaml"), goldens="update", executor="inline")
+    passing = check_scenario(
+        load_scenario(tmp_path / "chain.yaml"), goldens="update", executor="inline"
+    )
     short = report_html.render_scenario_report(passing)
     assert "tables instead" not in short and "<svg" in short
 
@@ -404,10 +433,18 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     profile = tmp_path / "profile"
     done = subprocess.run(
         [
-            browser, "--headless", "--no-sandbox", "--disable-gpu",
-            "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-            "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri(),
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--window-size=1200,1600",
+            f"--screenshot={shot}",
+            page.as_uri(),
         ],
         capture_output=True,
         timeout=100,

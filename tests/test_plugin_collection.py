@@ -35,17 +35,22 @@ def test_a_scenario_path_is_collected_with_a_readable_node_id(pytester):
     result.assert_outcomes(passed=1)
     assert "scenarios/ao_tiny.yaml::ao_tiny PASSED" in result.stdout.str()
     junit = pytester.path / "junit.xml"
-    run(pytester, "scenarios/ao_tiny.yaml", f"--junitxml={junit}", *INLINE).assert_outcomes(
-        passed=1
-    )
+    run(
+        pytester, "scenarios/ao_tiny.yaml", f"--junitxml={junit}", *INLINE
+    ).assert_outcomes(passed=1)
     case = ElementTree.parse(junit).getroot().find(".//testcase")
-    assert case.get("name") == "ao_tiny" and case.get("classname") == "scenarios.ao_tiny.yaml"
+    assert (
+        case.get("name") == "ao_tiny"
+        and case.get("classname") == "scenarios.ao_tiny.yaml"
+    )
 
 
 def test_directories_are_collected_only_with_scenario_collect(pytester):
     _scenarios(pytester)
     pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
-    run(pytester, "scenarios", "test_plain.py").assert_outcomes(passed=1)  # yaml ignored
+    run(pytester, "scenarios", "test_plain.py").assert_outcomes(
+        passed=1
+    )  # yaml ignored
     pytester.makeini("[pytest]\nscenario_collect = true\ntestpaths = scenarios .\n")
     result = run(pytester, "--update-goldens", "-v", *INLINE)
     result.assert_outcomes(passed=3)  # two scenarios, the plain test; data ignored
@@ -70,13 +75,18 @@ def test_a_matrix_gives_one_item_per_combination(pytester):
     result = run(pytester, "tiny.yaml", "--update-goldens", "-v", *INLINE)
     result.assert_outcomes(passed=2)
     out = result.stdout.str()
-    assert "tiny.yaml::tiny[seed=1] PASSED" in out and "tiny.yaml::tiny[seed=2] PASSED" in out
+    assert (
+        "tiny.yaml::tiny[seed=1] PASSED" in out
+        and "tiny.yaml::tiny[seed=2] PASSED" in out
+    )
     assert (pytester.path / "tiny.seed=2.golden.npz").is_file()
     run(pytester, "tiny.yaml::tiny[seed=2]", *INLINE).assert_outcomes(passed=1)
 
 
 def test_unmet_requirements_skip_with_the_reason(pytester):
-    (pytester.path / "tiny.yaml").write_text(TINY + "requirements: ['kind:acme.filter']\n")
+    (pytester.path / "tiny.yaml").write_text(
+        TINY + "requirements: ['kind:acme.filter']\n"
+    )
     (pytester.path / "gpu.yaml").write_text(
         TINY.replace("name: tiny", "name: gpu").replace("cpu.scale", "gpu.scale")
     )
@@ -125,7 +135,9 @@ def test_mismatch_under_pytest_quotes_the_pytest_accept_command(pytester):
 
 def test_unused_goldens_are_reported_and_removed(pytester):
     _scenarios(pytester)
-    run(pytester, "--scenario", "other", "--update-goldens", *INLINE).assert_outcomes(passed=1)
+    run(pytester, "--scenario", "other", "--update-goldens", *INLINE).assert_outcomes(
+        passed=1
+    )
     (pytester.path / "scenarios" / "other.yaml").unlink()  # the scenario is gone
     result = run(pytester, "--scenario", "ao_tiny", "--update-goldens", *INLINE)
     out = result.stdout.str()
@@ -152,6 +164,8 @@ def test_run_scenario_derives_the_golden_from_the_node_id(pytester):
     )
     (pytester.path / "_texts.py").write_text(f"TINY = {TINY!r}\n")
     run(pytester, "--update-goldens", *INLINE).assert_outcomes(passed=2)
-    goldens = sorted(p.name for p in (pytester.path / "goldens" / "test_python").iterdir())
+    goldens = sorted(
+        p.name for p in (pytester.path / "goldens" / "test_python").iterdir()
+    )
     assert goldens == ["test_factor[2.0].golden.npz", "test_factor[3.0].golden.npz"]
     run(pytester, *INLINE).assert_outcomes(passed=2)

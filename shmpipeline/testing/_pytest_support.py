@@ -318,7 +318,9 @@ def _scenario_activity(config: pytest.Config) -> bool:
     ):
         if config.getoption(flag, False):
             return True
-    return any(str(arg).split("::")[0].endswith((".yaml", ".yml")) for arg in config.args)
+    return any(
+        str(arg).split("::")[0].endswith((".yaml", ".yml")) for arg in config.args
+    )
 
 
 def _inventory_dirs(config: pytest.Config) -> list[Path]:
@@ -490,7 +492,8 @@ class ScenarioRunner:
             scenario,
             goldens=mode,
             registry=registry,
-            executor=self.config.getoption("shmpipeline_executor", "replay") or "replay",
+            executor=self.config.getoption("shmpipeline_executor", "replay")
+            or "replay",
             accept=pytest_accept_command(self.request.node.nodeid),
         )
         report_outcome(self.config, outcome)

@@ -166,7 +166,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 {
                     "name": path.stem,
                     "path": str(path),
-                    "skipped": [f"needs {u.need}: skipped here ({u.reason})" for u in unmet],
+                    "skipped": [
+                        f"needs {u.need}: skipped here ({u.reason})" for u in unmet
+                    ],
                 }
             )
             continue

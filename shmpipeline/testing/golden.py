@@ -330,7 +330,9 @@ def _read_npz(path: Path, data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
     checking each array header against its member's size."""
 
     def bad(why: str) -> GoldenFileError:
-        return GoldenFileError(f"{path}: not a readable golden file ({why}); {_RECORD_HINT}")
+        return GoldenFileError(
+            f"{path}: not a readable golden file ({why}); {_RECORD_HINT}"
+        )
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

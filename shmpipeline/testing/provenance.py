@@ -50,7 +50,11 @@ def kind_distributions(pipeline: Any, registry: Any = None) -> dict[str, Any]:
         except Exception:  # noqa: BLE001 - provenance never fails a recording
             module = None
         name, version = _distribution_of(module) if module else (None, None)
-        found[kernel.kind] = {"distribution": name, "version": version, "module": module}
+        found[kernel.kind] = {
+            "distribution": name,
+            "version": version,
+            "module": module,
+        }
     return dict(sorted(found.items()))
 
 
@@ -69,9 +73,7 @@ def version_changes(recorded: Any, current: Mapping[str, Any]) -> list[str]:
         if None in (was[0], is_[0]):
             continue  # provenance unknown on one side: nothing to compare
         if was != is_:
-            lines.append(
-                f"kind {kind}: {_show(was)} when recorded, {_show(is_)} now"
-            )
+            lines.append(f"kind {kind}: {_show(was)} when recorded, {_show(is_)} now")
     return lines
 
 

@@ -34,7 +34,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["matplotlib_available", "render_scenario_report", "write_index", "write_scenario_report"]
+__all__ = [
+    "matplotlib_available",
+    "render_scenario_report",
+    "write_index",
+    "write_scenario_report",
+]
 
 _SUMMARY_SUFFIX = ".summary.json"
 _STYLE = """
@@ -82,7 +87,9 @@ def write_scenario_report(outcome: Any, directory: str | Path) -> Path:
         else outcome.divergence.format(),
         "headline": (outcome.message or "").splitlines()[0] if outcome.message else "",
     }
-    (target / f"{stem}{_SUMMARY_SUFFIX}").write_text(json.dumps(summary), encoding="utf-8")
+    (target / f"{stem}{_SUMMARY_SUFFIX}").write_text(
+        json.dumps(summary), encoding="utf-8"
+    )
     return page
 
 
@@ -106,22 +113,24 @@ def write_index(directory: str | Path) -> Path:
     for row in rows:
         detail = row.get("first_divergence") or row.get("headline") or ""
         body.append(
-            f"<tr><td><a href=\"{html.escape(row.get('page', ''))}\">"
+            f'<tr><td><a href="{html.escape(row.get("page", ""))}">'
             f"{html.escape(row.get('name', '?'))}</a></td>"
-            f"<td><span class=\"status {html.escape(row.get('status', ''))}\">"
+            f'<td><span class="status {html.escape(row.get("status", ""))}">'
             f"{html.escape(row.get('status', '?'))}</span></td>"
             f"<td>{html.escape(row.get('executor', ''))}</td>"
             f"<td>{html.escape(detail)}</td></tr>"
         )
     body.append("</table>")
     index = target / "index.html"
-    index.write_text(_document("shmpipeline scenarios", "\n".join(body)), encoding="utf-8")
+    index.write_text(
+        _document("shmpipeline scenarios", "\n".join(body)), encoding="utf-8"
+    )
     return index
 
 
 def _document(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
         f"<body>\n{body}\n</body></html>\n"
     )
@@ -133,11 +142,11 @@ def render_scenario_report(outcome: Any) -> str:
     esc = html.escape
     parts = [
         f"<h1>scenario {esc(scenario.item_name)} "
-        f"<span class=\"status {esc(outcome.status)}\">{esc(outcome.status)}</span></h1>"
+        f'<span class="status {esc(outcome.status)}">{esc(outcome.status)}</span></h1>'
     ]
     if outcome.executor == "inline":
         parts.append(
-            "<p class=\"note\">Computed by the inline executor in one process: "
+            '<p class="note">Computed by the inline executor in one process: '
             "not the real multi-process pipeline.</p>"
         )
     facts = [
@@ -153,7 +162,7 @@ def render_scenario_report(outcome: Any) -> str:
         facts.append(("accept the change", outcome.accept))
     parts.append(_table(["", ""], [(k, "" if v is None else str(v)) for k, v in facts]))
     if outcome.divergence is not None:
-        parts.append(f"<p class=\"first\">{esc(outcome.divergence.format())}</p>")
+        parts.append(f'<p class="first">{esc(outcome.divergence.format())}</p>')
     diverging_kernel = None if outcome.divergence is None else outcome.divergence.kernel
     parts.append("<h2>pipeline</h2>")
     parts.append(pipeline_svg(scenario.pipeline, diverging_kernel))
@@ -164,7 +173,7 @@ def render_scenario_report(outcome: Any) -> str:
         parts.append("<h2>captured streams</h2>")
         if not matplotlib_available():
             parts.append(
-                "<p class=\"note\">matplotlib is not installed: tables instead of "
+                '<p class="note">matplotlib is not installed: tables instead of '
                 "pictures (pip install 'shmpipeline[report]').</p>"
             )
         for stream in comparison.streams:
@@ -198,12 +207,15 @@ def _stream_section(stream: Any, outcome: Any) -> str:
     esc = html.escape
     verdict = "ok" if stream.ok else "bad"
     parts = [
-        f"<h3>stream {esc(stream.name)} <span class=\"{verdict}\">{esc(stream.status)}"
+        f'<h3>stream {esc(stream.name)} <span class="{verdict}">{esc(stream.status)}'
         "</span></h3>"
     ]
     rows = [
         ("tolerance", _tol(stream.tolerance)),
-        ("differing elements", f"{stream.differing} of {stream.elements} ({stream.percent:.3g}%)"),
+        (
+            "differing elements",
+            f"{stream.differing} of {stream.elements} ({stream.percent:.3g}%)",
+        ),
         ("first diverging frame", stream.first_diverging_frame),
         ("max abs error", stream.max_abs_error),
     ]
@@ -211,7 +223,11 @@ def _stream_section(stream: Any, outcome: Any) -> str:
         rows.insert(0, ("verdict", stream.message))
     parts.append(_table(["", ""], [(k, "-" if v is None else v) for k, v in rows]))
     obtained = outcome.result.captures.get(stream.name)
-    golden = None if outcome.golden_arrays is None else outcome.golden_arrays.get(stream.name)
+    golden = (
+        None
+        if outcome.golden_arrays is None
+        else outcome.golden_arrays.get(stream.name)
+    )
     if obtained is None or golden is None:
         return "\n".join(parts)
     obtained, golden = np.asarray(obtained), np.asarray(golden)
@@ -232,9 +248,11 @@ def _stream_section(stream: Any, outcome: Any) -> str:
         try:
             image = _plot_stream(stream, golden, obtained, diff, bad)
         except Exception as exc:  # noqa: BLE001 - a picture never breaks a report
-            parts.append(f"<p class=\"note\">plot failed: {esc(str(exc))}</p>")
+            parts.append(f'<p class="note">plot failed: {esc(str(exc))}</p>')
         else:
-            parts.append(f"<img alt=\"{esc(stream.name)}\" src=\"data:image/png;base64,{image}\">")
+            parts.append(
+                f'<img alt="{esc(stream.name)}" src="data:image/png;base64,{image}">'
+            )
             return "\n".join(parts)
     per_frame = diff.reshape(frames, -1).max(axis=1) if diff.size else np.zeros(frames)
     bad_frames = bad.reshape(frames, -1).sum(axis=1)
@@ -243,7 +261,9 @@ def _stream_section(stream: Any, outcome: Any) -> str:
         for k in range(frames)
         if bad_frames[k] or k in (0, frames - 1)
     ]
-    parts.append(_table(["frame", "max |difference|", "diverging elements"], table_rows))
+    parts.append(
+        _table(["frame", "max |difference|", "diverging elements"], table_rows)
+    )
     return "\n".join(parts)
 
 
@@ -264,7 +284,9 @@ def _plot_stream(stream, golden, obtained, diff, bad) -> str:
     frames = golden.shape[0]
     element_shape = golden.shape[1:]
     bad_frames = bad.reshape(frames, -1).any(axis=1)
-    worst_frame = int(np.argmax(diff.reshape(frames, -1).max(axis=1))) if diff.size else 0
+    worst_frame = (
+        int(np.argmax(diff.reshape(frames, -1).max(axis=1))) if diff.size else 0
+    )
     if len(element_shape) <= 1:
         g = golden.reshape(frames, -1).astype(np.float64)
         o = obtained.reshape(frames, -1).astype(np.float64)
@@ -299,15 +321,31 @@ def _plot_stream(stream, golden, obtained, diff, bad) -> str:
     d2 = diff.reshape(frames, element_shape[0], -1)
     b2 = bad.reshape(frames, element_shape[0], -1)
     finite = np.concatenate([g2[np.isfinite(g2)], o2[np.isfinite(o2)]])
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    vmin, vmax = (
+        (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    )
     dmax = float(np.nanmax(d2)) if d2.size and np.isfinite(d2).any() else 0.0
     for row, k in zip(axes, picks, strict=True):
         label = {0: "first", worst_frame: "worst", frames - 1: "last"}
-        title = ", ".join(n for f, n in ((0, "first"), (worst_frame, "worst"), (frames - 1, "last")) if f == k) or label.get(k, "")
+        title = ", ".join(
+            n
+            for f, n in ((0, "first"), (worst_frame, "worst"), (frames - 1, "last"))
+            if f == k
+        ) or label.get(k, "")
         for ax, data, name, kwargs in (
             (row[0], g2[k], "golden", {"vmin": vmin, "vmax": vmax, "cmap": "viridis"}),
-            (row[1], o2[k], "obtained", {"vmin": vmin, "vmax": vmax, "cmap": "viridis"}),
-            (row[2], d2[k], "|difference|", {"vmin": 0.0, "vmax": dmax or 1.0, "cmap": "magma"}),
+            (
+                row[1],
+                o2[k],
+                "obtained",
+                {"vmin": vmin, "vmax": vmax, "cmap": "viridis"},
+            ),
+            (
+                row[2],
+                d2[k],
+                "|difference|",
+                {"vmin": 0.0, "vmax": dmax or 1.0, "cmap": "magma"},
+            ),
         ):
             shown = ax.imshow(data, interpolation="nearest", **kwargs)
             ax.set_title(f"frame {k} ({title}): {name}", fontsize=9)
@@ -317,7 +355,14 @@ def _plot_stream(stream, golden, obtained, diff, bad) -> str:
         ys, xs = np.nonzero(b2[k])
         if ys.size:
             for ax in row:
-                ax.scatter(xs, ys, s=30, facecolors="none", edgecolors="#ff2d2d", linewidths=1.2)
+                ax.scatter(
+                    xs,
+                    ys,
+                    s=30,
+                    facecolors="none",
+                    edgecolors="#ff2d2d",
+                    linewidths=1.2,
+                )
     return _png(figure)
 
 
@@ -339,7 +384,9 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
     for name in order:
         kernel = by_name[name]
         reads = [kernel.input, *(getattr(a, "stream", a) for a in _aux_streams(kernel))]
-        earlier = [depth[producer[s]] for s in reads if s in producer and producer[s] in depth]
+        earlier = [
+            depth[producer[s]] for s in reads if s in producer and producer[s] in depth
+        ]
         depth[name] = 1 + max(earlier, default=0)
     sources = list(graph.source_streams())
     columns: dict[int, list[str]] = {0: [f"stream:{s}" for s in sources]}
@@ -354,23 +401,25 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
     height = 60 + max(len(v) for v in columns.values()) * (box_h + gap_y)
     esc = html.escape
     out = [
-        f"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" "
-        f"width=\"{width}\" style=\"max-width:100%;height:auto\" "
-        "font-family=\"sans-serif\" font-size=\"11\">",
-        "<defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"8\" refX=\"7\" "
-        "refY=\"3\" orient=\"auto\"><path d=\"M0,0 L7,3 L0,6 z\" fill=\"#666\"/></marker></defs>",
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" style="max-width:100%;height:auto" '
+        'font-family="sans-serif" font-size="11">',
+        '<defs><marker id="arrow" markerWidth="8" markerHeight="8" refX="7" '
+        'refY="3" orient="auto"><path d="M0,0 L7,3 L0,6 z" fill="#666"/></marker></defs>',
     ]
     for kernel in kernels:
         reads = [(kernel.input, False)] + [(s, True) for s in _aux_streams(kernel)]
         for stream, aux in reads:
-            origin = producer.get(stream) or (f"stream:{stream}" if f"stream:{stream}" in positions else None)
+            origin = producer.get(stream) or (
+                f"stream:{stream}" if f"stream:{stream}" in positions else None
+            )
             if origin is None or origin not in positions:
                 continue
             x1, y1 = positions[origin]
             x2, y2 = positions[kernel.name]
             start = (x1 + box_w, y1 + box_h / 2)
             end = (x2, y2 + box_h / 2)
-            dash = " stroke-dasharray=\"4 3\"" if aux else ""
+            dash = ' stroke-dasharray="4 3"' if aux else ""
             if end[0] <= start[0]:  # feedback: arc below
                 low = max(y1, y2) + box_h + gap_y * 0.8
                 path = (
@@ -382,13 +431,20 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
                 path = f"M{start[0]},{start[1]} L{end[0]},{end[1]}"
                 lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 - 4
             out.append(
-                f"<path d=\"{path}\" fill=\"none\" stroke=\"#666\"{dash} "
-                "marker-end=\"url(#arrow)\"/>"
+                f'<path d="{path}" fill="none" stroke="#666"{dash} '
+                'marker-end="url(#arrow)"/>'
             )
-            out.append(f"<text x=\"{lx}\" y=\"{ly}\" text-anchor=\"middle\" fill=\"#444\">{esc(stream)}</text>")
+            out.append(
+                f'<text x="{lx}" y="{ly}" text-anchor="middle" fill="#444">{esc(stream)}</text>'
+            )
     for node, (x, y) in positions.items():
         if node.startswith("stream:"):
-            label, sub, fill, stroke = node[len("stream:") :], "source", "#eef3fb", "#7a8fb0"
+            label, sub, fill, stroke = (
+                node[len("stream:") :],
+                "source",
+                "#eef3fb",
+                "#7a8fb0",
+            )
         else:
             kernel = by_name[node]
             label, sub = node, kernel.kind
@@ -396,11 +452,15 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
             fill, stroke = ("#fde0dd", "#b3261e") if bad else ("#f3f3f3", "#555")
         width_px = 3 if node == diverging_kernel else 1
         out.append(
-            f"<rect x=\"{x}\" y=\"{y}\" width=\"{box_w}\" height=\"{box_h}\" rx=\"6\" "
-            f"fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width_px}\"/>"
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
+            f'fill="{fill}" stroke="{stroke}" stroke-width="{width_px}"/>'
         )
-        out.append(f"<text x=\"{x + box_w / 2}\" y=\"{y + 18}\" text-anchor=\"middle\" font-weight=\"600\">{esc(label)}</text>")
-        out.append(f"<text x=\"{x + box_w / 2}\" y=\"{y + 33}\" text-anchor=\"middle\" fill=\"#555\">{esc(sub)}</text>")
+        out.append(
+            f'<text x="{x + box_w / 2}" y="{y + 18}" text-anchor="middle" font-weight="600">{esc(label)}</text>'
+        )
+        out.append(
+            f'<text x="{x + box_w / 2}" y="{y + 33}" text-anchor="middle" fill="#555">{esc(sub)}</text>'
+        )
     out.append("</svg>")
     return "\n".join(out)
 

@@ -215,7 +215,9 @@ def record_golden(scenario: Scenario, result: ReplayResult) -> Path:
 
 def _run(scenario: Scenario, executor: str, registry: Any) -> ReplayResult:
     if executor not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        raise ValueError(
+            f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
+        )
     if executor == "inline" and scenario.mode == "lockstep":
         from shmpipeline.testing.inline import run_inline
 
@@ -242,7 +244,9 @@ def check_scenario(
         scenario = load_scenario(scenario)
     mode = goldens or ("update" if update_goldens else "compare")
     if mode not in GOLDEN_MODES:
-        raise ValueError(f"goldens must be one of {', '.join(GOLDEN_MODES)}, got {mode!r}")
+        raise ValueError(
+            f"goldens must be one of {', '.join(GOLDEN_MODES)}, got {mode!r}"
+        )
     if result is None:
         result = _run(scenario, executor, registry)
     accept = accept or accept_command(scenario)
@@ -345,7 +349,9 @@ def check_scenario(
         )
     obtained = _write_obtained(scenario, result, registry)
     if isinstance(obtained, Path):
-        lines.append(f"obtained values written to {obtained} (same layout as the golden)")
+        lines.append(
+            f"obtained values written to {obtained} (same layout as the golden)"
+        )
         obtained_path: Path | None = obtained
     else:
         lines.append(f"obtained values not written: {obtained}")
@@ -383,7 +389,9 @@ def _in_pipeline_order(report: Any, scenario: Scenario) -> Any:
     from shmpipeline.testing.divergence import stream_order
 
     order = {name: i for i, name in enumerate(stream_order(scenario.pipeline))}
-    streams = sorted(report.streams, key=lambda s: (order.get(s.name, len(order)), s.name))
+    streams = sorted(
+        report.streams, key=lambda s: (order.get(s.name, len(order)), s.name)
+    )
     return replace(report, streams=tuple(streams))
 
 

@@ -467,9 +467,14 @@ def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     axes: list[tuple[str, tuple[Any, ...]]] = []
     count = 1
     for key, values in matrix.items():
-        if not isinstance(key, str) or not key.strip() or key.split(".")[0] in (
-            "matrix",
-            "name",
+        if (
+            not isinstance(key, str)
+            or not key.strip()
+            or key.split(".")[0]
+            in (
+                "matrix",
+                "name",
+            )
         ):
             raise ScenarioError(
                 f"matrix: {_config._show(key)}: must be a dotted path to a field "
@@ -500,7 +505,9 @@ def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _axis_labels(keys: list[str]) -> list[str]:
-    short = [next((p for p in reversed(k.split(".")) if not p.isdigit()), k) for k in keys]
+    short = [
+        next((p for p in reversed(k.split(".")) if not p.isdigit()), k) for k in keys
+    ]
     return [s if short.count(s) == 1 else k for s, k in zip(short, keys, strict=True)]
 
 
@@ -747,9 +754,7 @@ def _build(
     capture = _parse_capture(raw, pipeline, problems)
     tolerances = _parse_tolerances(raw, pipeline, problems)
     expect_failure = _parse_expect_failure(raw, pipeline, problems)
-    golden = _parse_golden(
-        raw, name, base_dir, path, problems, allow_outside, variant
-    )
+    golden = _parse_golden(raw, name, base_dir, path, problems, allow_outside, variant)
     _raise(problems, raw, display)
     return Scenario(
         name=name,
@@ -1000,7 +1005,14 @@ def _parse_inputs(
             problems.at(loc, f"not a source stream ({why}); inputs feed sources only")
             continue
         spec = _parse_input(
-            item, stream, specs[stream], seed, base_dir, loc, specs, problems,
+            item,
+            stream,
+            specs[stream],
+            seed,
+            base_dir,
+            loc,
+            specs,
+            problems,
             allow_outside,
         )
         if spec is None:
