@@ -3,8 +3,16 @@
 A golden is an ``.npz`` file beside the scenario: one array per captured
 stream (shape ``(frames, *stream_shape)``) plus a JSON metadata entry
 (:data:`METADATA_KEY`) holding the format version, the scenario hash, the
-shmpipeline version, the creation date and each stream's shape, dtype and
-frame count.
+shmpipeline version, each stream's shape, dtype and frame count, and (from
+format version 2) the distribution and version that provided each kernel
+kind. Version 2 has no creation date and fixed zip timestamps, so equal
+content gives equal bytes; version 1 files (with a date) are still read.
+
+Reading is bounded: the file must be a regular file of at most
+:data:`MAX_GOLDEN_FILE_BYTES`, and the members' declared sizes (at most
+:data:`MAX_GOLDEN_ARRAY_BYTES` in all) and each array header are checked
+before anything is decompressed. Writing replaces only a golden of this
+format, never another file.
 
 Comparison rules (SPEC §8), per stream:
 

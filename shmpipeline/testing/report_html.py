@@ -325,13 +325,9 @@ def _plot_stream(stream, golden, obtained, diff, bad) -> str:
         (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     )
     dmax = float(np.nanmax(d2)) if d2.size and np.isfinite(d2).any() else 0.0
+    roles = ((0, "first"), (worst_frame, "worst"), (frames - 1, "last"))
     for row, k in zip(axes, picks, strict=True):
-        label = {0: "first", worst_frame: "worst", frames - 1: "last"}
-        title = ", ".join(
-            n
-            for f, n in ((0, "first"), (worst_frame, "worst"), (frames - 1, "last"))
-            if f == k
-        ) or label.get(k, "")
+        title = ", ".join(role for frame, role in roles if frame == k)
         for ax, data, name, kwargs in (
             (row[0], g2[k], "golden", {"vmin": vmin, "vmax": vmax, "cmap": "viridis"}),
             (

@@ -26,9 +26,12 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "NAMED_REQUIREMENTS",
     "UnmetRequirement",
     "declared_needs",
     "pipeline_kinds",
+    "torch_installed",
+    "unmet_for_file",
     "unmet_requirements",
 ]
 
@@ -192,6 +195,3 @@ def unmet_for_file(
         registry=registry,
         probe_gpu=probe_gpu,
     )
-
-
-__all__ += ["NAMED_REQUIREMENTS", "torch_installed", "unmet_for_file"]

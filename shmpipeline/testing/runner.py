@@ -250,10 +250,9 @@ def check_scenario(
     if result is None:
         result = _run(scenario, executor, registry)
     accept = accept or accept_command(scenario)
-    note = f"({INLINE_LABEL})\n" if result.executor == "inline" else ""
 
     def outcome(status: str, message: str, **extra: Any) -> ScenarioOutcome:
-        return ScenarioOutcome(scenario, result, status, note + message, **extra)
+        return ScenarioOutcome(scenario, result, status, message, **extra)
 
     problem = result.problem()
     if problem is not None:
