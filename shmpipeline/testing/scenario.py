@@ -445,8 +445,10 @@ def _variants(raw: Any, display: str | None) -> list[tuple[str, Any]]:
     try:
         return expand_matrix(raw)
     except ScenarioError as exc:
-        line = _config._line_of(raw, ("matrix",)) if display is not None else None
-        raise ScenarioError(exc.message, path=display, line=line) from None
+        problems = _Problems()
+        problems.add("", None, exc.message, ("matrix",))  # located at the key
+        _raise(problems, raw, display)
+        raise  # pragma: no cover - _raise always raises with a problem
 
 
 def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
