@@ -39,6 +39,7 @@ __all__ = [
     "render_scenario_report",
     "write_index",
     "write_scenario_report",
+    "write_skipped_summary",
 ]
 
 _SUMMARY_SUFFIX = ".summary.json"
@@ -93,6 +94,23 @@ def write_scenario_report(outcome: Any, directory: str | Path) -> Path:
     return page
 
 
+def write_skipped_summary(name: str, reason: str, directory: str | Path) -> Path:
+    """Record a skipped scenario (unmet requirements) for the index."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "name": name,
+        "status": "skipped",
+        "executor": "",
+        "page": "",
+        "first_divergence": None,
+        "headline": reason,
+    }
+    path = target / f"{_file_stem(name)}{_SUMMARY_SUFFIX}"
+    path.write_text(json.dumps(summary), encoding="utf-8")
+    return path
+
+
 def write_index(directory: str | Path) -> Path:
     """Write ``index.html`` listing every scenario report in ``directory``
     (failures first)."""
@@ -112,9 +130,11 @@ def write_index(directory: str | Path) -> Path:
     ]
     for row in rows:
         detail = row.get("first_divergence") or row.get("headline") or ""
+        name = html.escape(row.get("name", "?"))
+        page = html.escape(row.get("page", ""))
+        cell = f'<a href="{page}">{name}</a>' if page else name
         body.append(
-            f'<tr><td><a href="{html.escape(row.get("page", ""))}">'
-            f"{html.escape(row.get('name', '?'))}</a></td>"
+            f"<tr><td>{cell}</td>"
             f'<td><span class="status {html.escape(row.get("status", ""))}">'
             f"{html.escape(row.get('status', '?'))}</span></td>"
             f"<td>{html.escape(row.get('executor', ''))}</td>"
