@@ -115,12 +115,21 @@ def test_gpu_scenario_skipped_or_required(project, capsys, monkeypatch):
     monkeypatch.setenv("SHMPIPELINE_TEST_GPU", "0")
     (project / "tiny.yaml").write_text(TINY + "requirements: [gpu]\n")
     code, out, err = cli(capsys, "scenario", "run", "tiny")
-    assert code == 0 and "scenario tiny: skipped" in err and out == ""
+    assert code == 0 and "scenario tiny: skipped (needs gpu:" in out
     code, out, _ = cli(capsys, "scenario", "run", "tiny", "--require-gpu")
-    assert code == 1 and "requires a GPU" in out
+    assert code == 1 and "--require-gpu: needs gpu" in out
 
 
 def test_usage_errors_exit_2(capsys):
     assert main(["scenario"]) == 2
     assert main(["scenario", "run"]) == 2
     capsys.readouterr()
+
+
+def test_list_shows_unmet_gpu_as_skipped_not_invalid(project, capsys, monkeypatch):
+    monkeypatch.setenv("SHMPIPELINE_TEST_GPU", "0")
+    (project / "tiny.yaml").write_text(TINY + "requirements: [gpu]\n")
+    code, out, _ = cli(capsys, "scenario", "list")
+    assert code == 0
+    line = next(row for row in out.splitlines() if row.startswith("tiny"))
+    assert "needs gpu: skipped here" in line and "INVALID" not in out
