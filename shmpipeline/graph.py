@@ -29,8 +29,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shmpipeline import config as _config
-from shmpipeline.config import KernelConfig, PipelineConfig
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import line_of, load_yaml_file
+from shmpipeline.config import (
+    KernelConfig,
+    KernelWiring,
+    PipelineConfig,
+    cross_entry_problems,
+    kernel_wiring_problems,
+    parse_pipeline_checked,
+    raw_from_config,
+)
 from shmpipeline.errors import ConfigValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -302,14 +311,14 @@ class PipelineGraph:
         trigger or one of its auxiliaries, an auxiliary stream bound twice.
         Messages name the entry and field as config loading does.
         """
-        problems = _config._Problems()
+        problems = Problems()
         streams = [
             (f"shared_memory[{i}] {s.name!r}", ("shared_memory", i), s.name)
             for i, s in enumerate(self.config.shared_memory)
         ]
         refs = []
         for i, kernel in enumerate(self._kernels):
-            ref = _config._KernelRef(
+            ref = KernelWiring(
                 where=f"kernels[{i}] {kernel.name!r}",
                 loc=("kernels", i),
                 name=kernel.name,
@@ -317,9 +326,9 @@ class PipelineGraph:
                 output=kernel.output,
                 auxiliary=[(b, j) for j, b in enumerate(kernel.auxiliary)],
             )
-            _config._kernel_self_problems(ref, problems)
+            kernel_wiring_problems(ref, problems)
             refs.append(ref)
-        _config._cross_problems(streams, refs, problems)
+        cross_entry_problems(streams, refs, problems)
         return [p.message for p in problems.items]
 
     def raise_for_errors(self) -> None:
@@ -436,7 +445,7 @@ class PipelineGraph:
                 text += f"  operation: {kernel.operation}"
             if kernel.parameters:
                 text += "  params: " + ", ".join(
-                    f"{key}={_config._show(value)}"
+                    f"{key}={show(value)}"
                     for key, value in kernel.parameters.items()
                 )
             lines.append(text)
@@ -490,22 +499,25 @@ def validate_pipeline_config(
     """
     path: str | None = None
     raw: Any
+    if isinstance(config, PipelineConfig) and config.validated:
+        return _model_errors(config, registry)
     if isinstance(config, PipelineConfig):
-        raw = _config._raw_from_config(config)
+        # hand-built: its fields were never checked, so check them as data
+        raw = raw_from_config(config)
     elif isinstance(config, (str, os.PathLike, Path)):
         try:
-            raw, path, _ = _config._load_yaml(config)
+            raw, path, _ = load_yaml_file(config)
         except ConfigValidationError as exc:
             return [str(exc)]
     else:
         raw = config
 
-    parsed = _config._parse_pipeline_safely(raw)
+    parsed = parse_pipeline_checked(raw)
 
     def render(message: str, loc: tuple[Any, ...]) -> str:
         if path is None:
             return message
-        line = _config._line_of(raw, loc)
+        line = line_of(raw, loc)
         return ConfigValidationError(message, path=path, line=line).args[0]
 
     errors = [render(p.message, p.loc) for p in parsed.problems.items]
@@ -559,4 +571,29 @@ def validate_pipeline_config(
         if message not in seen:
             seen.add(message)
             errors.append(render(message, ("kernels", index)))
+    return errors
+
+
+def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> list[str]:
+    """Errors of a config whose entries were validated when it was built:
+    the cross-entry rules of the graph and each kernel's binding rules."""
+    errors = PipelineGraph(config).validation_errors()
+    if errors:
+        return errors
+    if registry is None:
+        from shmpipeline.registry import get_default_registry
+
+        registry = get_default_registry()
+    streams = config.shared_memory_by_name
+    for index, kernel in enumerate(config.kernels):
+        try:
+            registry.validate(kernel, streams)
+        except ConfigValidationError as exc:
+            errors.append(_kernel_message(exc.message, index, kernel.name))
+        except Exception as exc:  # a third-party registry or kernel misbehaving
+            errors.append(
+                _kernel_message(
+                    f"validation raised {type(exc).__name__}: {exc}", index, kernel.name
+                )
+            )
     return errors
