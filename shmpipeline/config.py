@@ -9,7 +9,7 @@ valid values, e.g. tests of one kernel).
 Every problem is a :class:`~shmpipeline.errors.ConfigValidationError` whose
 message names the entry and the field::
 
-    kernels[2] 'scale_stage': input: unknown shared memory 'fram'
+    kernels[2] 'scale_stage': input: undefined shared memory 'fram'
     shared_memory[0] 'frame': shape: dimension 1 must be a positive integer, got 2.7
 
 Loaded from YAML, the error also carries ``path`` and ``line`` (the line of the
@@ -73,6 +73,7 @@ from shmpipeline.stream._names import check_name
 __all__ = [
     "SharedMemoryConfig",
     "AuxiliaryBinding",
+    "SynchronizationConfig",
     "KernelConfig",
     "PipelineConfig",
 ]
@@ -93,20 +94,25 @@ _KERNEL_KEYS = (
     "parameters",
     "read_timeout",
     "pause_sleep",
+    "poll_interval",
+    "inputs",
+    "outputs",
+    "trigger_policy",
+    "synchronization",
+    "propagate_frame_id",
 )
+_SYNC_KEYS = ("mode", "on_skew", "max_skew_generations", "max_wait_s", "timeout")
+#: trigger policies of multi-input kernels
+TRIGGER_POLICIES = ("any_new", "all_new")
+#: synchronization modes and skew policies of multi-input kernels
+SYNC_MODES = ("count", "matching_frame_id")
+SYNC_ON_SKEW = ("drop_older",)
 # Keys later published releases added; named in the error so a migrating
 # user knows the key is real but unsupported rather than misspelt.
 _PUBLISHED_EXTENSIONS = {
     "pipeline": {"sources", "sinks", "namespace"},
     "stream": {"notify", "mode", "initial"},
-    "kernel": {
-        "inputs",
-        "outputs",
-        "poll_interval",
-        "trigger_policy",
-        "synchronization",
-        "propagate_frame_id",
-    },
+    "kernel": set(),
 }
 _GPU_DEVICE_RE = re.compile(r"cuda(:\d+)?\Z")
 _DTYPE_CODE_RE = re.compile(r"[<>=|]?[a-zA-Z]\d+\Z")
@@ -529,46 +535,211 @@ class KernelWiring:
     input: str | None
     output: str | None
     auxiliary: list[tuple[AuxiliaryBinding, Any]]
+    #: every trigger input / output with the field and location naming it
+    #: (defaults to the primary input / output alone)
+    inputs: list[tuple[str, str, Loc]] | None = None
+    outputs: list[tuple[str, str, Loc]] | None = None
+
+    def trigger_refs(self) -> list[tuple[str, str, Loc]]:
+        if self.inputs is not None:
+            return self.inputs
+        if self.input is None:
+            return []
+        return [(self.input, "input", (*self.loc, "input"))]
+
+    def output_refs(self) -> list[tuple[str, str, Loc]]:
+        if self.outputs is not None:
+            return self.outputs
+        if self.output is None:
+            return []
+        return [(self.output, "output", (*self.loc, "output"))]
 
 
 def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
     """Rules about one kernel's own bindings."""
     where, loc = ref.where, ref.loc
-    if ref.input is not None and ref.input == ref.output:
-        problems.add(
-            where,
-            "output",
-            f"is the trigger input {ref.input!r}; a kernel cannot write the stream "
-            "that triggers it",
-            (*loc, "output"),
-        )
+    triggers = ref.trigger_refs()
+    outputs = ref.output_refs()
+    trigger_names: set[str] = set()
+    for name, field_name, item_loc in triggers:
+        if name in trigger_names:
+            problems.add(
+                where,
+                field_name,
+                f"stream {show(name)} is listed twice; a kernel cannot declare "
+                "the same trigger input stream more than once",
+                item_loc,
+            )
+        trigger_names.add(name)
+    output_names: set[str] = set()
+    for name, field_name, item_loc in outputs:
+        if name in trigger_names:
+            problems.add(
+                where,
+                field_name,
+                f"is the trigger input {show(name)}; a kernel cannot write the "
+                "stream that triggers it",
+                item_loc,
+            )
+        elif name in output_names:
+            problems.add(
+                where,
+                field_name,
+                f"stream {show(name)} is listed twice; a kernel cannot declare "
+                "the same output stream more than once",
+                item_loc,
+            )
+        output_names.add(name)
     bound: dict[str, str] = {}
     for binding, key in ref.auxiliary:
         field_name = f"auxiliary.{binding.alias}"
         item_loc = (*loc, "auxiliary", key)
-        if binding.name == ref.input:
+        if binding.name in trigger_names:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is already the trigger input",
+                f"stream {show(binding.name)} is already the trigger input",
                 item_loc,
             )
-        elif binding.name == ref.output:
+        elif binding.name in output_names:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is the kernel's own output",
+                f"stream {show(binding.name)} is the kernel's own output",
                 item_loc,
             )
         elif binding.name in bound:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is already bound to alias "
+                f"stream {show(binding.name)} is already bound to alias "
                 f"{bound[binding.name]!r}",
                 item_loc,
             )
         bound.setdefault(binding.name, binding.alias)
+
+
+def _parse_stream_list(
+    raw: Mapping[Any, Any],
+    single: str,
+    several: str,
+    where: str,
+    loc: Loc,
+    problems: Problems,
+) -> list[tuple[str, str, Loc]] | None:
+    """``input``/``inputs`` (or ``output``/``outputs``): exactly one of the
+    two, the list non-empty; returns ``[(name, field, loc)]`` or None."""
+    one, many = raw.get(single), raw.get(several)
+    if one is not None and many is not None:
+        problems.add(
+            where,
+            several,
+            f"use either {single!r} or {several!r}, not both",
+            (*loc, several),
+        )
+        return None
+    if many is None:
+        name = _parse_stream_ref(one, where, single, (*loc, single), problems)
+        return None if name is None else [(name, single, (*loc, single))]
+    if not isinstance(many, (list, tuple)) or not many:
+        problems.add(
+            where,
+            several,
+            f"must be a non-empty list of stream names, got {show(many)}",
+            (*loc, several),
+        )
+        return None
+    refs: list[tuple[str, str, Loc]] = []
+    ok = True
+    for index, item in enumerate(many):
+        label = f"{several}[{index}]"
+        item_loc = (*loc, several, index)
+        name = _parse_stream_ref(item, where, label, item_loc, problems)
+        if name is None:
+            ok = False
+        else:
+            refs.append((name, label, item_loc))
+    return refs if ok else None
+
+
+def _parse_choice(
+    value: Any,
+    choices: Sequence[str],
+    where: str,
+    field_name: str,
+    loc: Loc,
+    problems: Problems,
+) -> str | None:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in choices:
+        problems.add(
+            where,
+            field_name,
+            f"must be one of {', '.join(map(repr, choices))}, got {show(value)}"
+            + did_you_mean(value, choices),
+            loc,
+        )
+        return None
+    return text
+
+
+def _parse_synchronization(
+    value: Any, where: str, loc: Loc, problems: Problems
+) -> SynchronizationConfig | None:
+    """The ``synchronization`` mapping of a multi-input kernel."""
+    if not isinstance(value, Mapping):
+        problems.add(
+            where, "synchronization", f"must be a mapping, got {show(value)}", loc
+        )
+        return None
+    before = len(problems)
+    label = "synchronization"
+    for key in value:
+        if not (isinstance(key, str) and key in _SYNC_KEYS):
+            problems.add(
+                where,
+                label,
+                f"unknown key {show(key)}{did_you_mean(key, _SYNC_KEYS)}; allowed: "
+                + ", ".join(_SYNC_KEYS)
+                + " (other keys are unsupported fields)",
+                (*loc, key),
+            )
+    mode = _parse_choice(
+        value.get("mode", "count"), SYNC_MODES, where, f"{label}.mode",
+        (*loc, "mode"), problems,
+    )
+    on_skew = _parse_choice(
+        value.get("on_skew", "drop_older"), SYNC_ON_SKEW, where,
+        f"{label}.on_skew", (*loc, "on_skew"), problems,
+    )
+    max_skew = value.get("max_skew_generations", 16)
+    if not is_int(max_skew) or max_skew < 1 or max_skew > 2**31:
+        problems.add(
+            where,
+            f"{label}.max_skew_generations",
+            f"must be a positive integer, got {show(max_skew)}",
+            (*loc, "max_skew_generations"),
+        )
+    if value.get("max_wait_s") is not None and value.get("timeout") is not None:
+        problems.add(
+            where,
+            f"{label}.timeout",
+            "is an alias of max_wait_s; give one of the two",
+            (*loc, "timeout"),
+        )
+    wait_key = "max_wait_s" if value.get("max_wait_s") is not None else "timeout"
+    wait_raw = value.get(wait_key)
+    max_wait = None
+    if wait_raw is not None:
+        max_wait = _parse_positive_float(
+            wait_raw, where, f"{label}.{wait_key}", (*loc, wait_key), problems
+        )
+    if len(problems) > before:
+        return None
+    return SynchronizationConfig(
+        mode=mode, on_skew=on_skew, max_skew_generations=int(max_skew),
+        max_wait_s=max_wait,
+    )
 
 
 def _parse_kernel(
@@ -588,12 +759,10 @@ def _parse_kernel(
     _check_keys(raw, _KERNEL_KEYS, "kernel", where, loc, problems)
     name = _parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
     kind = _parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
-    input_name = _parse_stream_ref(
-        raw.get("input"), where, "input", (*loc, "input"), problems
-    )
-    output_name = _parse_stream_ref(
-        raw.get("output"), where, "output", (*loc, "output"), problems
-    )
+    trigger_refs = _parse_stream_list(raw, "input", "inputs", where, loc, problems)
+    output_refs = _parse_stream_list(raw, "output", "outputs", where, loc, problems)
+    input_name = trigger_refs[0][0] if trigger_refs else None
+    output_name = output_refs[0][0] if output_refs else None
     auxiliary, aux_ok = _parse_auxiliary(
         raw.get("auxiliary"), where, (*loc, "auxiliary"), problems
     )
@@ -606,7 +775,11 @@ def _parse_kernel(
         raw.get("parameters"), where, (*loc, "parameters"), problems
     )
     timing: dict[str, float | None] = {}
-    for key, default in (("read_timeout", 1.0), ("pause_sleep", 0.01)):
+    for key, default in (
+        ("read_timeout", 1.0),
+        ("pause_sleep", 0.01),
+        ("poll_interval", DEFAULT_POLL_INTERVAL),
+    ):
         value = raw.get(key)
         timing[key] = (
             default
@@ -614,10 +787,51 @@ def _parse_kernel(
             else _parse_positive_float(value, where, key, (*loc, key), problems)
         )
 
-    ref = KernelWiring(where, loc, name, input_name, output_name, auxiliary)
+    several = len(trigger_refs or ()) > 1
+    policy_raw = raw.get("trigger_policy")
+    trigger_policy = (
+        ("all_new" if several else "any_new")
+        if policy_raw is None
+        else _parse_choice(
+            policy_raw, TRIGGER_POLICIES, where, "trigger_policy",
+            (*loc, "trigger_policy"), problems,
+        )
+    )
+    synchronization = None
+    if raw.get("synchronization") is not None:
+        synchronization = _parse_synchronization(
+            raw["synchronization"], where, (*loc, "synchronization"), problems
+        )
+        if (
+            synchronization is not None
+            and synchronization.mode == "matching_frame_id"
+            and trigger_policy not in (None, "all_new")
+        ):
+            problems.add(
+                where,
+                "synchronization",
+                "mode 'matching_frame_id' requires trigger_policy 'all_new'",
+                (*loc, "synchronization"),
+            )
+    propagate = raw.get("propagate_frame_id", False)
+    if propagate is None:
+        propagate = False
+    if not isinstance(propagate, bool):
+        problems.add(
+            where,
+            "propagate_frame_id",
+            f"must be true or false, got {show(propagate)}",
+            (*loc, "propagate_frame_id"),
+        )
+
+    ref = KernelWiring(
+        where, loc, name, input_name, output_name, auxiliary,
+        inputs=trigger_refs, outputs=output_refs,
+    )
     kernel_wiring_problems(ref, problems)
     if len(problems) > before or not aux_ok:
         return None, ref
+    assert trigger_refs is not None and output_refs is not None
     assert name and kind and input_name and output_name and parameters is not None
     config = KernelConfig(
         name=name,
@@ -629,6 +843,12 @@ def _parse_kernel(
         parameters=parameters,
         read_timeout=timing["read_timeout"],  # type: ignore[arg-type]
         pause_sleep=timing["pause_sleep"],  # type: ignore[arg-type]
+        poll_interval=timing["poll_interval"],  # type: ignore[arg-type]
+        outputs=tuple(n for n, _, _ in output_refs) if raw.get("outputs") else (),
+        inputs=tuple(n for n, _, _ in trigger_refs) if raw.get("inputs") else (),
+        trigger_policy=trigger_policy,  # type: ignore[arg-type]
+        synchronization=synchronization,
+        propagate_frame_id=propagate,
     )
     return config, ref
 
@@ -637,8 +857,11 @@ def cross_entry_problems(
     streams: Sequence[tuple[str, Loc, str | None]],
     kernels: Sequence[KernelWiring],
     problems: Problems,
+    *,
+    producers: bool = False,
 ) -> None:
-    """Rules across entries: unique names, defined streams, one producer each.
+    """Rules across entries: unique names, defined streams, and (with
+    ``producers``, the graph's rule) one producer per stream.
 
     ``streams`` holds ``(where, loc, name)`` per shared_memory entry.
     """
@@ -674,13 +897,15 @@ def cross_entry_problems(
             problems.add(
                 ref.where,
                 field_name,
-                f"unknown shared memory {stream!r}{did_you_mean(stream, list(defined))}",
+                f"undefined shared memory {show(stream)}"
+                + did_you_mean(stream, list(defined)),
                 loc,
             )
 
-    producers: dict[str, str] = {}
+    produced: dict[str, str] = {}
     for ref in kernels:
-        check_defined(ref, "input", ref.input, (*ref.loc, "input"))
+        for stream, field_name, loc in ref.trigger_refs():
+            check_defined(ref, field_name, stream, loc)
         for binding, key in ref.auxiliary:
             check_defined(
                 ref,
@@ -688,19 +913,39 @@ def cross_entry_problems(
                 binding.name,
                 (*ref.loc, "auxiliary", key),
             )
-        check_defined(ref, "output", ref.output, (*ref.loc, "output"))
-        if ref.output is None:
-            continue
-        if ref.output in producers:
-            problems.add(
-                ref.where,
-                "output",
-                f"shared memory {ref.output!r} is already produced by "
-                f"{producers[ref.output]}; a stream has at most one producer",
-                (*ref.loc, "output"),
-            )
-        else:
-            producers[ref.output] = ref.where
+        for stream, field_name, loc in ref.output_refs():
+            check_defined(ref, field_name, stream, loc)
+            if producers:
+                _producer_problem(ref, stream, field_name, loc, produced, problems)
+
+
+def _producer_problem(
+    ref: KernelWiring,
+    stream: str,
+    field_name: str,
+    loc: Loc,
+    produced: dict[str, str],
+    problems: Problems,
+) -> None:
+    if stream in produced:
+        problems.add(
+            ref.where,
+            field_name,
+            f"shared memory {show(stream)} is already produced by "
+            f"{produced[stream]} (multiple producer kernels); a stream "
+            "has at most one producer",
+            loc,
+        )
+    else:
+        produced[stream] = ref.where
+
+
+def producer_problems(kernels: Sequence[KernelWiring], problems: Problems) -> None:
+    """The graph rule alone: a stream has at most one producer."""
+    produced: dict[str, str] = {}
+    for ref in kernels:
+        for stream, field_name, loc in ref.output_refs():
+            _producer_problem(ref, stream, field_name, loc, produced, problems)
 
 
 @dataclass
@@ -710,6 +955,7 @@ class _Parsed:
     streams: list[SharedMemoryConfig | None]
     kernels: list[KernelConfig | None]
     problems: Problems
+    wirings: list[KernelWiring] = field(default_factory=list)
 
     def config(self) -> PipelineConfig | None:
         if len(self.problems):
@@ -771,6 +1017,7 @@ def _parse_pipeline(raw: Any) -> _Parsed:
                 kernel_refs.append(ref)
 
     cross_entry_problems(stream_refs, kernel_refs, problems)
+    parsed.wirings = kernel_refs
     return parsed
 
 
@@ -884,6 +1131,41 @@ class AuxiliaryBinding:
     name: str
 
 
+#: default sleep between trigger polls of a multi-input kernel (seconds)
+DEFAULT_POLL_INTERVAL = 1e-5
+
+
+@dataclass(frozen=True)
+class SynchronizationConfig:
+    """How a multi-input kernel pairs up its trigger inputs.
+
+    ``mode='count'`` fires on publication counts alone (the trigger policy
+    decides when). ``mode='matching_frame_id'`` also requires every trigger's
+    latest frame to carry the same ``frame_id`` token, so a fan-in only
+    combines frames of one generation; when branches skew, ``on_skew``
+    (``drop_older``) skips the lagging generations, at most
+    ``max_skew_generations`` behind the newest, and ``max_wait_s`` (alias
+    ``timeout``; ``None``: wait as long as it takes) bounds how long a dead
+    branch can stall the kernel.
+    """
+
+    mode: str = "count"
+    on_skew: str = "drop_older"
+    max_skew_generations: int = 16
+    max_wait_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that the ``synchronization`` field reads back."""
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "on_skew": self.on_skew,
+            "max_skew_generations": self.max_skew_generations,
+        }
+        if self.max_wait_s is not None:
+            out["max_wait_s"] = self.max_wait_s
+        return out
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """Configuration for one compute kernel in the pipeline.
@@ -903,6 +1185,20 @@ class KernelConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     read_timeout: float = 1.0
     pause_sleep: float = 0.01
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+    inputs: tuple[str, ...] = field(default_factory=tuple)
+    trigger_policy: str = "any_new"
+    synchronization: SynchronizationConfig | None = None
+    propagate_frame_id: bool = False
+
+    def __post_init__(self) -> None:
+        # direct construction: lists become tuples; the primary names follow
+        # the lists when only those were given meaningfully
+        for name in ("inputs", "outputs"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> KernelConfig:
@@ -923,8 +1219,32 @@ class KernelConfig:
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
-        """Return the trigger input followed by ordered auxiliary streams."""
-        return (self.input, *self.auxiliary_names)
+        """Return the trigger inputs followed by ordered auxiliary streams."""
+        return (*self.trigger_inputs, *self.auxiliary_names)
+
+    @property
+    def trigger_inputs(self) -> tuple[str, ...]:
+        """Every trigger stream in declaration order (``(input,)`` for one)."""
+        return self.inputs if self.inputs else (self.input,)
+
+    @property
+    def all_outputs(self) -> tuple[str, ...]:
+        """Every output stream in declaration order (``(output,)`` for one);
+        the primary ``output`` is always the first."""
+        return self.outputs if self.outputs else (self.output,)
+
+    @property
+    def requires_matching_frame_id(self) -> bool:
+        """Whether the kernel only combines trigger frames of one frame_id."""
+        return (
+            self.synchronization is not None
+            and self.synchronization.mode == "matching_frame_id"
+        )
+
+    @property
+    def tracks_frame_id(self) -> bool:
+        """Whether the worker reads (and so may forward) frame_id tokens."""
+        return self.propagate_frame_id or self.requires_matching_frame_id
 
     @property
     def auxiliary_names(self) -> tuple[str, ...]:
@@ -947,12 +1267,15 @@ class KernelConfig:
         ``auxiliary`` is written as a list of names when every alias equals
         its stream name, else as an ``{alias: stream}`` mapping.
         """
-        out: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "input": self.input,
-            "output": self.output,
-        }
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.trigger_inputs) > 1:
+            out["inputs"] = list(self.trigger_inputs)
+        else:
+            out["input"] = self.input
+        if len(self.all_outputs) > 1:
+            out["outputs"] = list(self.all_outputs)
+        else:
+            out["output"] = self.output
         if self.auxiliary:
             if all(b.alias == b.name for b in self.auxiliary):
                 out["auxiliary"] = [b.name for b in self.auxiliary]
@@ -964,6 +1287,15 @@ class KernelConfig:
             out["parameters"] = plain(self.parameters)
         out["read_timeout"] = self.read_timeout
         out["pause_sleep"] = self.pause_sleep
+        if self.poll_interval != DEFAULT_POLL_INTERVAL:
+            out["poll_interval"] = self.poll_interval
+        default_policy = "all_new" if len(self.trigger_inputs) > 1 else "any_new"
+        if self.trigger_policy != default_policy:
+            out["trigger_policy"] = self.trigger_policy
+        if self.synchronization is not None:
+            out["synchronization"] = self.synchronization.to_dict()
+        if self.propagate_frame_id:
+            out["propagate_frame_id"] = True
         return out
 
 
@@ -1081,16 +1413,31 @@ def raw_from_config(config: Any) -> Any:
     def kernel(item: Any) -> Any:
         if not isinstance(item, KernelConfig):
             return item
+        wiring: dict[str, Any] = {}
+        if item.inputs:
+            wiring["inputs"] = item.inputs
+        else:
+            wiring["input"] = item.input
+        if item.outputs:
+            wiring["outputs"] = item.outputs
+        else:
+            wiring["output"] = item.output
+        sync = item.synchronization
         return {
             "name": item.name,
             "kind": item.kind,
-            "input": item.input,
-            "output": item.output,
+            **wiring,
             "auxiliary": item.auxiliary,
             "operation": item.operation,
             "parameters": item.parameters,
             "read_timeout": item.read_timeout,
             "pause_sleep": item.pause_sleep,
+            "poll_interval": item.poll_interval,
+            "trigger_policy": item.trigger_policy,
+            "synchronization": sync.to_dict()
+            if isinstance(sync, SynchronizationConfig)
+            else sync,
+            "propagate_frame_id": item.propagate_frame_id,
         }
 
     shared = config.shared_memory

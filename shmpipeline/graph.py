@@ -38,6 +38,7 @@ from shmpipeline.config import (
     cross_entry_problems,
     kernel_wiring_problems,
     parse_pipeline_checked,
+    producer_problems,
     raw_from_config,
 )
 from shmpipeline.errors import ConfigValidationError
@@ -95,12 +96,14 @@ class PipelineGraph:
         )
         streams = dict.fromkeys(self._stream_names)
         for kernel in self._kernels:
-            for name in (*kernel.all_inputs, kernel.output):
+            for name in (*kernel.all_inputs, *kernel.all_outputs):
                 streams.setdefault(name)
         self._producers: dict[str, list[str]] = {name: [] for name in streams}
         self._consumers: dict[str, list[str]] = {name: [] for name in streams}
         for kernel in self._kernels:
-            self._producers[kernel.output].append(kernel.name)
+            for name in kernel.all_outputs:
+                if kernel.name not in self._producers[name]:
+                    self._producers[name].append(kernel.name)
             for name in kernel.all_inputs:
                 if kernel.name not in self._consumers[name]:
                     self._consumers[name].append(kernel.name)
@@ -118,7 +121,9 @@ class PipelineGraph:
         in config order: input, auxiliaries, output)."""
         edges: list[GraphEdge] = []
         for kernel in self._kernels:
-            edges.append(GraphEdge(kernel.input, kernel.name, "input", kernel.input))
+            for index, name in enumerate(kernel.trigger_inputs):
+                role = "input" if index == 0 else f"input:{index}"
+                edges.append(GraphEdge(name, kernel.name, role, name))
             for binding in kernel.auxiliary:
                 edges.append(
                     GraphEdge(
@@ -128,7 +133,9 @@ class PipelineGraph:
                         binding.name,
                     )
                 )
-            edges.append(GraphEdge(kernel.name, kernel.output, "output", kernel.output))
+            for index, name in enumerate(kernel.all_outputs):
+                role = "output" if index == 0 else f"output:{index}"
+                edges.append(GraphEdge(kernel.name, name, role, name))
         return tuple(edges)
 
     def _kernel(self, kernel_name: str) -> KernelConfig:
@@ -189,7 +196,7 @@ class PipelineGraph:
         """Return kernels that consume the target kernel's output (as trigger
         or auxiliary), sorted. Raises ``KeyError`` for an unknown kernel."""
         kernel = self._kernel(kernel_name)
-        downstream = set(self._consumers[kernel.output])
+        downstream = {c for name in kernel.all_outputs for c in self._consumers[name]}
         downstream.discard(kernel.name)
         return tuple(sorted(downstream))
 
@@ -199,7 +206,7 @@ class PipelineGraph:
         """Per kernel index: indices of the kernels it depends on."""
         deps: list[set[int]] = []
         for index, kernel in enumerate(self._kernels):
-            names = kernel.all_inputs if auxiliary else (kernel.input,)
+            names = kernel.all_inputs if auxiliary else kernel.trigger_inputs
             found = {
                 self._index[p]
                 for name in names
@@ -325,10 +332,12 @@ class PipelineGraph:
                 input=kernel.input,
                 output=kernel.output,
                 auxiliary=[(b, j) for j, b in enumerate(kernel.auxiliary)],
+                inputs=_refs(kernel.inputs, "inputs", ("kernels", i)),
+                outputs=_refs(kernel.outputs, "outputs", ("kernels", i)),
             )
             kernel_wiring_problems(ref, problems)
             refs.append(ref)
-        cross_entry_problems(streams, refs, problems)
+        cross_entry_problems(streams, refs, problems, producers=True)
         return [p.message for p in problems.items]
 
     def raise_for_errors(self) -> None:
@@ -469,6 +478,17 @@ class PipelineGraph:
         return "\n".join(lines)
 
 
+def _refs(names: Any, field_name: str, loc: tuple[Any, ...]) -> Any:
+    """``[(stream, field, loc)]`` of an ``inputs``/``outputs`` tuple, or None
+    when the kernel uses the single ``input``/``output`` form."""
+    if not names:
+        return None
+    return [
+        (name, f"{field_name}[{j}]", (*loc, field_name, j))
+        for j, name in enumerate(names)
+    ]
+
+
 def _kernel_message(message: str, index: int, name: str) -> str:
     """Prefix a kernel-binding error with ``kernels[i] 'name': ``."""
     entry = f"kernels[{index}] {name!r}"
@@ -520,6 +540,7 @@ def validate_pipeline_config(
         line = line_of(raw, loc)
         return ConfigValidationError(message, path=path, line=line).args[0]
 
+    producer_problems(parsed.wirings, parsed.problems)
     errors = [render(p.message, p.loc) for p in parsed.problems.items]
     seen = {p.message for p in parsed.problems.items}
     if isinstance(config, PipelineConfig):
@@ -548,7 +569,7 @@ def validate_pipeline_config(
     for index, kernel in enumerate(parsed.kernels):
         if kernel is None:
             continue
-        names = (*kernel.all_inputs, kernel.output)
+        names = (*kernel.all_inputs, *kernel.all_outputs)
         bindable = all(name in built and name not in duplicated for name in names)
         try:
             if bindable:
