@@ -75,6 +75,8 @@ __all__ = [
     "AuxiliaryBinding",
     "SynchronizationConfig",
     "KernelConfig",
+    "SourceConfig",
+    "SinkConfig",
     "PipelineConfig",
 ]
 
@@ -82,8 +84,50 @@ __all__ = [
 MAX_NDIM = 32
 _INT64_MAX = 2**63 - 1
 
-_TOP_KEYS = ("shared_memory", "kernels")
-_STREAM_KEYS = ("name", "shape", "dtype", "storage", "gpu_device", "cpu_mirror")
+_TOP_KEYS = ("shared_memory", "kernels", "sources", "sinks", "namespace")
+_STREAM_KEYS = (
+    "name",
+    "shape",
+    "dtype",
+    "storage",
+    "gpu_device",
+    "cpu_mirror",
+    "notify",
+    "mode",
+    "initial",
+)
+_SOURCE_KEYS = (
+    "name",
+    "kind",
+    "stream",
+    "streams",
+    "auxiliary",
+    "parameters",
+    "poll_interval",
+    "read_timeout",
+)
+_SINK_KEYS = (
+    "name",
+    "kind",
+    "stream",
+    "outputs",
+    "auxiliary",
+    "parameters",
+    "read_timeout",
+    "pause_sleep",
+    "consume_timeout",
+)
+#: lifecycle policies of a stream at build()
+STREAM_MODES = ("create_or_attach", "create", "attach", "replace")
+#: initializer patterns and the keys each accepts
+INITIAL_PATTERNS = {
+    "constant": ("pattern", "value"),
+    "normal": ("pattern", "seed", "mean", "std"),
+    "values": ("pattern", "values"),
+    "identity": ("pattern", "scale"),
+}
+#: width-less dtype spellings accepted because their meaning is fixed
+_FIXED_ALIASES = {"float": "float64", "double": "float64"}
 _KERNEL_KEYS = (
     "name",
     "kind",
@@ -109,10 +153,13 @@ SYNC_MODES = ("count", "matching_frame_id")
 SYNC_ON_SKEW = ("drop_older",)
 # Keys later published releases added; named in the error so a migrating
 # user knows the key is real but unsupported rather than misspelt.
-_PUBLISHED_EXTENSIONS = {
-    "pipeline": {"sources", "sinks", "namespace"},
-    "stream": {"notify", "mode", "initial"},
+_PUBLISHED_EXTENSIONS: dict[str, set[str]] = {
+    "pipeline": set(),
+    "stream": set(),
     "kernel": set(),
+    "source": set(),
+    "sink": set(),
+    "synchronization": set(),
 }
 _GPU_DEVICE_RE = re.compile(r"cuda(:\d+)?\Z")
 _DTYPE_CODE_RE = re.compile(r"[<>=|]?[a-zA-Z]\d+\Z")
@@ -149,7 +196,8 @@ def _check_keys(
             where,
             None,
             f"unknown key {show(key)}{did_you_mean(key, allowed)}; allowed: "
-            + ", ".join(allowed),
+            + ", ".join(allowed)
+            + " (other keys are unsupported fields)",
             (*loc, key),
         )
 
@@ -223,6 +271,8 @@ def _parse_shape(
         return None
     shape: list[int] = []
     for index, dim in enumerate(dims):
+        if isinstance(dim, float) and math.isfinite(dim) and dim.is_integer():
+            dim = int(dim)  # the published package reads 4.0 as 4
         if not is_int(dim):
             bad(f"dimension {index} must be a positive integer, got {show(dim)}")
             return None
@@ -276,6 +326,8 @@ def _parse_dtype(
     if not dtype.isnative:
         bad(f"{show(value)} has a non-native byte order; use {dtype.name!r}")
         return None
+    if text is not None and text in _FIXED_ALIASES:
+        return dtype
     if text is not None and not _explicit_width_spelling(text, dtype):
         bad(
             f"{show(value)} has no explicit width (it means {dtype.name!r} "
@@ -389,6 +441,24 @@ def _parse_stream(
             mirror_loc,
         )
 
+    notify = raw.get("notify")
+    if notify is not None and not isinstance(notify, bool):
+        problems.add(
+            where, "notify", f"must be true or false, got {show(notify)}",
+            (*loc, "notify"),
+        )
+    mode_raw = raw.get("mode")
+    mode = "create_or_attach"
+    if mode_raw is not None:
+        mode = _parse_choice(
+            mode_raw, STREAM_MODES, where, "mode", (*loc, "mode"), problems
+        )
+    initial = None
+    if raw.get("initial") is not None:
+        initial = _parse_initial(
+            raw["initial"], shape, dtype, where, (*loc, "initial"), problems
+        )
+
     # a present but invalid name still "defines" the stream for references,
     # so one bad name does not cascade into errors on every kernel using it
     raw_name = raw.get("name")
@@ -396,7 +466,7 @@ def _parse_stream(
     if len(problems) > before:
         return None, ref_name or None
     assert name is not None and shape is not None and dtype is not None
-    assert storage is not None
+    assert storage is not None and mode is not None
     config = SharedMemoryConfig(
         name=name,
         shape=shape,
@@ -404,8 +474,123 @@ def _parse_stream(
         storage=storage,
         gpu_device=gpu_device,
         cpu_mirror=mirror_raw,
+        notify=notify,
+        mode=mode,
+        initial=initial,
     )
     return config, name
+
+
+def _parse_initial(
+    value: Any,
+    shape: tuple[int, ...] | None,
+    dtype: np.dtype | None,
+    where: str,
+    loc: Loc,
+    problems: Problems,
+) -> dict[str, Any] | None:
+    """The ``initial`` mapping: a pattern and its keys (checked against the
+    stream's shape and dtype when those are valid)."""
+    label = "initial"
+    if not isinstance(value, Mapping):
+        problems.add(where, label, f"must be a mapping, got {show(value)}", loc)
+        return None
+    pattern = _parse_choice(
+        value.get("pattern"), tuple(INITIAL_PATTERNS), where, f"{label}.pattern",
+        (*loc, "pattern"), problems,
+    )
+    if pattern is None:
+        return None
+    allowed = INITIAL_PATTERNS[pattern]
+    before = len(problems)
+    for key in value:
+        if not (isinstance(key, str) and key in allowed):
+            problems.add(
+                where,
+                label,
+                f"unknown key {show(key)} for pattern {pattern!r}"
+                f"{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)} "
+                "(other keys are unsupported fields)",
+                (*loc, key),
+            )
+    out: dict[str, Any] = {"pattern": pattern}
+
+    def number(key: str, default: float, *, minimum: float | None = None) -> None:
+        item = value.get(key, default)
+        if not is_real(item) or not math.isfinite(float(item)) or (
+            minimum is not None and item < minimum
+        ):
+            bound = "" if minimum is None else f" >= {minimum:g}"
+            problems.add(
+                where, f"{label}.{key}",
+                f"must be a finite number{bound}, got {show(item)}", (*loc, key),
+            )
+        elif key in value:
+            out[key] = float(item)
+
+    if pattern == "constant":
+        item = value.get("value")
+        if isinstance(item, bool) or is_real(item) or isinstance(item, complex):
+            out["value"] = item
+        else:
+            problems.add(
+                where, f"{label}.value",
+                f"a constant initializer needs a numeric value, got {show(item)}",
+                (*loc, "value"),
+            )
+    elif pattern == "normal":
+        seed = value.get("seed", 0)
+        if not is_int(seed) or seed < 0:
+            problems.add(
+                where, f"{label}.seed",
+                f"must be a non-negative integer, got {show(seed)}", (*loc, "seed"),
+            )
+        elif "seed" in value:
+            out["seed"] = int(seed)
+        number("mean", 0.0)
+        number("std", 1.0, minimum=0.0)
+        if dtype is not None and dtype not in (np.dtype("float32"), np.dtype("float64")):
+            problems.add(
+                where, f"{label}.pattern",
+                f"a normal initializer needs a float32 or float64 stream, not "
+                f"{dtype.name}",
+                (*loc, "pattern"),
+            )
+    elif pattern == "values":
+        if "values" not in value:
+            problems.add(
+                where, f"{label}.values", "required for pattern 'values'",
+                (*loc, "values"),
+            )
+        elif shape is not None and dtype is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    array = np.asarray(plain(value["values"]), dtype=dtype)
+            except (TypeError, ValueError, OverflowError, RuntimeWarning) as exc:
+                problems.add(
+                    where, f"{label}.values",
+                    f"is not an array of {dtype.name}: {show(str(exc))}",
+                    (*loc, "values"),
+                )
+            else:
+                if array.shape != shape:
+                    problems.add(
+                        where, f"{label}.values",
+                        f"has shape {array.shape}, the stream's is {shape}",
+                        (*loc, "values"),
+                    )
+                else:
+                    out["values"] = array.tolist()
+    else:  # identity
+        number("scale", 1.0)
+        if shape is not None and len(shape) != 2:
+            problems.add(
+                where, f"{label}.pattern",
+                f"an identity initializer needs a 2-D stream, not shape {shape}",
+                (*loc, "pattern"),
+            )
+    return out if len(problems) == before else None
 
 
 _ALIAS_PROBLEM = (
@@ -553,6 +738,108 @@ class KernelWiring:
         if self.output is None:
             return []
         return [(self.output, "output", (*self.loc, "output"))]
+
+
+def _parse_endpoint(
+    raw: Any, section: str, base: str, loc: Loc, problems: Problems
+) -> tuple[SourceConfig | SinkConfig | None, KernelWiring | None]:
+    """Parse one ``sources`` or ``sinks`` entry; its wiring uses the kernel
+    shape (trigger inputs / outputs) so the cross checks are shared."""
+    is_source = section == "source"
+    if not isinstance(raw, Mapping):
+        problems.add(
+            base, None,
+            f"must be a mapping with name, kind and stream, got {show(raw)}", loc,
+        )
+        return None, None
+    where = _entry_label(base, raw.get("name"))
+    before = len(problems)
+    _check_keys(
+        raw, _SOURCE_KEYS if is_source else _SINK_KEYS, section, where, loc,
+        problems,
+    )
+    name = _parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
+    kind = _parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
+    if is_source:
+        written = _parse_stream_list(raw, "stream", "streams", where, loc, problems)
+        read: list[tuple[str, str, Loc]] | None = []
+    else:
+        read = _parse_stream_list(raw, "stream", "_", where, loc, problems)
+        written = []
+        if raw.get("outputs") is not None:
+            written = _parse_stream_list(
+                {"outputs": raw["outputs"]}, "_", "outputs", where, loc, problems
+            )
+    auxiliary, aux_ok = _parse_auxiliary(
+        raw.get("auxiliary"), where, (*loc, "auxiliary"), problems
+    )
+    parameters = _parse_parameters(
+        raw.get("parameters"), where, (*loc, "parameters"), problems
+    )
+    timing: dict[str, float | None] = {}
+    defaults = (
+        (("poll_interval", 0.01), ("read_timeout", None))
+        if is_source
+        else (("read_timeout", 1.0), ("pause_sleep", 0.01), ("consume_timeout", None))
+    )
+    for key, default in defaults:
+        value = raw.get(key)
+        timing[key] = (
+            default
+            if value is None
+            else _parse_positive_float(value, where, key, (*loc, key), problems)
+        )
+    ref = KernelWiring(
+        where, loc, name, None, None, auxiliary, inputs=read or [],
+        outputs=written or [],
+    )
+    kernel_wiring_problems(ref, problems)
+    if len(problems) > before or not aux_ok or read is None or written is None:
+        return None, ref
+    assert name and kind and parameters is not None
+    bindings = tuple(binding for binding, _ in auxiliary)
+    if is_source:
+        streams = tuple(n for n, _, _ in written)
+        return (
+            SourceConfig(
+                name=name, kind=kind, stream=streams[0], auxiliary=bindings,
+                parameters=parameters,
+                poll_interval=timing["poll_interval"],  # type: ignore[arg-type]
+                read_timeout=timing["read_timeout"],
+                streams=streams if raw.get("streams") is not None else (),
+            ),
+            ref,
+        )
+    return (
+        SinkConfig(
+            name=name, kind=kind, stream=read[0][0], auxiliary=bindings,
+            parameters=parameters,
+            read_timeout=timing["read_timeout"],  # type: ignore[arg-type]
+            pause_sleep=timing["pause_sleep"],  # type: ignore[arg-type]
+            consume_timeout=timing["consume_timeout"],
+            outputs=tuple(n for n, _, _ in written),
+        ),
+        ref,
+    )
+
+
+def _parse_namespace(value: Any, problems: Problems) -> str | None:
+    """The pipeline ``namespace``: a prefix of every stream's segment name."""
+    text = _parse_text(value, "pipeline", "namespace", ("namespace",), problems)
+    if text is None:
+        return None
+    try:
+        check_name(text)
+    except StreamLayoutError:
+        problems.add(
+            "pipeline",
+            "namespace",
+            f"must use letters, digits, '_', '-' and '.' (not first), got "
+            f"{show(value)}",
+            ("namespace",),
+        )
+        return None
+    return text
 
 
 def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
@@ -883,10 +1170,17 @@ def cross_entry_problems(
         if ref.name is None:
             continue
         if ref.name in kernel_names:
+            other = kernel_names[ref.name]
+            both_kernels = ref.where.startswith("kernels[") and other.startswith(
+                "kernels["
+            )
             problems.add(
                 ref.where,
                 "name",
-                f"duplicate kernel name (also {kernel_names[ref.name]})",
+                f"duplicate kernel name (also {other})"
+                if both_kernels
+                else f"duplicate name (also {other}); pipeline node names must "
+                "be unique across kernels, sources, and sinks",
                 (*ref.loc, "name"),
             )
         else:
@@ -928,12 +1222,17 @@ def _producer_problem(
     problems: Problems,
 ) -> None:
     if stream in produced:
+        other = produced[stream]
+        phrase = (
+            "multiple producer kernels"
+            if ref.where.startswith("kernels[") and other.startswith("kernels[")
+            else "multiple producers"
+        )
         problems.add(
             ref.where,
             field_name,
             f"shared memory {show(stream)} is already produced by "
-            f"{produced[stream]} (multiple producer kernels); a stream "
-            "has at most one producer",
+            f"{other} ({phrase}); a stream has at most one producer",
             loc,
         )
     else:
@@ -956,13 +1255,25 @@ class _Parsed:
     kernels: list[KernelConfig | None]
     problems: Problems
     wirings: list[KernelWiring] = field(default_factory=list)
+    sources: list[SourceConfig | None] = field(default_factory=list)
+    sinks: list[SinkConfig | None] = field(default_factory=list)
+    namespace: str | None = None
 
-    def config(self) -> PipelineConfig | None:
+    def config(self, base_path: Path | None = None) -> PipelineConfig | None:
         if len(self.problems):
             return None
+        namespace = self.namespace
         return PipelineConfig(
-            shared_memory=tuple(s for s in self.streams if s is not None),
+            shared_memory=tuple(
+                s if namespace is None else replace(s, namespace=namespace)
+                for s in self.streams
+                if s is not None
+            ),
             kernels=tuple(k for k in self.kernels if k is not None),
+            sources=tuple(e for e in self.sources if e is not None),
+            sinks=tuple(e for e in self.sinks if e is not None),
+            namespace=namespace,
+            base_path=base_path,
         )
 
 
@@ -998,13 +1309,41 @@ def _parse_pipeline(raw: Any) -> _Parsed:
             parsed.streams.append(config)
             stream_refs.append((_entry_label(base, name), loc, name))
 
+    if raw.get("namespace") is not None:
+        parsed.namespace = _parse_namespace(raw["namespace"], problems)
+    endpoint_refs: list[KernelWiring] = []
+    for section, key in (("source", "sources"), ("sink", "sinks")):
+        entries = raw.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, (list, tuple)):
+            problems.add(
+                "", key, f"must be a list of {section} entries, got {show(entries)}",
+                (key,),
+            )
+            continue
+        for index, entry in enumerate(entries):
+            loc = (key, index)
+            endpoint, ref = _parse_endpoint(
+                entry, section, f"{key}[{index}]", loc, problems
+            )
+            getattr(parsed, key).append(endpoint)
+            if ref is not None:
+                endpoint_refs.append(ref)
+    has_endpoints = bool(raw.get("sources") or raw.get("sinks"))
+
     kernel_refs: list[KernelWiring] = []
     kernels_raw = raw.get("kernels")
-    if not isinstance(kernels_raw, (list, tuple)) or not kernels_raw:
+    if kernels_raw is None and has_endpoints:
+        kernels_raw = []
+    if not isinstance(kernels_raw, (list, tuple)) or (
+        not kernels_raw and not has_endpoints
+    ):
         problems.add(
             "",
             "kernels",
-            "required: a non-empty list of kernel entries"
+            "required: a non-empty list of kernel entries (it may be empty when "
+            "sources or sinks are given)"
             + ("" if kernels_raw is None else f", got {show(kernels_raw)}"),
             ("kernels",),
         )
@@ -1016,8 +1355,8 @@ def _parse_pipeline(raw: Any) -> _Parsed:
             if ref is not None:
                 kernel_refs.append(ref)
 
-    cross_entry_problems(stream_refs, kernel_refs, problems)
-    parsed.wirings = kernel_refs
+    parsed.wirings = [*kernel_refs, *endpoint_refs]
+    cross_entry_problems(stream_refs, parsed.wirings, problems)
     return parsed
 
 
@@ -1069,6 +1408,21 @@ class SharedMemoryConfig:
     storage: str = "cpu"
     gpu_device: str | None = None
     cpu_mirror: bool | None = None
+    #: accepted for the published documents; our futex wake-ups are always on,
+    #: so it changes nothing here
+    notify: bool | None = None
+    #: what build() does when the segment exists (see STREAM_MODES)
+    mode: str = "create_or_attach"
+    #: value published at every build(): {"pattern": ..., ...} or None
+    initial: dict[str, Any] | None = None
+    #: the pipeline's namespace (scopes the segment name, not the stream name)
+    namespace: str | None = field(default=None, repr=False)
+
+    @property
+    def resource_name(self) -> str:
+        """The name the segment is claimed under: ``namespace.name`` (or
+        ``name``); wiring, ``get_stream`` and messages keep using ``name``."""
+        return self.name if self.namespace is None else f"{self.namespace}.{self.name}"
 
     def __post_init__(self) -> None:
         # Convenience normalisation for direct construction (never raises):
@@ -1120,6 +1474,12 @@ class SharedMemoryConfig:
             out["gpu_device"] = self.gpu_device
         if self.cpu_mirror is not None:
             out["cpu_mirror"] = self.cpu_mirror
+        if self.notify is not None:
+            out["notify"] = self.notify
+        if self.mode != "create_or_attach":
+            out["mode"] = self.mode
+        if self.initial is not None:
+            out["initial"] = plain(self.initial)
         return out
 
 
@@ -1299,6 +1659,127 @@ class KernelConfig:
         return out
 
 
+class _EndpointBindings:
+    """Auxiliary helpers shared by the endpoint configs."""
+
+    auxiliary: tuple[AuxiliaryBinding, ...]
+
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Auxiliary shared-memory names in config order."""
+        return tuple(b.name for b in self.auxiliary)
+
+    @property
+    def auxiliary_aliases(self) -> tuple[str, ...]:
+        """Auxiliary aliases in config order."""
+        return tuple(b.alias for b in self.auxiliary)
+
+    @property
+    def auxiliary_by_alias(self) -> dict[str, str]:
+        """Auxiliary bindings keyed by alias."""
+        return {b.alias: b.name for b in self.auxiliary}
+
+    def _auxiliary_dict(self) -> Any:
+        if all(b.alias == b.name for b in self.auxiliary):
+            return [b.name for b in self.auxiliary]
+        return {b.alias: b.name for b in self.auxiliary}
+
+
+@dataclass(frozen=True)
+class SourceConfig(_EndpointBindings):
+    """One manager-owned source plugin: writes ``stream`` (or every stream of
+    ``streams``, one coordinated generation at a time) from a manager thread.
+    """
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    poll_interval: float = 0.01
+    read_timeout: float | None = None
+    streams: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SourceConfig:
+        """Build a validated source configuration from a mapping."""
+        return _endpoint_from_dict(raw, "source")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Every stream this source publishes, in declaration order."""
+        return self.streams if self.streams else (self.stream,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.output_streams) > 1:
+            out["streams"] = list(self.output_streams)
+        else:
+            out["stream"] = self.stream
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["poll_interval"] = self.poll_interval
+        if self.read_timeout is not None:
+            out["read_timeout"] = self.read_timeout
+        return out
+
+
+@dataclass(frozen=True)
+class SinkConfig(_EndpointBindings):
+    """One manager-owned sink plugin: consumes ``stream`` in a manager thread;
+    a stateful sink may publish ``outputs``."""
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    read_timeout: float = 1.0
+    pause_sleep: float = 0.01
+    consume_timeout: float | None = None
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SinkConfig:
+        """Build a validated sink configuration from a mapping."""
+        return _endpoint_from_dict(raw, "sink")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Streams this stateful sink may publish."""
+        return self.outputs
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "stream": self.stream}
+        if self.outputs:
+            out["outputs"] = list(self.outputs)
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["read_timeout"] = self.read_timeout
+        out["pause_sleep"] = self.pause_sleep
+        if self.consume_timeout is not None:
+            out["consume_timeout"] = self.consume_timeout
+        return out
+
+
+def _endpoint_from_dict(raw: Any, section: str) -> SourceConfig | SinkConfig:
+    problems = Problems()
+    try:
+        config, _ = _parse_endpoint(raw, section, section, (), problems)
+    except RecursionError:
+        problems.add(section, None, "data is nested too deeply", ())
+        config = None
+    _raise_problems(problems)
+    assert config is not None
+    return config
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Complete pipeline configuration loaded from YAML or a mapping.
@@ -1312,6 +1793,11 @@ class PipelineConfig:
     shared_memory: tuple[SharedMemoryConfig, ...]
     kernels: tuple[KernelConfig, ...]
     source_path: Path | None = field(default=None, compare=False, repr=False)
+    sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
+    sinks: tuple[SinkConfig, ...] = field(default_factory=tuple)
+    namespace: str | None = None
+    #: directory plugin parameters resolve against (metadata, not serialised)
+    base_path: Path | None = field(default=None, compare=False, repr=False)
     # the parts this object held when from_dict validated them; a copy with
     # other parts (dataclasses.replace) is no longer known to be valid
     _validated_parts: tuple[Any, ...] | None = field(
@@ -1319,14 +1805,19 @@ class PipelineConfig:
     )
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> PipelineConfig:
+    def from_dict(
+        cls, raw: Mapping[str, Any], *, base_path: str | PathLike[str] | None = None
+    ) -> PipelineConfig:
         """Create a validated pipeline configuration from a plain mapping.
 
-        Raises :class:`ConfigValidationError` listing every problem found.
+        ``base_path`` is where plugin parameters resolve (default: the
+        current directory now). Raises :class:`ConfigValidationError` listing
+        every problem found.
         """
         parsed = parse_pipeline_checked(raw)
         _raise_problems(parsed.problems)
-        config = parsed.config()
+        base = Path.cwd() if base_path is None else Path(base_path).expanduser()
+        config = parsed.config(base.resolve())
         assert config is not None
         return config._mark_validated()
 
@@ -1339,12 +1830,12 @@ class PipelineConfig:
         raw, display, file_path = load_yaml_file(path)
         parsed = parse_pipeline_checked(raw)
         _raise_problems(parsed.problems, raw, display)
-        config = parsed.config()
-        assert config is not None
         try:
             resolved = file_path.resolve()
         except (OSError, RuntimeError):
             resolved = file_path.absolute()
+        config = parsed.config(resolved.parent)
+        assert config is not None
         return replace(config, source_path=resolved)._mark_validated()
 
     def _mark_validated(self) -> PipelineConfig:
@@ -1352,7 +1843,7 @@ class PipelineConfig:
         return self
 
     def _parts(self) -> tuple[Any, ...]:
-        return (self.shared_memory, self.kernels)
+        return (self.shared_memory, self.kernels, self.sources, self.sinks)
 
     @property
     def validated(self) -> bool:
@@ -1376,17 +1867,37 @@ class PipelineConfig:
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths in parameters are resolved against:
-        the YAML file's directory, else the current working directory."""
+        the YAML file's directory, else ``base_path``, else the current
+        working directory."""
         if self.source_path is not None:
             return Path(self.source_path).parent
+        if self.base_path is not None:
+            return Path(self.base_path)
         return Path.cwd().resolve()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back to an equal config."""
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [s.to_dict() for s in self.shared_memory],
             "kernels": [k.to_dict() for k in self.kernels],
         }
+        if self.sources:
+            out["sources"] = [e.to_dict() for e in self.sources]
+        if self.sinks:
+            out["sinks"] = [e.to_dict() for e in self.sinks]
+        if self.namespace is not None:
+            out["namespace"] = self.namespace
+        return out
+
+    @property
+    def sources_by_name(self) -> dict[str, SourceConfig]:
+        """Source configurations keyed by name."""
+        return {e.name: e for e in self.sources}
+
+    @property
+    def sinks_by_name(self) -> dict[str, SinkConfig]:
+        """Sink configurations keyed by name."""
+        return {e.name: e for e in self.sinks}
 
 
 # --- helpers for graph validation ------------------------------------------------------
@@ -1408,6 +1919,9 @@ def raw_from_config(config: Any) -> Any:
             "storage": spec.storage,
             "gpu_device": spec.gpu_device,
             "cpu_mirror": spec.cpu_mirror,
+            "notify": spec.notify,
+            "mode": spec.mode,
+            "initial": spec.initial,
         }
 
     def kernel(item: Any) -> Any:
@@ -1440,9 +1954,26 @@ def raw_from_config(config: Any) -> Any:
             "propagate_frame_id": item.propagate_frame_id,
         }
 
+    def endpoint(item: Any) -> Any:
+        if isinstance(item, (SourceConfig, SinkConfig)):
+            return item.to_dict()
+        return item
+
     shared = config.shared_memory
     kernels = config.kernels
+    extra: dict[str, Any] = {}
+    for key in ("sources", "sinks"):
+        entries = getattr(config, key)
+        if entries:
+            extra[key] = (
+                [endpoint(e) for e in entries]
+                if isinstance(entries, (list, tuple))
+                else entries
+            )
+    if config.namespace is not None:
+        extra["namespace"] = config.namespace
     return {
+        **extra,
         "shared_memory": [stream(s) for s in shared]
         if isinstance(shared, (list, tuple))
         else shared,

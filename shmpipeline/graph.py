@@ -337,6 +337,36 @@ class PipelineGraph:
             )
             kernel_wiring_problems(ref, problems)
             refs.append(ref)
+        for section, entries in (
+            ("sources", getattr(self.config, "sources", ())),
+            ("sinks", getattr(self.config, "sinks", ())),
+        ):
+            for i, endpoint in enumerate(entries):
+                loc = (section, i)
+                if section == "sources":
+                    reads: list[Any] = []
+                    writes = [
+                        (name, f"streams[{j}]" if endpoint.streams else "stream", loc)
+                        for j, name in enumerate(endpoint.output_streams)
+                    ]
+                else:
+                    reads = [(endpoint.stream, "stream", loc)]
+                    writes = [
+                        (name, f"outputs[{j}]", loc)
+                        for j, name in enumerate(endpoint.outputs)
+                    ]
+                ref = KernelWiring(
+                    where=f"{section}[{i}] {endpoint.name!r}",
+                    loc=loc,
+                    name=endpoint.name,
+                    input=None,
+                    output=None,
+                    auxiliary=[(b, j) for j, b in enumerate(endpoint.auxiliary)],
+                    inputs=reads,
+                    outputs=writes,
+                )
+                kernel_wiring_problems(ref, problems)
+                refs.append(ref)
         cross_entry_problems(streams, refs, problems, producers=True)
         return [p.message for p in problems.items]
 
