@@ -622,6 +622,10 @@ def validate_pipeline_config(
         if message not in seen:
             seen.add(message)
             errors.append(render(message, ("kernels", index)))
+    if not parsed.problems.items:
+        built_config = parsed.config()
+        if built_config is not None:
+            errors += _endpoint_errors(built_config, registry, built)
     return errors
 
 
@@ -636,6 +640,7 @@ def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> li
 
         registry = get_default_registry()
     streams = config.shared_memory_by_name
+    errors += _endpoint_errors(config, registry, streams)
     for index, kernel in enumerate(config.kernels):
         try:
             registry.validate(kernel, streams)
@@ -647,4 +652,33 @@ def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> li
                     f"validation raised {type(exc).__name__}: {exc}", index, kernel.name
                 )
             )
+    return errors
+
+
+def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> list[str]:
+    """Each source's and sink's own checks (its plugin's ``validate_config``),
+    messages prefixed with the entry as config loading does."""
+    errors: list[str] = []
+    for section, method in (("sources", "validate_source"), ("sinks", "validate_sink")):
+        validate = getattr(registry, method, None)
+        for index, endpoint in enumerate(getattr(config, section, ())):
+            if validate is None:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: the registry cannot "
+                    "validate sources and sinks"
+                )
+                continue
+            try:
+                validate(endpoint, streams)
+            except ConfigValidationError as exc:
+                own = f"{section[:-1]} {endpoint.name!r}: "
+                message = exc.message
+                if message.startswith(own):
+                    message = message[len(own) :]
+                errors.append(f"{section}[{index}] {endpoint.name!r}: {message}")
+            except Exception as exc:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: validation raised "
+                    f"{type(exc).__name__}: {exc}"
+                )
     return errors

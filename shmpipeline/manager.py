@@ -17,11 +17,13 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shmpipeline import events
 from shmpipeline.config import PipelineConfig
 from shmpipeline.control import PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.endpoint_runtime import EndpointSet
 from shmpipeline.errors import (
     ConfigValidationError,
     StateTransitionError,
@@ -30,6 +32,7 @@ from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
 from shmpipeline.state import PipelineState, check_transition
+from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
 
 log = logging.getLogger("shmpipeline.manager")
 
@@ -96,11 +99,32 @@ class PipelineManager:
         spawn_method: str = "spawn",
         placement_policy: Any = None,
         registry: Any = None,
+        namespace: str | None = None,
+        config_base_path: str | os.PathLike | None = None,
+        worker_start_timeout: float | None = None,
     ) -> None:
-        """Initialize a manager from a config object, mapping or YAML path."""
+        """Initialize a manager from a config object, mapping or YAML path.
+
+        ``namespace`` is the stream layer's namespace (default:
+        ``$SHMPIPELINE_NAMESPACE``); a document's own ``namespace`` scopes
+        segment names under it. ``config_base_path`` is where plugin
+        parameters resolve (default: the config's ``base_dir``);
+        ``worker_start_timeout`` bounds how long ``start()`` waits for every
+        worker to report in.
+        """
         from shmpipeline.registry import get_default_registry
 
+        if isinstance(config, Mapping) and config_base_path is not None:
+            config = PipelineConfig.from_dict(config, base_path=config_base_path)
         self._config = _load_config(config)
+        self._base_dir = (
+            None if config_base_path is None else Path(config_base_path).resolve()
+        )
+        self._start_timeout = (
+            START_TIMEOUT if worker_start_timeout is None else float(worker_start_timeout)
+        )
+        self._endpoints = EndpointSet()
+        self._external: list[str] = []
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
@@ -118,7 +142,10 @@ class PipelineManager:
         self._failures: list[dict[str, Any]] = []
         self._synthetic: dict[str, Any] = {}
         self._lockstep = False
-        self._namespace = os.environ.get("SHMPIPELINE_NAMESPACE") or None
+        self._namespace = (
+            namespace if namespace is not None
+            else os.environ.get("SHMPIPELINE_NAMESPACE") or None
+        )
         self._finalizer = weakref.finalize(
             self, _emergency_cleanup, self._processes, self._streams, self._owned
         )
@@ -179,12 +206,13 @@ class PipelineManager:
                 f"{len(errors)} problems:\n  " + "\n  ".join(errors),
                 errors=errors,
             )
-        from shmpipeline.stream import create_stream
-
         try:
             for spec in self._config.shared_memory:
-                self._streams[spec.name] = create_stream(spec, namespace=self._namespace)
-                self._owned.append(spec.name)
+                built = open_for_build(spec, self._namespace)
+                self._streams[spec.name] = built.handle
+                (self._owned if built.owned else self._external).append(spec.name)
+            for spec in self._config.shared_memory:
+                write_initial(spec, self._streams[spec.name])
         except BaseException:
             self._release_streams(unlink=True)
             raise
@@ -197,8 +225,11 @@ class PipelineManager:
         self._queue = self._context.Queue()
         cpus = self._placement(self._config.kernels)
         sync = self._aux_sync() if self._lockstep else {}
-        shared = self._config.shared_memory_by_name
-        base_dir = getattr(self._config, "base_dir", None)
+        shared = {
+            name: resource_spec(spec)
+            for name, spec in self._config.shared_memory_by_name.items()
+        }
+        base_dir = self._base_dir or getattr(self._config, "base_dir", None)
         self._workers.clear()
         self._processes.clear()
         for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
@@ -226,13 +257,20 @@ class PipelineManager:
             worker.process.start()
         self._state = target
         self._await_started()
+        if not self._failures and (self._config.sources or self._config.sinks):
+            try:
+                self._endpoints = EndpointSet.start(
+                    self._config, self._registry, self._streams, base_dir, shared
+                )
+            except Exception as error:
+                self._record_failure(events.failed("endpoints", "init", error))
         if self._failures:
             self.stop(timeout=1.0)
             self._state = PipelineState.FAILED
             raise events.to_exception(self._failures[0])
 
     def _await_started(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self._start_timeout
         waiting = set(self._workers)
         while waiting and time.monotonic() < deadline:
             self._drain(timeout=0.05)
@@ -247,13 +285,15 @@ class PipelineManager:
                 self._record_failure(
                     {
                         **events.died(name, self._workers[name].process.pid, None),
-                        "message": f"worker did not start within {START_TIMEOUT:.0f} s",
+                        "message": "worker did not start within "
+                        f"{self._start_timeout:g} s",
                     }
                 )
 
     def pause(self) -> None:
         """Pause all workers without tearing down the built pipeline."""
         target = check_transition(self._state, "pause")
+        self._endpoints.pause.set()
         self._command(PAUSE)
         self._state = target
 
@@ -261,6 +301,7 @@ class PipelineManager:
         """Resume work after a pause."""
         target = check_transition(self._state, "resume")
         self._command(RUN)
+        self._endpoints.pause.clear()
         self._state = target
 
     def _command(self, command: float) -> None:
@@ -291,6 +332,9 @@ class PipelineManager:
     def stop(self, *, timeout: float = 5.0, force: bool = False) -> None:
         """Stop worker processes but keep shared-memory resources built."""
         target = check_transition(self._state, "stop")
+        self._endpoints.stop(timeout=0.0 if force else max(timeout, 0.0))
+        for failure in self._endpoints.take_failures():
+            self._record_failure(failure)
         for worker in self._workers.values():
             worker.control.command = STOP
         self._kick()
@@ -310,8 +354,11 @@ class PipelineManager:
         self._close_queue()
         self._state = target
 
-    def shutdown(self, *, unlink: bool = True, force: bool = False) -> None:
-        """Stop workers, close local handles, and optionally unlink streams."""
+    def shutdown(
+        self, *, unlink: bool = True, force: bool = False, unlink_external: bool = False
+    ) -> None:
+        """Stop workers, close local handles, and optionally unlink streams
+        (streams attached rather than created only with ``unlink_external``)."""
         if self._state is PipelineState.STOPPED:
             return
         self.stop_all_synthetic_inputs()
@@ -321,7 +368,10 @@ class PipelineManager:
             PipelineState.FAILED,
         ):
             self.stop(timeout=0.0 if force else 5.0, force=force)
+        if unlink and unlink_external:
+            self._owned.extend(self._external)
         self._release_streams(unlink=unlink)
+        self._external.clear()
         self._state = check_transition(self._state, "shutdown")
 
     def _release_streams(self, *, unlink: bool) -> None:
@@ -334,6 +384,7 @@ class PipelineManager:
                 log.warning("could not release stream %r: %s", name, error)
         self._streams.clear()
         self._owned.clear()
+        self._external.clear()
 
     def _close_queue(self) -> None:
         if self._queue is not None:
@@ -399,6 +450,9 @@ class PipelineManager:
         """Drain worker events and update manager failure state."""
         received = self._drain()
         self._check_processes()
+        for failure in self._endpoints.take_failures():
+            self._record_failure(failure)
+            received.append(failure)
         return received
 
     def raise_if_failed(self) -> None:
@@ -440,7 +494,17 @@ class PipelineManager:
             "streams": streams,
             "failures": [dict(f) for f in self._failures],
             "synthetic_inputs": self.synthetic_input_status(),
+            "sources": self.source_status(),
+            "sinks": self.sink_status(),
         }
+
+    def source_status(self) -> dict[str, dict[str, Any]]:
+        """Per source: frames written, rolling ``throughput_hz``, errors."""
+        return self._endpoints.source_status()
+
+    def sink_status(self) -> dict[str, dict[str, Any]]:
+        """Per sink: frames consumed, rolling ``throughput_hz``, errors."""
+        return self._endpoints.sink_status()
 
     def runtime_snapshot(self, *, poll: bool = True) -> dict[str, Any]:
         """Status plus a timestamp and the derived graph description."""
