@@ -31,6 +31,7 @@ from shmpipeline.errors import (
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
+from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
 from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
 
@@ -130,7 +131,7 @@ class PipelineManager:
         if spawn_method == "forkserver":
             # the server imports the worker code once; each fork is then cheap
             self._context.set_forkserver_preload(list(_FORKSERVER_PRELOAD))
-        self._placement = placement_policy or RoundRobinPlacement()
+        self._placement = as_placement_policy(placement_policy) or RoundRobinPlacement()
         self._state = PipelineState.INITIALIZED
         self._graph: PipelineGraph | None = None
         self._streams: dict[str, Any] = {}
