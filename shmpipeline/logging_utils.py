@@ -1,13 +1,14 @@
-"""Logging helpers: a level-coloured console formatter and package loggers.
+"""Colored log output for scripts and examples.
 
-``configure_colored_logging()`` is what example scripts call first; colours
-are used only when the stream is a terminal (or when asked), so logs piped
-to a file stay plain text.
+The published shmpipeline's example scripts call
+:func:`configure_colored_logging` first; it installs one stream handler on
+the root logger whose level names are colored by severity.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TextIO
 
@@ -17,15 +18,15 @@ DEFAULT_FORMAT = "%(asctime)s | %(levelname)s | %(name)s | %(message)s"
 
 
 class ColorFormatter(logging.Formatter):
-    """A formatter that colours the level name with ANSI escapes."""
+    """A formatter that wraps the level name in an ANSI color by severity."""
 
     RESET = "\033[0m"
     COLORS = {
-        logging.DEBUG: "\033[36m",
-        logging.INFO: "\033[32m",
-        logging.WARNING: "\033[33m",
-        logging.ERROR: "\033[31m",
-        logging.CRITICAL: "\033[35m",
+        logging.DEBUG: "\033[36m",  # cyan
+        logging.INFO: "\033[32m",  # green
+        logging.WARNING: "\033[33m",  # yellow
+        logging.ERROR: "\033[31m",  # red
+        logging.CRITICAL: "\033[35m",  # magenta
     }
 
     def __init__(self, fmt: str = DEFAULT_FORMAT, *, use_color: bool = True) -> None:
@@ -33,7 +34,6 @@ class ColorFormatter(logging.Formatter):
         self.use_color = use_color
 
     def format(self, record: logging.LogRecord) -> str:
-        """The record with its level name coloured (the record is restored)."""
         color = self.COLORS.get(record.levelno) if self.use_color else None
         if color is None:
             return super().format(record)
@@ -42,12 +42,19 @@ class ColorFormatter(logging.Formatter):
         try:
             return super().format(record)
         finally:
-            record.levelname = plain
+            record.levelname = plain  # other handlers see the record unchanged
 
 
 def get_logger(name: str) -> logging.Logger:
     """The package logger ``shmpipeline.<name>``."""
     return logging.getLogger(f"shmpipeline.{name}")
+
+
+def _wants_color(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def configure_colored_logging(
@@ -57,13 +64,16 @@ def configure_colored_logging(
     stream: TextIO | None = None,
     use_color: bool | None = None,
 ) -> logging.Handler:
-    """Send root logging to ``stream`` (default stdout) through a
-    :class:`ColorFormatter`; replaces existing root handlers. Returns the
-    handler."""
+    """Send every log record at ``level`` and above to ``stream`` (default
+    stdout) through a :class:`ColorFormatter`; replaces the root logger's
+    handlers, so calling it twice does not duplicate lines.
+
+    ``use_color=None`` colors only a terminal (and never when ``NO_COLOR``
+    is set), so redirected output stays plain text. Returns the handler.
+    """
     target = sys.stdout if stream is None else stream
-    if use_color is None:
-        use_color = bool(getattr(target, "isatty", lambda: False)())
-    handler = logging.StreamHandler(stream=target)
-    handler.setFormatter(ColorFormatter(fmt, use_color=use_color))
+    color = _wants_color(target) if use_color is None else use_color
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(ColorFormatter(fmt, use_color=color))
     logging.basicConfig(level=level, handlers=[handler], force=True)
     return handler

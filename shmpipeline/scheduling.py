@@ -1,18 +1,23 @@
-"""Worker placement policies under the published package's names.
+"""Worker placement under the published shmpipeline's names.
 
-The manager places workers with a :data:`~shmpipeline.placement.
-PlacementPolicy` (a callable: kernels -> one CPU or None each). The published
-package's policies instead answer ``cpu_slot_for(kernel=, index=,
-cpu_count=)``; both spellings are accepted here: the policies below are both,
-and :func:`as_placement_policy` turns any ``cpu_slot_for`` object into the
-callable the manager uses.
+The published package types placement as a :class:`WorkerPlacementPolicy`
+object asked one worker at a time (``cpu_slot_for(kernel=, index=,
+cpu_count=)``); ours (:mod:`shmpipeline.placement`) is a callable mapping
+every kernel config to a CPU at once. The classes here are both: a
+:class:`RoundRobinPlacementPolicy` can be passed wherever a
+:data:`~shmpipeline.placement.PlacementPolicy` is expected, and
+:func:`as_placement_policy` adapts any published-style policy (one that
+only has ``cpu_slot_for``) to ours.
+
+A *slot* is an index into the CPUs this process may run on
+(:func:`~shmpipeline.placement.available_cpus`), not a CPU number.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from shmpipeline.config import KernelConfig
 from shmpipeline.placement import PlacementPolicy, available_cpus
@@ -28,36 +33,40 @@ __all__ = [
 
 @runtime_checkable
 class WorkerPlacementPolicy(Protocol):
-    """A CPU-slot assignment strategy (the published interface)."""
+    """Chooses the CPU slot of each worker, one worker at a time."""
 
     def cpu_slot_for(
         self, *, kernel: KernelConfig, index: int, cpu_count: int
     ) -> int | None:
-        """The CPU slot (an index into the allowed CPUs) for kernel ``index``."""
+        """The slot (0 <= slot < cpu_count) to pin worker ``index`` to, or
+        None to leave it to the OS scheduler."""
+        ...
 
     def describe(self) -> str:
-        """A short name of the policy."""
+        """A short human-readable name of the policy."""
+        ...
 
 
-class _SlotPolicy:
-    """Makes a ``cpu_slot_for`` policy callable like a PlacementPolicy."""
-
-    def __call__(self, kernels: Sequence[KernelConfig]) -> list[int | None]:
-        return _slots_to_cpus(self, kernels)
-
-
-def _slots_to_cpus(policy: Any, kernels: Sequence[KernelConfig]) -> list[int | None]:
+def _place(
+    policy: WorkerPlacementPolicy, kernels: Sequence[KernelConfig]
+) -> list[int | None]:
+    """Map each kernel to a CPU number by asking ``policy`` for slots."""
     cpus = available_cpus()
-    out: list[int | None] = []
+    placed: list[int | None] = []
     for index, kernel in enumerate(kernels):
-        slot = policy.cpu_slot_for(kernel=kernel, index=index, cpu_count=len(cpus))
-        out.append(None if slot is None or not cpus else cpus[slot % len(cpus)])
-    return out
+        slot = (
+            policy.cpu_slot_for(kernel=kernel, index=index, cpu_count=len(cpus))
+            if cpus
+            else None
+        )
+        placed.append(None if slot is None else cpus[int(slot) % len(cpus)])
+    return placed
 
 
 @dataclass(frozen=True)
-class RoundRobinPlacementPolicy(_SlotPolicy):
-    """Kernel ``i`` on slot ``(i + offset) % cpu_count`` (off when disabled)."""
+class RoundRobinPlacementPolicy:
+    """Worker ``i`` on slot ``(i + offset) % cpu_count``, in declaration
+    order; ``enabled=False`` leaves every worker to the OS."""
 
     offset: int = 0
     enabled: bool = True
@@ -65,46 +74,64 @@ class RoundRobinPlacementPolicy(_SlotPolicy):
     def cpu_slot_for(
         self, *, kernel: KernelConfig, index: int, cpu_count: int
     ) -> int | None:
-        """Slot of kernel ``index``."""
         del kernel
         if not self.enabled or cpu_count <= 0:
             return None
         return (index + self.offset) % cpu_count
 
     def describe(self) -> str:
-        """``round-robin``."""
-        return "round-robin"
+        return "round-robin" if self.enabled else "none"
+
+    def __call__(self, kernels: Sequence[KernelConfig]) -> list[int | None]:
+        return _place(self, kernels)
 
 
 @dataclass(frozen=True)
-class NoAffinityPlacementPolicy(_SlotPolicy):
+class NoAffinityPlacementPolicy:
     """Leave every worker to the OS scheduler."""
 
     def cpu_slot_for(
         self, *, kernel: KernelConfig, index: int, cpu_count: int
     ) -> int | None:
-        """Always ``None``."""
         del kernel, index, cpu_count
         return None
 
     def describe(self) -> str:
-        """``none``."""
         return "none"
 
-
-def as_placement_policy(policy: Any) -> PlacementPolicy | None:
-    """The manager's callable form of ``policy`` (None stays None)."""
-    if policy is None or not hasattr(policy, "cpu_slot_for") or isinstance(
-        policy, _SlotPolicy
-    ):
-        return policy
-
-    def place(kernels: Sequence[KernelConfig]) -> list[int | None]:
-        return _slots_to_cpus(policy, kernels)
-
-    return place
+    def __call__(self, kernels: Sequence[KernelConfig]) -> list[int | None]:
+        return [None] * len(kernels)
 
 
-def normalize_placement_policy(policy: Any = None) -> Any:
-    """``policy``, or the default round-robin policy."""
+def normalize_placement_policy(
+    policy: WorkerPlacementPolicy | None,
+) -> WorkerPlacementPolicy:
+    """``policy``, or the default round-robin policy when None."""
     return RoundRobinPlacementPolicy() if policy is None else policy
+
+
+@dataclass(frozen=True)
+class _SlotPolicyAdapter:
+    """One of ours (a callable over every kernel) made of a slot policy."""
+
+    policy: WorkerPlacementPolicy
+
+    def __call__(self, kernels: Sequence[KernelConfig]) -> list[int | None]:
+        return _place(self.policy, kernels)
+
+
+def as_placement_policy(
+    policy: WorkerPlacementPolicy | PlacementPolicy | None,
+) -> PlacementPolicy:
+    """Our callable form of ``policy``: a published-style slot policy is
+    wrapped, a callable is returned as is, None gives round-robin."""
+    if policy is None:
+        return RoundRobinPlacementPolicy()
+    if callable(policy):
+        return policy
+    if isinstance(policy, WorkerPlacementPolicy) or hasattr(policy, "cpu_slot_for"):
+        return _SlotPolicyAdapter(policy)
+    raise TypeError(
+        f"placement policy {policy!r}: expected a callable over the kernel "
+        "configs or an object with cpu_slot_for(kernel=, index=, cpu_count=)"
+    )
