@@ -241,3 +241,30 @@ def test_benchmark_of_a_source_driven_pipeline():
         snapshot = manager.runtime_snapshot()
         assert snapshot["graph"]["kernels"][0]["name"] == "k"
         assert snapshot["sources"]["gen"]["frames_written"] > 0
+
+
+class _EntryPoint:
+    """Stands in for an importlib.metadata entry point."""
+
+    def __init__(self, name, loaded):
+        self.name = name
+        self._loaded = loaded
+
+    def load(self):
+        if isinstance(self._loaded, Exception):
+            raise self._loaded
+        return self._loaded
+
+
+def test_entry_point_plugins_load_on_demand_and_broken_ones_are_reported():
+    reg = KernelRegistry({})
+    reg._sources.add_entry_points([_EntryPoint("test.counter", Counter)])
+    reg._sinks.add_entry_points([
+        _EntryPoint("test.recorder", Recorder),
+        _EntryPoint("test.bad", ImportError("no module named camera_sdk")),
+    ])
+    assert reg.get_source("test.counter") is Counter
+    with pytest.warns(RuntimeWarning, match="camera_sdk"):
+        assert reg.sink_kinds() == ("test.recorder",)
+    with pytest.raises(ConfigValidationError, match=r"1 plugin\(s\) failed to load"):
+        reg.get_sink("test.missing")
