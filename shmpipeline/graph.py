@@ -31,16 +31,15 @@ import numpy as np
 
 from shmpipeline._problems import Problems, show
 from shmpipeline._yaml import line_of, load_yaml_file
-from shmpipeline.config import (
-    KernelConfig,
+from shmpipeline._config_parse import (
     KernelWiring,
-    PipelineConfig,
     cross_entry_problems,
     kernel_wiring_problems,
     parse_pipeline_checked,
     producer_problems,
     raw_from_config,
 )
+from shmpipeline.config import KernelConfig, PipelineConfig
 from shmpipeline.errors import ConfigValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
