@@ -701,4 +701,53 @@ def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> 
                     f"{section}[{index}] {endpoint.name!r}: validation raised "
                     f"{type(exc).__name__}: {exc}"
                 )
+    if not errors:
+        errors += _feedback_errors(config, registry)
+    return errors
+
+
+def _feedback_errors(config: Any, registry: Any) -> list[str]:
+    """Lockstep sources (``required_feedback_aliases``) need their response
+    to come back through kernels that forward the frame_id token: trace each
+    feedback auxiliary, a sink's output, back to the source's own streams."""
+    errors: list[str] = []
+    by_output = {name: k for k in config.kernels for name in k.all_outputs}
+    sink_of = {name: s for s in config.sinks for name in s.outputs}
+    get_source = getattr(registry, "get_source", None)
+    for index, source in enumerate(config.sources):
+        if get_source is None:
+            break
+        aliases = tuple(getattr(get_source(source.kind), "required_feedback_aliases", ()))
+        where = f"sources[{index}] {source.name!r}"
+        for alias in aliases:
+            stream = source.auxiliary_by_alias.get(alias)
+            if stream is None:
+                errors.append(f"{where}: auxiliary: requires feedback alias {alias!r}")
+                continue
+            sink = sink_of.get(stream)
+            if sink is None:
+                errors.append(
+                    f"{where}: auxiliary.{alias}: feedback stream {stream!r} must be "
+                    "declared as a sink output"
+                )
+                continue
+            pending, seen = [sink.stream], set()
+            while pending:
+                name = pending.pop()
+                if name in source.output_streams or name in seen:
+                    continue
+                seen.add(name)
+                kernel = by_output.get(name)
+                if kernel is None:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: feedback path cannot trace "
+                        f"sink input {name!r} to a source output"
+                    )
+                elif not kernel.propagate_frame_id:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: kernel {kernel.name!r} on the "
+                        "feedback path must set propagate_frame_id: true"
+                    )
+                else:
+                    pending.extend(kernel.trigger_inputs)
     return errors

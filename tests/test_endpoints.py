@@ -314,3 +314,42 @@ def test_plugin_parameters_resolve_beside_the_yaml(tmp_path, monkeypatch):
         manager.build()
         manager.start()
     assert Calibrated.gains == [2.5, 2.5]
+
+
+class Lockstep(Source):
+    kind = "test.lockstep"
+    required_feedback_aliases = ("response",)
+
+    def read(self):  # pragma: no cover - validation only
+        return None
+
+
+class StateSink(Sink):
+    kind = "test.state"
+
+    def consume(self, value):  # pragma: no cover - validation only
+        pass
+
+
+def test_lockstep_sources_need_a_token_forwarding_feedback_path():
+    reg = get_default_registry().extended(sources=[Lockstep], sinks=[StateSink])
+    data = {
+        "shared_memory": [{"name": n, "shape": [2], "dtype": "float32"}
+                          for n in ("req", "cmd", "state")],
+        "sources": [{"name": "loop", "kind": "test.lockstep", "stream": "req",
+                     "auxiliary": {"response": "state"}}],
+        "kernels": [{"name": "k", "kind": "cpu.copy", "input": "req", "output": "cmd"}],
+        "sinks": [{"name": "dm", "kind": "test.state", "stream": "cmd",
+                   "outputs": ["state"]}],
+    }
+    assert validate_pipeline_config(data, registry=reg) == [
+        "sources[0] 'loop': auxiliary.response: kernel 'k' on the feedback path "
+        "must set propagate_frame_id: true"
+    ]
+    data["kernels"][0]["propagate_frame_id"] = True
+    assert validate_pipeline_config(data, registry=reg) == []
+    del data["sinks"][0]["outputs"]
+    assert validate_pipeline_config(data, registry=reg) == [
+        "sources[0] 'loop': auxiliary.response: feedback stream 'state' must be "
+        "declared as a sink output"
+    ]
