@@ -159,7 +159,9 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
         t0 = perf_ns()
         with output.write_view(frame_id=frame_id) as buf:
             kernel.compute_into(trigger_buf, buf, aux_bufs)
-        control.record_frame(perf_ns() - t0, frame_id)
+            # statistics before publishing: a reader that sees frame k's
+            # output also sees frame k counted
+            control.record_frame(perf_ns() - t0, frame_id)
 
 
 def _wait_frame(handle, frame_id: int, fields, wait_slice: float) -> None:
