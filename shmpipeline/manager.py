@@ -27,6 +27,7 @@ from shmpipeline.errors import (
     StateTransitionError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
+from shmpipeline.lifeline import ParentInfo
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
 from shmpipeline.state import PipelineState, check_transition
@@ -96,11 +97,19 @@ class PipelineManager:
         spawn_method: str = "spawn",
         placement_policy: Any = None,
         registry: Any = None,
+        wait_policy: Any = None,
     ) -> None:
-        """Initialize a manager from a config object, mapping or YAML path."""
+        """Initialize a manager from a config object, mapping or YAML path.
+
+        ``wait_policy``: how workers wait for frames (see
+        :mod:`shmpipeline.stream.wait_policy`): one policy for every kernel,
+        a mapping kernel name -> policy, or None for the process default.
+        """
         from shmpipeline.registry import get_default_registry
 
         self._config = _load_config(config)
+        self._wait_policies = _kernel_wait_policies(self._config, wait_policy)
+        self._via_server = spawn_method == "forkserver"
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
@@ -199,6 +208,7 @@ class PipelineManager:
         sync = self._aux_sync() if self._lockstep else {}
         shared = self._config.shared_memory_by_name
         base_dir = getattr(self._config, "base_dir", None)
+        parent = ParentInfo.current(via_server=self._via_server)
         self._workers.clear()
         self._processes.clear()
         for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
@@ -211,6 +221,9 @@ class PipelineManager:
                 namespace=self._namespace,
                 base_dir=base_dir,
                 aux_sync=tuple(sync.get(kernel.name, ())),
+                parent=parent,
+                via_server=self._via_server,
+                wait_policy=self._wait_policies.get(kernel.name),
             )
             process = self._context.Process(
                 target=worker_main,
@@ -518,6 +531,28 @@ class PipelineManager:
                 entries.append((binding.alias, lag))
             result[kernel.name] = entries
         return result
+
+
+def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str, str]:
+    """Kernel name -> policy text, validated now (one line naming the kernel)."""
+    from shmpipeline.stream.wait_policy import parse_wait_policy
+
+    if wait_policy is None:
+        return {}
+    names = [k.name for k in config.kernels]
+    if isinstance(wait_policy, Mapping):
+        unknown = sorted(set(wait_policy) - set(names))
+        if unknown:
+            raise ConfigValidationError(
+                f"wait_policy: unknown kernel {unknown[0]!r} (kernels: {', '.join(names)})"
+            )
+        chosen = dict(wait_policy)
+    else:
+        chosen = dict.fromkeys(names, wait_policy)
+    return {
+        name: str(parse_wait_policy(value, source=f"wait_policy for kernel {name!r}"))
+        for name, value in chosen.items()
+    }
 
 
 def _reachable(graph: PipelineGraph, start: str) -> set[str]:

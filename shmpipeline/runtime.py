@@ -22,6 +22,7 @@ from typing import Any
 from shmpipeline import events
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.control import ACK, CMD, HEARTBEAT_NS, PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.lifeline import Lifeline, ParentInfo
 
 #: longest a worker blocks before re-reading its command
 MAX_WAIT_SLICE = 0.25
@@ -39,6 +40,12 @@ class WorkerSpec:
     base_dir: Path | None = None
     #: (alias, lag): wait until aux frame_id >= trigger frame_id - lag
     aux_sync: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    #: the manager: the worker exits when it dies (see shmpipeline.lifeline)
+    parent: ParentInfo | None = None
+    #: started by a server process (forkserver), not by the manager itself
+    via_server: bool = False
+    #: wait policy of the worker's stream handles (None: the process default)
+    wait_policy: str | None = None
 
 
 class _Stopped(Exception):
@@ -50,6 +57,9 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     from shmpipeline.placement import pin_current_process
 
     name = spec.kernel.name
+    lifeline = (
+        None if spec.parent is None else Lifeline.arm(spec.parent, via_server=spec.via_server)
+    )
     pin_current_process(spec.cpu)
     try:
         handles = _open_streams(spec)
@@ -70,7 +80,7 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
         _close(handles)
         raise SystemExit(1) from None
     try:
-        _loop(spec, kernel, handles, control, queue)
+        _loop(spec, kernel, handles, control, queue, lifeline)
     except _Stopped:
         pass
     except BaseException as error:
@@ -97,6 +107,8 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
                     storage=storage,
                     gpu_device=device,
                 )
+                if spec.wait_policy is not None:
+                    handles[stream_name].wait_policy = spec.wait_policy
     except BaseException:
         _close(handles)
         raise
@@ -111,7 +123,7 @@ def _close(handles: dict[str, Any]) -> None:
             pass
 
 
-def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
+def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) -> None:
     from shmpipeline.stream import empty_frame
 
     cfg = spec.kernel
@@ -126,6 +138,7 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
     pause_sleep = max(float(cfg.pause_sleep), 1e-4)
     perf_ns = time.perf_counter_ns
     monotonic_ns = time.monotonic_ns
+    orphaned = lifeline.exit_if_orphaned if lifeline is not None else _never
 
     last = trigger.count  # only frames published after start are computed
     first_frame_id = None
@@ -139,12 +152,14 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
             fields[ACK] = PAUSE
             while fields[CMD] == PAUSE:
                 time.sleep(pause_sleep)
+                orphaned()
             fields[ACK] = fields[CMD]
             last = trigger.count  # frames that came during the pause are skipped
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
         if count == last:
+            orphaned()  # between frames: exit if the manager died
             continue
         last = trigger.read_into(trigger_buf)
         frame_id = trigger.last_frame_id
@@ -153,7 +168,7 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
         for handle, lag in sync:
             # a feedback input has nothing to wait for on the first frame
             if frame_id - lag >= first_frame_id:
-                _wait_frame(handle, frame_id - lag, fields, wait_slice)
+                _wait_frame(handle, frame_id - lag, fields, wait_slice, orphaned)
         for alias, handle in aux_handles:
             handle.read_into(aux_bufs[alias])
         t0 = perf_ns()
@@ -164,12 +179,17 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
             control.record_frame(perf_ns() - t0, frame_id)
 
 
-def _wait_frame(handle, frame_id: int, fields, wait_slice: float) -> None:
+def _wait_frame(handle, frame_id: int, fields, wait_slice: float, orphaned) -> None:
     """Lockstep: block until ``handle`` has published ``frame_id`` (or later)."""
     while handle.count == 0 or handle.frame_id < frame_id:
         if fields[CMD] == STOP:
             raise _Stopped
+        orphaned()
         handle.wait_new(handle.count, timeout=wait_slice)
+
+
+def _never() -> None:
+    """Stand-in for a lifeline check when the worker has no parent to watch."""
 
 
 __all__ = ["WorkerSpec", "worker_main"]
