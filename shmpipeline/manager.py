@@ -53,6 +53,8 @@ class _Worker:
     cpu: int | None
     started: bool = False
     failed: bool = False
+    #: the pool worker running this kernel (None: a process of its own)
+    pooled: Any = None
 
 
 def _load_config(config: Any) -> PipelineConfig:
@@ -98,18 +100,24 @@ class PipelineManager:
         placement_policy: Any = None,
         registry: Any = None,
         wait_policy: Any = None,
+        workers: Any = None,
     ) -> None:
         """Initialize a manager from a config object, mapping or YAML path.
 
         ``wait_policy``: how workers wait for frames (see
         :mod:`shmpipeline.stream.wait_policy`): one policy for every kernel,
         a mapping kernel name -> policy, or None for the process default.
+        ``workers``: a :class:`shmpipeline.pool.WorkerPool` to run the
+        kernels in warm pooled processes instead of one new process each
+        (``spawn_method`` then does not apply).
         """
         from shmpipeline.registry import get_default_registry
 
         self._config = _load_config(config)
         self._wait_policies = _kernel_wait_policies(self._config, wait_policy)
         self._via_server = spawn_method == "forkserver"
+        self._pool = workers
+        self._lease: Any = None  # the pool workers of the current run
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
@@ -203,16 +211,21 @@ class PipelineManager:
         """Start one worker process per kernel (the pipeline must be built)."""
         target = check_transition(self._state, "start")
         self._events_since_start = len(self._events)
-        self._queue = self._context.Queue()
+        lease = None if self._pool is None else self._pool.lease(len(self._config.kernels))
+        self._lease = lease
+        self._queue = lease if lease is not None else self._context.Queue()
         cpus = self._placement(self._config.kernels)
         sync = self._aux_sync() if self._lockstep else {}
         shared = self._config.shared_memory_by_name
         base_dir = getattr(self._config, "base_dir", None)
-        parent = ParentInfo.current(via_server=self._via_server)
+        # pool workers watch the pool's process from their own start
+        parent = None if lease else ParentInfo.current(via_server=self._via_server)
         self._workers.clear()
         self._processes.clear()
-        for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
-            control = ControlBlock.allocate(self._context)
+        specs = {}
+        for index, (kernel, cpu) in enumerate(zip(self._config.kernels, cpus, strict=True)):
+            pooled = lease.workers[index] if lease else None
+            control = pooled.control if pooled else ControlBlock.allocate(self._context)
             spec = WorkerSpec(
                 kernel=kernel,
                 shared_memory=shared,
@@ -225,18 +238,22 @@ class PipelineManager:
                 via_server=self._via_server,
                 wait_policy=self._wait_policies.get(kernel.name),
             )
-            process = self._context.Process(
+            specs[kernel.name] = spec
+            process = pooled.process if pooled else self._context.Process(
                 target=worker_main,
                 args=(spec, control, self._queue),
                 name=f"shmpipeline:{kernel.name}",
                 daemon=True,
             )
             self._workers[kernel.name] = _Worker(
-                kernel.name, kernel.kind, process, control, cpu
+                kernel.name, kernel.kind, process, control, cpu, pooled=pooled
             )
             self._processes.append(process)
         for worker in self._workers.values():
-            worker.process.start()
+            if worker.pooled is None:
+                worker.process.start()
+            else:
+                lease.run(worker.pooled, specs[worker.kernel])
         self._state = target
         self._await_started()
         if self._failures:
@@ -309,19 +326,33 @@ class PipelineManager:
         self._kick()
         deadline = time.monotonic() + (0.0 if force else max(timeout, 0.0))
         for worker in self._workers.values():
-            worker.process.join(max(deadline - time.monotonic(), 0.0))
-        for worker in self._workers.values():
-            if worker.process.is_alive():
-                log.warning("worker %r did not stop in time; terminating", worker.kernel)
-                worker.process.terminate()
-        for worker in self._workers.values():
+            self._join(worker, max(deadline - time.monotonic(), 0.0))
+        stragglers = [w for w in self._workers.values() if self._running(w)]
+        for worker in stragglers:
+            log.warning("worker %r did not stop in time; terminating", worker.kernel)
+            worker.process.terminate()
+        for worker in stragglers:
             worker.process.join(0.5)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(1.0)
         self._drain(timeout=0.0)
-        self._close_queue()
+        self._close_queue()  # a pool lease gives its workers back here
+        if self._pool is not None:
+            self._processes.clear()  # the pool's now, not ours to clean up
         self._state = target
+
+    def _join(self, worker: _Worker, timeout: float) -> None:
+        """Wait up to ``timeout`` s for a worker's kernel loop to end."""
+        if worker.pooled is None:
+            worker.process.join(timeout)
+        else:
+            self._lease.wait_done(worker.pooled, timeout)
+
+    def _running(self, worker: _Worker) -> bool:
+        if worker.pooled is None:
+            return worker.process.is_alive()
+        return self._lease.running(worker.pooled)
 
     def shutdown(self, *, unlink: bool = True, force: bool = False) -> None:
         """Stop workers, close local handles, and optionally unlink streams."""

@@ -54,18 +54,26 @@ class _Stopped(Exception):
 
 def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     """Entry point of a spawned worker process."""
-    from shmpipeline.placement import pin_current_process
-
-    name = spec.kernel.name
     lifeline = (
         None if spec.parent is None else Lifeline.arm(spec.parent, via_server=spec.via_server)
     )
+    if not run_worker(spec, control, queue, lifeline):
+        raise SystemExit(1)
+
+
+def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=None) -> bool:
+    """Run one kernel until stopped; true when it ended cleanly (stopped),
+    false after a reported failure. Always closes its stream handles; used
+    by :func:`worker_main` and by pool workers (:mod:`shmpipeline.pool`)."""
+    from shmpipeline.placement import pin_current_process
+
+    name = spec.kernel.name
     pin_current_process(spec.cpu)
     try:
         handles = _open_streams(spec)
     except BaseException as error:  # report everything, including bad configs
         queue.put(events.failed(name, "open", error))
-        raise SystemExit(1) from None
+        return False
     try:
         from shmpipeline.kernel import KernelContext
 
@@ -78,7 +86,7 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     except BaseException as error:
         queue.put(events.failed(name, "init", error))
         _close(handles)
-        raise SystemExit(1) from None
+        return False
     try:
         _loop(spec, kernel, handles, control, queue, lifeline)
     except _Stopped:
@@ -86,9 +94,10 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     except BaseException as error:
         queue.put(events.failed(name, "compute", error))
         _close(handles)
-        raise SystemExit(1) from None
+        return False
     _close(handles)
     queue.put(events.exited(name))
+    return True
 
 
 def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
@@ -192,4 +201,4 @@ def _never() -> None:
     """Stand-in for a lifeline check when the worker has no parent to watch."""
 
 
-__all__ = ["WorkerSpec", "worker_main"]
+__all__ = ["WorkerSpec", "run_worker", "worker_main"]
