@@ -250,6 +250,16 @@ class WorkerPool:
 
     # -- public ------------------------------------------------------------------------
     @property
+    def owner_pid(self) -> int:
+        """The process that made the pool (the only one that may use it)."""
+        return self._owner
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` was called."""
+        return self._closed
+
+    @property
     def size(self) -> int:
         """Workers alive now (idle or lent)."""
         return sum(1 for w in self._all if w.process.is_alive())

@@ -190,11 +190,14 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) ->
 
 def _wait_frame(handle, frame_id: int, fields, wait_slice: float, orphaned) -> None:
     """Lockstep: block until ``handle`` has published ``frame_id`` (or later)."""
-    while handle.count == 0 or handle.frame_id < frame_id:
+    while True:
+        try:
+            if handle.wait_for_frame_id(frame_id, wait_slice, interruptible=True) >= frame_id:
+                return
+        except TimeoutError:
+            orphaned()
         if fields[CMD] == STOP:
             raise _Stopped
-        orphaned()
-        handle.wait_new(handle.count, timeout=wait_slice)
 
 
 def _never() -> None:

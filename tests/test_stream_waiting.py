@@ -212,3 +212,13 @@ def test_reader_without_timeout_raises_when_its_writer_was_killed(stream):
         if child.is_alive():
             child.kill()
         child.join(10)
+
+
+def test_interruptible_wait_for_frame_id_returns_on_a_kick(stream):
+    stream.write(np.zeros(4), frame_id=3)
+    timer = threading.Timer(0.01, stream.wake_waiters)
+    timer.start()
+    assert stream.wait_for_frame_id(5, timeout=10, interruptible=True) == 3
+    timer.join()
+    with pytest.raises(TimeoutError):
+        stream.wait_for_frame_id(5, timeout=0.01, interruptible=True)

@@ -1022,18 +1022,26 @@ class SharedStream:
         self.read_into(out)
         return out
 
-    def wait_for_frame_id(self, target: int, timeout: float | None = None) -> int:
+    def wait_for_frame_id(
+        self, target: int, timeout: float | None = None, *, interruptible: bool = False
+    ) -> int:
         """Wait until the latest published frame id is at least ``target``
         (and something was published); return that frame id.
 
         ``TimeoutError`` after ``timeout`` seconds (None: wait forever, or
         :class:`StreamWriterDiedError` once the writer is dead).
+        ``interruptible``: also return when :meth:`wake_waiters` is called,
+        with the latest frame id then (possibly below ``target``; 0 before
+        any write), so a worker can re-read its command.
         """
         target = _check_frame_id(target)
         deadline = None if timeout is None else _mono_ns() + _timeout_ns(timeout)
-        h = self._h64
         self._ensure_open()
+        h = self._h64
+        kick = h[_Q_KICK]
         while True:
+            if interruptible and h[_Q_KICK] != kick:
+                return self.frame_id if h[_Q_COUNT] else 0
             count = h[_Q_COUNT]
             if count:
                 latest = self.frame_id

@@ -17,6 +17,15 @@ No frame is written before the previous one has gone through the whole
 graph, so what every kernel reads is fixed by the scenario alone: captures
 are bit-identical run after run, whatever the machine's load.
 
+Workers: by default a replay runs its kernels in this process's shared
+:class:`~shmpipeline.pool.WorkerPool` (:func:`harness_pool`: warm spawned
+processes, made on first use, grown to the largest pipeline replayed, shut
+down at exit and never outliving this process), so a suite of short replays
+pays process start-up once, not per kernel and replay. Results are
+bit-identical either way. ``workers=False`` (or an explicit
+``spawn_method``, or ``SHMPIPELINE_REPLAY_POOL=0`` in the environment) gives
+each kernel a new process as a plain manager does.
+
 Free-running: sources are written at ``rate_hz`` on an absolute schedule
 (plus the fakes' latency jitter), the pipeline runs without lockstep, and the
 result carries latency statistics (source write to sink publish, p50/p99/max)
@@ -25,6 +34,8 @@ and the frames each sink missed instead of captures.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +53,7 @@ __all__ = [
     "LatencyStats",
     "ReplayResult",
     "ReplayTimeoutError",
+    "harness_pool",
     "replay",
     "triggered_kernels",
 ]
@@ -50,6 +62,37 @@ __all__ = [
 STARTUP_GRACE_S = 30.0
 #: how often a waiting driver checks the manager for worker failures
 FAILURE_POLL_S = 0.05
+
+
+#: environment switch: "0" runs replays without the shared worker pool
+POOL_ENV = "SHMPIPELINE_REPLAY_POOL"
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+
+
+def harness_pool() -> Any:
+    """This process's shared :class:`~shmpipeline.pool.WorkerPool` (made on
+    first use; shut down at interpreter exit; its workers exit if this
+    process dies). A forked child gets a pool of its own."""
+    global _pool
+    from shmpipeline.pool import WorkerPool
+
+    with _pool_lock:
+        if _pool is None or _pool.owner_pid != os.getpid() or _pool.closed:
+            _pool = WorkerPool()
+        return _pool
+
+
+def _workers_option(workers: Any, spawn_method: str | None) -> Any:
+    """The ``workers=`` a replay's manager gets (None: a process per kernel)."""
+    if workers is False or (workers is None and spawn_method is not None):
+        return None
+    if workers is None:
+        if os.environ.get(POOL_ENV, "1").strip() == "0":
+            return None
+        return harness_pool()
+    return workers
 
 
 class ReplayTimeoutError(TimeoutError):
@@ -277,6 +320,7 @@ def replay(
     frames: int | None = None,
     timeout: float | None = None,
     spawn_method: str | None = None,
+    workers: Any = None,
 ) -> ReplayResult:
     """Run ``scenario`` (a :class:`Scenario` or a path) over the real
     multi-process pipeline, in its mode; see the module docstring.
@@ -285,8 +329,11 @@ def replay(
     ``timeout`` the per-frame limit; ``spawn_method`` the manager's process
     start method (default: the manager's, ``spawn``; ``forkserver`` starts
     workers several times faster once its server runs, which suits long
-    test sessions). A worker failure, or a frame slower than the timeout,
-    ends the run and is reported in ``failure`` (never raised).
+    test sessions). ``workers``: None for the shared :func:`harness_pool`
+    (unless ``spawn_method`` is given), False for a new process per kernel,
+    or a :class:`~shmpipeline.pool.WorkerPool`. A worker failure, or a frame
+    slower than the timeout, ends the run and is reported in ``failure``
+    (never raised).
     """
     scenario = _load(scenario, registry)
     runner = _FreeRunning if scenario.mode == "free_running" else _Lockstep
@@ -296,6 +343,7 @@ def replay(
         frames=frames,
         timeout=timeout,
         spawn_method=spawn_method,
+        workers=_workers_option(workers, spawn_method),
     ).run()
 
 
@@ -310,9 +358,11 @@ class _Run:
         frames: int | None,
         timeout: float | None,
         spawn_method: str | None = None,
+        workers: Any = None,
     ) -> None:
         self.scenario = scenario
         self.spawn_method = spawn_method
+        self.workers = workers
         self.config = scenario.pipeline
         self.registry = registry
         self.frames = scenario.frame_count if frames is None else int(frames)
@@ -329,9 +379,11 @@ class _Run:
     def _make_manager(self, *, lockstep: bool) -> Any:
         from shmpipeline.manager import PipelineManager
 
-        options = (
+        options: dict[str, Any] = (
             {} if self.spawn_method is None else {"spawn_method": self.spawn_method}
         )
+        if self.workers is not None:
+            options = {"workers": self.workers}
         manager = PipelineManager(self.config, registry=self.registry, **options)
         if lockstep:
             manager.set_lockstep(True)
@@ -501,14 +553,18 @@ class _Lockstep(_Run):
         deadline = time.monotonic() + limit
         for name in names:
             handle = self.handles[name]
-            count = handle.count
-            while handle.frame_id < target:
-                if self._check_failed(k):
-                    return False
+            while True:
                 remaining = deadline - time.monotonic()
+                try:
+                    handle.wait_for_frame_id(
+                        target, timeout=max(0.0, min(remaining, FAILURE_POLL_S))
+                    )
+                    break
+                except TimeoutError:
+                    pass
+                if self._check_failed(k, force=remaining <= 0):
+                    return False
                 if remaining <= 0:
-                    if self._check_failed(k, force=True):
-                        return False
                     self.failure = FailureInfo(
                         kernel=None,
                         error=(
@@ -519,7 +575,6 @@ class _Lockstep(_Run):
                         frame=k,
                     )
                     return False
-                count = handle.wait_new(count, timeout=min(remaining, FAILURE_POLL_S))
         return True
 
 
