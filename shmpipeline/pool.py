@@ -135,6 +135,11 @@ class PooledWorker:
     def usable(self) -> bool:
         return self.ready and not self.broken and self.process.is_alive()
 
+    @property
+    def viable(self) -> bool:
+        """Ready or still starting, and not known to be broken."""
+        return not self.broken and self.process.is_alive()
+
 
 class PoolLease:
     """Workers lent to one manager run.
@@ -247,6 +252,7 @@ class WorkerPool:
         atexit.register(_shutdown_ref, weakref.ref(self))
         if size:
             self._idle.extend(self._start(size))
+            self._await_ready(self._idle)
 
     # -- public ------------------------------------------------------------------------
     @property
@@ -280,16 +286,21 @@ class WorkerPool:
         if os.getpid() != self._owner:
             raise WorkerProcessError("a worker pool is usable only in the process that made it")
         with self._lock:
-            self._idle = [w for w in self._idle if w.usable or self._discard(w)]
+            self._idle = [w for w in self._idle if w.viable or self._discard(w)]
             missing = count - len(self._idle)
-            fresh = self._start(missing) if missing > 0 else []
-            self._idle.extend(fresh)
+            if missing > 0:
+                self._idle.extend(self._start(missing))
+            self._poll_ready(self._idle)
+            self._idle.sort(key=lambda w: not w.ready)  # warm ones first
             lent, self._idle = self._idle[:count], self._idle[count:]
+            self._await_ready(lent)
         return PoolLease(self, lent)
 
     def release(self, workers: list[PooledWorker]) -> None:
-        """Take workers back: clean ones become idle, the others are ended."""
+        """Take workers back: clean ones become idle, the others are ended
+        and replacements start at once (ready by the next lease, usually)."""
         with self._lock:
+            replace = 0
             for worker in workers:
                 if (
                     worker.clean
@@ -301,6 +312,9 @@ class WorkerPool:
                     self._idle.append(worker)
                 else:
                     self._discard(worker)
+                    replace += 1
+            if replace and not self._closed:
+                self._idle.extend(self._start(replace))
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """End every worker (idle ones exit, lent ones are killed)."""
@@ -327,6 +341,7 @@ class WorkerPool:
 
     # -- internals -----------------------------------------------------------------------
     def _start(self, count: int) -> list[PooledWorker]:
+        """Start ``count`` workers (they report ready later)."""
         parent = ParentInfo.current()
         started = []
         for _ in range(count):
@@ -343,28 +358,39 @@ class WorkerPool:
             worker = PooledWorker(process, mine, control)
             started.append(worker)
             self._all.append(worker)
+        return started
+
+    def _poll_ready(self, workers: list[PooledWorker], timeout: float = 0.0) -> None:
+        """Receive the ready reports that have arrived (waits at most ``timeout``)."""
+        waiting = {w.conn: w for w in workers if not w.ready and not w.broken}
+        if not waiting:
+            return
+        for conn in wait_connections(list(waiting), timeout):
+            worker = waiting[conn]
+            try:
+                kind, _pid = conn.recv()
+                worker.ready = kind == _READY
+            except (EOFError, OSError):
+                worker.broken = True
+
+    def _await_ready(self, workers: list[PooledWorker]) -> None:
+        """Wait until every one of ``workers`` reported ready."""
         deadline = time.monotonic() + READY_TIMEOUT
-        waiting = {w.conn: w for w in started}
-        while waiting and time.monotonic() < deadline:
-            for conn in wait_connections(list(waiting), 0.25):
-                worker = waiting.pop(conn)
-                try:
-                    kind, _pid = conn.recv()
-                    worker.ready = kind == _READY
-                except (EOFError, OSError):
+        while time.monotonic() < deadline:
+            pending = [w for w in workers if not w.ready and not w.broken]
+            if not pending:
+                break
+            self._poll_ready(pending, 0.25)
+            for worker in pending:
+                if not worker.ready and not worker.process.is_alive():
                     worker.broken = True
-            for conn, worker in list(waiting.items()):
-                if not worker.process.is_alive():
-                    worker.broken = True
-                    del waiting[conn]
-        bad = [w for w in started if not w.ready]
+        bad = [w for w in workers if not w.ready]
         if bad:
             for worker in bad:
                 self._discard(worker)
             raise WorkerProcessError(
                 f"{len(bad)} pool worker(s) did not start within {READY_TIMEOUT:.0f} s"
             )
-        return started
 
     def _discard(self, worker: PooledWorker) -> bool:
         """End one worker for good (false: for use in filters)."""
