@@ -41,7 +41,7 @@ from shmpipeline.control import ControlBlock
 from shmpipeline.errors import WorkerProcessError
 from shmpipeline.lifeline import Lifeline, ParentInfo
 
-__all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main"]
+__all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "preload", "preload_modules"]
 
 #: modules a pool worker imports before it reports ready
 PRELOAD = ("numpy", "shmpipeline.runtime", "shmpipeline.registry", "shmpipeline.stream")
@@ -66,19 +66,14 @@ class _ConnectionEvents:
         self._conn.send((_EVENT, event))
 
 
-def pool_worker_main(parent: ParentInfo, conn: Any, control: ControlBlock) -> None:
+def pool_worker_main(
+    parent: ParentInfo, conn: Any, control: ControlBlock, via_server: bool = False
+) -> None:
     """Entry point of a pool worker: import once, then run one kernel per
     task until told to exit (``None``) or orphaned."""
-    lifeline = Lifeline.arm(parent)
-    import importlib
-
-    for module in PRELOAD:
-        importlib.import_module(module)
-    from shmpipeline.registry import get_default_registry
+    lifeline = Lifeline.arm(parent, via_server=via_server)
+    preload()  # a no-op in a forkserver child: the server imported it all
     from shmpipeline.runtime import run_worker
-
-    get_default_registry()
-    _import_cpu_kernels()  # the first kernel of a task then starts warm
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     events = _ConnectionEvents(conn)
     conn.send((_READY, os.getpid()))
@@ -100,16 +95,27 @@ def pool_worker_main(parent: ParentInfo, conn: Any, control: ControlBlock) -> No
             return  # a failed worker is never reused
 
 
-def _import_cpu_kernels() -> None:
-    """Import every built-in CPU kernel module (GPU ones import torch: left
-    to the task that needs them)."""
-    import importlib
+def preload_modules() -> list[str]:
+    """Modules :func:`preload` imports (what a forkserver imports for us)."""
     import pkgutil
 
     import shmpipeline.kernels.cpu as cpu
 
-    for info in pkgutil.iter_modules(cpu.__path__):
-        importlib.import_module(f"{cpu.__name__}.{info.name}")
+    kernels = [f"{cpu.__name__}.{info.name}" for info in pkgutil.iter_modules(cpu.__path__)]
+    return [*PRELOAD, "shmpipeline.pool", *kernels]
+
+
+def preload() -> None:
+    """Import what every worker needs, once: numpy, the runtime, the
+    registry and every built-in CPU kernel module (GPU kernels import torch:
+    left to the task that needs them, so no server process touches CUDA)."""
+    import importlib
+
+    for module in preload_modules():
+        importlib.import_module(module)
+    from shmpipeline.registry import get_default_registry
+
+    get_default_registry()
 
 
 # --- the manager side ----------------------------------------------------------------
@@ -234,14 +240,26 @@ class WorkerPool:
 
     ``size`` workers start at once (more start on demand when a pipeline
     needs them; idle ones are kept up to the largest number ever needed).
-    ``spawn_method`` defaults to ``spawn``: a worker may import torch and
-    initialise CUDA, which is not fork-safe.
+    ``spawn_method``: ``spawn`` (default) starts each worker as a new
+    interpreter that imports everything itself; ``forkserver`` imports
+    everything once in a server process that has never touched CUDA or
+    started threads of its own, and forks workers from it in milliseconds
+    (a worker may then initialise CUDA itself, which is safe). ``fork``
+    is refused: a child of a process that may hold CUDA or threads is not
+    safe.
     """
 
     def __init__(self, size: int = 0, *, spawn_method: str = "spawn") -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"WorkerPool size must be a non-negative integer, got {size!r}")
+        if spawn_method not in ("spawn", "forkserver"):
+            raise ValueError(
+                f"WorkerPool spawn_method must be 'spawn' or 'forkserver', got {spawn_method!r}"
+            )
         self._context = mp.get_context(spawn_method)
+        self._via_server = spawn_method == "forkserver"
+        if self._via_server:
+            self._context.set_forkserver_preload(preload_modules())
         self.spawn_method = spawn_method
         self._lock = threading.Lock()
         self._idle: list[PooledWorker] = []
@@ -342,14 +360,14 @@ class WorkerPool:
     # -- internals -----------------------------------------------------------------------
     def _start(self, count: int) -> list[PooledWorker]:
         """Start ``count`` workers (they report ready later)."""
-        parent = ParentInfo.current()
+        parent = ParentInfo.current(via_server=self._via_server)
         started = []
         for _ in range(count):
             mine, theirs = self._context.Pipe(duplex=True)
             control = ControlBlock.allocate(self._context)
             process = self._context.Process(
                 target=pool_worker_main,
-                args=(parent, theirs, control),
+                args=(parent, theirs, control, self._via_server),
                 name="shmpipeline:pool",
                 daemon=True,
             )
@@ -421,3 +439,4 @@ def _shutdown_ref(ref: weakref.ref) -> None:
     pool = ref()
     if pool is not None and os.getpid() == pool._owner:
         pool.shutdown(timeout=1.0)
+

@@ -25,10 +25,11 @@ def main(method: str) -> None:
     from shmpipeline import PipelineManager
 
     options = {}
-    if method == "pool":
+    if method.startswith("pool"):
         from shmpipeline.pool import WorkerPool
 
-        options["workers"] = WorkerPool(2)
+        start = method.partition("-")[2] or "spawn"
+        options["workers"] = WorkerPool(2, spawn_method=start)
     else:
         options["spawn_method"] = method
     manager = PipelineManager(CONFIG, **options)

@@ -71,7 +71,7 @@ def _start_manager(method: str) -> subprocess.Popen:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="walks /proc")
-@pytest.mark.parametrize("method", ["spawn", "forkserver", "pool"])
+@pytest.mark.parametrize("method", ["spawn", "forkserver", "pool", "pool-forkserver"])
 def test_sigkilled_manager_leaves_no_process_behind(method, shm_namespace, record_property):
     proc = _start_manager(method)
     try:

@@ -21,9 +21,9 @@ from shmpipeline.stream._process import process_alive
 INTEGRATOR = ("cpu.leaky_integrator", {"parameters": {"leak": 0.5, "gain": 1.0}})
 
 
-@pytest.fixture(scope="module")
-def pool():
-    workers = WorkerPool(2)
+@pytest.fixture(scope="module", params=["spawn", "forkserver"])
+def pool(request):
+    workers = WorkerPool(2, spawn_method=request.param)
     yield workers
     workers.shutdown()
 
@@ -133,3 +133,5 @@ def test_shutdown_ends_every_worker():
         workers.lease(1)
     with pytest.raises(ValueError, match="non-negative integer"):
         WorkerPool(-1)
+    with pytest.raises(ValueError, match="'spawn' or 'forkserver'"):
+        WorkerPool(spawn_method="fork")

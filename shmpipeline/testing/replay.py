@@ -18,8 +18,8 @@ graph, so what every kernel reads is fixed by the scenario alone: captures
 are bit-identical run after run, whatever the machine's load.
 
 Workers: by default a replay runs its kernels in this process's shared
-:class:`~shmpipeline.pool.WorkerPool` (:func:`harness_pool`: warm spawned
-processes, made on first use, grown to the largest pipeline replayed, shut
+:class:`~shmpipeline.pool.WorkerPool` (:func:`harness_pool`: warm processes
+forked from a clean forkserver, made on first use, grown to the largest pipeline replayed, shut
 down at exit and never outliving this process), so a suite of short replays
 pays process start-up once, not per kernel and replay. Results are
 bit-identical either way. ``workers=False`` (or an explicit
@@ -34,6 +34,7 @@ and the frames each sink missed instead of captures.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import threading
 import time
@@ -67,6 +68,13 @@ FAILURE_POLL_S = 0.05
 #: environment switch: "0" runs replays without the shared worker pool
 POOL_ENV = "SHMPIPELINE_REPLAY_POOL"
 
+#: how the harness pool starts workers: a forkserver that imported numpy,
+#: the runtime and the CPU kernels once (never CUDA), workers forked from it
+#: in milliseconds; spawn where there is no forkserver
+HARNESS_START_METHOD = (
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
+
 _pool_lock = threading.Lock()
 _pool: Any = None
 
@@ -80,7 +88,7 @@ def harness_pool() -> Any:
 
     with _pool_lock:
         if _pool is None or _pool.owner_pid != os.getpid() or _pool.closed:
-            _pool = WorkerPool()
+            _pool = WorkerPool(spawn_method=HARNESS_START_METHOD)
         return _pool
 
 
