@@ -25,6 +25,7 @@ from shmpipeline.control import PAUSE, RUN, STOP, ControlBlock
 from shmpipeline.errors import (
     ConfigValidationError,
     StateTransitionError,
+    WorkerProcessError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.lifeline import ParentInfo
@@ -253,7 +254,15 @@ class PipelineManager:
             if worker.pooled is None:
                 worker.process.start()
             else:
-                lease.run(worker.pooled, specs[worker.kernel])
+                try:
+                    lease.run(worker.pooled, specs[worker.kernel])
+                except WorkerProcessError as error:  # died while idle
+                    self._record_failure(
+                        {
+                            **events.died(worker.kernel, worker.process.pid, None),
+                            "message": str(error),
+                        }
+                    )
         self._state = target
         self._await_started()
         if self._failures:

@@ -93,6 +93,7 @@ def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=Non
         pass
     except BaseException as error:
         queue.put(events.failed(name, "compute", error))
+        _wake_readers(handles[spec.kernel.output])  # no frame will come: re-check
         _close(handles)
         return False
     _close(handles)
@@ -118,10 +119,22 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
                 )
                 if spec.wait_policy is not None:
                     handles[stream_name].wait_policy = spec.wait_policy
+        claim = getattr(handles[spec.kernel.output], "claim_writer", None)
+        if claim is not None:
+            claim()  # readers waiting without a timeout now watch this process
     except BaseException:
         _close(handles)
         raise
     return handles
+
+
+def _wake_readers(handle: Any) -> None:
+    """Kick the waiters of a stream this worker will never write again, so a
+    driver waiting for its frame looks for the failure report now."""
+    try:
+        handle.wake_waiters()
+    except Exception:  # noqa: BLE001 - best effort: the failure is reported anyway
+        pass
 
 
 def _close(handles: dict[str, Any]) -> None:

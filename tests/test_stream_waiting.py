@@ -125,14 +125,20 @@ def test_busy_wait_returns_on_a_kick(stream):
     timer.join()
 
 
-def test_adaptive_sleeps_at_once_after_a_slow_frame_and_spins_after_a_quick_one(stream):
+def test_adaptive_stops_spinning_for_slow_frames_and_spins_after_a_quick_one(stream):
     reader = SharedStream.open("w")
     try:
         reader.wait_policy = "adaptive:100"
-        thread = _write_later(stream, [1.0], delay=0.05)  # far past the cap
+        assert reader.spin_ns == 100_000  # starts at the cap
+        thread = _write_later(stream, [1.0], delay=0.01)  # far past the cap
         reader.read_new(timeout=10)
         thread.join()
-        assert reader.spin_ns == 0
+        assert reader.spin_ns == 50_000  # halved
+        for value in (2.0, 3.0, 4.0, 5.0):
+            thread = _write_later(stream, [value], delay=0.01)
+            reader.read_new(timeout=10)
+            thread.join()
+        assert reader.spin_ns == 0  # 25, 12.5, 6.25 µs, then below the minimum
         reader.wait_policy = "adaptive:1000000"  # a 1 s cap
         thread = _write_later(stream, [2.0], delay=0.002)
         reader.read_new(timeout=10)
@@ -222,3 +228,13 @@ def test_interruptible_wait_for_frame_id_returns_on_a_kick(stream):
     timer.join()
     with pytest.raises(TimeoutError):
         stream.wait_for_frame_id(5, timeout=0.01, interruptible=True)
+
+
+def test_claim_writer_before_the_first_write(stream):
+    reader = SharedStream.open("w")
+    try:
+        reader.claim_writer()
+        assert stream.writer_pid == os.getpid() and stream.writer_alive()
+        assert stream.count == 0  # claiming publishes nothing
+    finally:
+        reader.close()

@@ -644,6 +644,10 @@ class GpuSharedStream:
         """See :meth:`SharedStream.writer_alive`."""
         return self._host.writer_alive()
 
+    def claim_writer(self) -> None:
+        """See :meth:`SharedStream.claim_writer`."""
+        self._host.claim_writer()
+
     def wake_waiters(self) -> None:
         """See :meth:`SharedStream.wake_waiters`."""
         self._host.wake_waiters()

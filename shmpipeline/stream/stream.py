@@ -61,6 +61,7 @@ from ..errors import (
 from . import _header as H
 from ._futex import (
     FUTEX_AVAILABLE,
+    current_cpu,
     NEEDS_FENCE,
     futex_wait,
     futex_wake,
@@ -93,6 +94,8 @@ SLICE_NS = 50_000_000
 #: when arrivals get quicker (see :mod:`shmpipeline.stream.wait_policy`).
 _SPIN_MIN_NS = 5_000
 _SPIN_ARRIVAL_FACTOR = 4
+#: A spinning waiter yields its CPU this often (ns), see wait_new.
+_SPIN_YIELD_NS = 20_000
 #: How often (ns) a wait without a timeout checks that the writer lives.
 _WRITER_CHECK_NS = 50_000_000
 #: How long ``open`` waits for a creator still initialising the header.
@@ -100,11 +103,13 @@ _INIT_WAIT_S = 2.0
 
 _U32 = 0xFFFFFFFF
 _mono_ns = time.monotonic_ns
+_yield = getattr(os, "sched_yield", lambda: None)
 
 _Q_COUNT = H.Q_COUNT
 _Q_KICK = H.Q_KICK
 _Q_WRITER_PID = H.Q_WRITER_PID
 _Q_WRITER_START = H.Q_WRITER_START
+_Q_WRITER_CPU = H.Q_WRITER_CPU
 _MODE_ADAPTIVE, _MODE_SPIN, _MODE_BUSY, _MODE_SLEEP = 0, 1, 2, 3
 _MODE_CODES = {"adaptive": 0, "spin": 1, "busy": 2, "sleep": 3}
 
@@ -735,6 +740,13 @@ class SharedStream:
         self._w_seq = seq
         return self._slots[slot]
 
+    def claim_writer(self) -> None:
+        """Record this process as the stream's writer now, before its first
+        write (a worker does so when it starts, so readers waiting without a
+        timeout track the new writer, not the one before a restart)."""
+        self._ensure_open()
+        self._register_writer()
+
     def _register_writer(self) -> None:
         """Record this process as the stream's writer (once per handle and
         process), so readers can tell when it dies."""
@@ -758,6 +770,7 @@ class SharedStream:
             memory_fence()
         h[m] = self._w_seq + 2
         h[_Q_COUNT] = count
+        h[_Q_WRITER_CPU] = current_cpu() + 1  # see wait_new: no spin on our CPU
         self._writing = False
         h32 = self._h32
         if NEEDS_FENCE:
@@ -894,17 +907,27 @@ class SharedStream:
         if mode == _MODE_BUSY:
             return self._busy_wait(last_count, kick, deadline)
         spin = self._spin_ns
+        # The writer last ran on this very CPU (the scheduler likes to wake a
+        # sleeper on its waker's CPU): a plain spin would only keep it from
+        # running, so yield the CPU on every turn of the spin.
+        shared_cpu = bool(spin) and h[_Q_WRITER_CPU] == current_cpu() + 1
         spin_end = began + spin
         if deadline is not None and deadline < spin_end:
             spin_end = deadline
+        next_yield = began if shared_cpu else began + _SPIN_YIELD_NS
         while spin:
             count = h[_Q_COUNT]
             if count != last_count or h[_Q_KICK] != kick:
                 if mode == _MODE_ADAPTIVE and count != last_count:
                     self._learn(_mono_ns() - began)
                 return count
-            if _mono_ns() >= spin_end:
+            now = _mono_ns()
+            if now >= spin_end:
                 break
+            if now >= next_yield:
+                # let a peer on this CPU run (see shared_cpu)
+                _yield()
+                next_yield = now if shared_cpu else now + _SPIN_YIELD_NS
         h32 = self._h32
         address = self._futex_addr
         slice_ts = self._slice_ts
@@ -942,10 +965,13 @@ class SharedStream:
 
     def _learn(self, arrival_ns: int) -> None:
         """Adaptive policy: spin a few times the last arrival delay next time
-        (decaying slowly), nothing when frames come later than the cap."""
+        (decaying slowly); halve the spin after a frame later than the cap
+        (one preempted peer does not stop the spinning; a slow peer is slept
+        on after a few frames)."""
         cap = self._spin_cap_ns
         if arrival_ns > cap:
-            self._spin_ns = 0
+            spin = self._spin_ns >> 1
+            self._spin_ns = spin if spin >= _SPIN_MIN_NS else 0
             return
         want = _SPIN_ARRIVAL_FACTOR * max(arrival_ns, 0) + _SPIN_MIN_NS
         decayed = self._spin_ns - (self._spin_ns >> 3)

@@ -7,9 +7,10 @@ microseconds on a virtual machine). The policy decides how long to spin:
 ``adaptive`` (the default)
     Spin about twice as long as the last frame took to arrive, measured from
     the moment the wait began to the frame's *publish* timestamp (stored in
-    the stream), capped at ``spin_us`` (default 200 µs). A frame that came
-    later than the cap, or a timeout, means a slow peer: the next wait
-    sleeps at once. Because the arrival is read from the publish time and
+    the stream), capped at ``spin_us`` (default 200 µs). Each frame that
+    came later than the cap halves the spin, so a slow peer is slept on
+    after a few frames while one preempted peer does not stop the spinning
+    (a timeout changes nothing). Because the arrival is read from the publish time and
     not from when the sleeper woke, a pair of processes that both fell
     asleep (each waiting for the other's wake-up) sees its replies arrive
     within the wake-up latency and spins through it on the next frame, so

@@ -358,14 +358,19 @@ class _Lockstep(_Run):
             handle = self.handles[name]
             while True:
                 remaining = deadline - time.monotonic()
+                kicked = False
                 try:
-                    handle.wait_for_frame_id(
-                        target, timeout=max(0.0, min(remaining, FAILURE_POLL_S))
+                    latest = handle.wait_for_frame_id(
+                        target,
+                        timeout=max(0.0, min(remaining, FAILURE_POLL_S)),
+                        interruptible=True,  # a failing worker kicks its output
                     )
-                    break
+                    if latest >= target:
+                        break
+                    kicked = True
                 except TimeoutError:
                     pass
-                if self._check_failed(k, force=remaining <= 0):
+                if self._check_failed(k, force=kicked or remaining <= 0):
                     return False
                 if remaining <= 0:
                     self.failure = FailureInfo(
