@@ -27,8 +27,10 @@ from shmpipeline.endpoint_runtime import EndpointSet
 from shmpipeline.errors import (
     ConfigValidationError,
     StateTransitionError,
+    WorkerProcessError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
+from shmpipeline.lifeline import ParentInfo
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
 from shmpipeline.scheduling import as_placement_policy
@@ -56,6 +58,8 @@ class _Worker:
     cpu: int | None
     started: bool = False
     failed: bool = False
+    #: the pool worker running this kernel (None: a process of its own)
+    pooled: Any = None
 
 
 def _load_config(config: Any) -> PipelineConfig:
@@ -100,12 +104,20 @@ class PipelineManager:
         spawn_method: str = "spawn",
         placement_policy: Any = None,
         registry: Any = None,
+        wait_policy: Any = None,
+        workers: Any = None,
         namespace: str | None = None,
         config_base_path: str | os.PathLike | None = None,
         worker_start_timeout: float | None = None,
     ) -> None:
         """Initialize a manager from a config object, mapping or YAML path.
 
+        ``wait_policy``: how workers wait for frames (see
+        :mod:`shmpipeline.stream.wait_policy`): one policy for every kernel,
+        a mapping kernel name -> policy, or None for the process default.
+        ``workers``: a :class:`shmpipeline.pool.WorkerPool` to run the
+        kernels in warm pooled processes instead of one new process each
+        (``spawn_method`` then does not apply).
         ``namespace`` is the stream layer's namespace (default:
         ``$SHMPIPELINE_NAMESPACE``); a document's own ``namespace`` scopes
         segment names under it. ``config_base_path`` is where plugin
@@ -126,6 +138,10 @@ class PipelineManager:
         )
         self._endpoints = EndpointSet()
         self._external: list[str] = []
+        self._wait_policies = _kernel_wait_policies(self._config, wait_policy)
+        self._via_server = spawn_method == "forkserver"
+        self._pool = workers
+        self._lease: Any = None  # the pool workers of the current run
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
@@ -223,7 +239,9 @@ class PipelineManager:
         """Start one worker process per kernel (the pipeline must be built)."""
         target = check_transition(self._state, "start")
         self._events_since_start = len(self._events)
-        self._queue = self._context.Queue()
+        lease = None if self._pool is None else self._pool.lease(len(self._config.kernels))
+        self._lease = lease
+        self._queue = lease if lease is not None else self._context.Queue()
         cpus = self._placement(self._config.kernels)
         sync = self._aux_sync() if self._lockstep else {}
         shared = {
@@ -231,10 +249,14 @@ class PipelineManager:
             for name, spec in self._config.shared_memory_by_name.items()
         }
         base_dir = self._base_dir or getattr(self._config, "base_dir", None)
+        # pool workers watch the pool's process from their own start
+        parent = None if lease else ParentInfo.current(via_server=self._via_server)
         self._workers.clear()
         self._processes.clear()
-        for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
-            control = ControlBlock.allocate(self._context)
+        specs = {}
+        for index, (kernel, cpu) in enumerate(zip(self._config.kernels, cpus, strict=True)):
+            pooled = lease.workers[index] if lease else None
+            control = pooled.control if pooled else ControlBlock.allocate(self._context)
             spec = WorkerSpec(
                 kernel=kernel,
                 shared_memory=shared,
@@ -243,19 +265,34 @@ class PipelineManager:
                 namespace=self._namespace,
                 base_dir=base_dir,
                 aux_sync=tuple(sync.get(kernel.name, ())),
+                parent=parent,
+                via_server=self._via_server,
+                wait_policy=self._wait_policies.get(kernel.name),
             )
-            process = self._context.Process(
+            specs[kernel.name] = spec
+            process = pooled.process if pooled else self._context.Process(
                 target=worker_main,
                 args=(spec, control, self._queue),
                 name=f"shmpipeline:{kernel.name}",
                 daemon=True,
             )
             self._workers[kernel.name] = _Worker(
-                kernel.name, kernel.kind, process, control, cpu
+                kernel.name, kernel.kind, process, control, cpu, pooled=pooled
             )
             self._processes.append(process)
         for worker in self._workers.values():
-            worker.process.start()
+            if worker.pooled is None:
+                worker.process.start()
+            else:
+                try:
+                    lease.run(worker.pooled, specs[worker.kernel])
+                except WorkerProcessError as error:  # died while idle
+                    self._record_failure(
+                        {
+                            **events.died(worker.kernel, worker.process.pid, None),
+                            "message": str(error),
+                        }
+                    )
         self._state = target
         self._await_started()
         if not self._failures and (self._config.sources or self._config.sinks):
@@ -341,19 +378,33 @@ class PipelineManager:
         self._kick()
         deadline = time.monotonic() + (0.0 if force else max(timeout, 0.0))
         for worker in self._workers.values():
-            worker.process.join(max(deadline - time.monotonic(), 0.0))
-        for worker in self._workers.values():
-            if worker.process.is_alive():
-                log.warning("worker %r did not stop in time; terminating", worker.kernel)
-                worker.process.terminate()
-        for worker in self._workers.values():
+            self._join(worker, max(deadline - time.monotonic(), 0.0))
+        stragglers = [w for w in self._workers.values() if self._running(w)]
+        for worker in stragglers:
+            log.warning("worker %r did not stop in time; terminating", worker.kernel)
+            worker.process.terminate()
+        for worker in stragglers:
             worker.process.join(0.5)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(1.0)
         self._drain(timeout=0.0)
-        self._close_queue()
+        self._close_queue()  # a pool lease gives its workers back here
+        if self._pool is not None:
+            self._processes.clear()  # the pool's now, not ours to clean up
         self._state = target
+
+    def _join(self, worker: _Worker, timeout: float) -> None:
+        """Wait up to ``timeout`` s for a worker's kernel loop to end."""
+        if worker.pooled is None:
+            worker.process.join(timeout)
+        else:
+            self._lease.wait_done(worker.pooled, timeout)
+
+    def _running(self, worker: _Worker) -> bool:
+        if worker.pooled is None:
+            return worker.process.is_alive()
+        return self._lease.running(worker.pooled)
 
     def shutdown(
         self, *, unlink: bool = True, force: bool = False, unlink_external: bool = False
@@ -515,7 +566,7 @@ class PipelineManager:
                 f"cannot restart a pipeline in state {self._state.value!r} "
                 "(allowed from: running, paused, failed)"
             )
-        dead = [w for w in self._workers.values() if not w.process.is_alive()]
+        dead = [w for w in self._workers.values() if not self._running(w)]
         if not self._failures and not dead:
             return
         saved = self._start_timeout
@@ -631,6 +682,28 @@ class PipelineManager:
                 entries.append((binding.alias, lag))
             result[kernel.name] = entries
         return result
+
+
+def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str, str]:
+    """Kernel name -> policy text, validated now (one line naming the kernel)."""
+    from shmpipeline.stream.wait_policy import parse_wait_policy
+
+    if wait_policy is None:
+        return {}
+    names = [k.name for k in config.kernels]
+    if isinstance(wait_policy, Mapping):
+        unknown = sorted(set(wait_policy) - set(names))
+        if unknown:
+            raise ConfigValidationError(
+                f"wait_policy: unknown kernel {unknown[0]!r} (kernels: {', '.join(names)})"
+            )
+        chosen = dict(wait_policy)
+    else:
+        chosen = dict.fromkeys(names, wait_policy)
+    return {
+        name: str(parse_wait_policy(value, source=f"wait_policy for kernel {name!r}"))
+        for name, value in chosen.items()
+    }
 
 
 def _reachable(graph: PipelineGraph, start: str) -> set[str]:

@@ -40,10 +40,6 @@ ALLOWED_PRIVATE: set[tuple[str, str]] = {
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_frame_id"),
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_slots"),
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_normalize_shape"),
-    # the inline executor borrows the replay executor's host and loader; the
-    # shared lockstep loop gets its own module.
-    ("shmpipeline.testing.inline", "shmpipeline.testing.replay:_host"),
-    ("shmpipeline.testing.inline", "shmpipeline.testing.replay:_load"),
 }
 
 
