@@ -131,11 +131,21 @@ class GpuUnavailableError(ShmPipelineError, RuntimeError):
 # --- harness ----------------------------------------------------------------
 
 
-class GoldenMismatchError(ShmPipelineError, AssertionError):
+class GoldenError(ShmPipelineError):
+    """Base class of the golden-file errors of the test harness."""
+
+
+class GoldenMismatchError(GoldenError, AssertionError):
     """Captured scenario outputs differ from the recorded golden file."""
 
 
-class GoldenMissingError(ShmPipelineError, FileNotFoundError):
+class GoldenFileError(GoldenMismatchError):
+    """A file named as a golden cannot be used as one: unreadable, not a
+    golden of this format, over the size limits, or a file recording would
+    have to overwrite although it is no golden."""
+
+
+class GoldenMissingError(GoldenError, FileNotFoundError):
     """A scenario's golden file does not exist yet; the message says how to
     record it."""
 
@@ -160,7 +170,9 @@ __all__ = [
     "StreamFrameError",
     "StreamWriterDiedError",
     "GpuUnavailableError",
+    "GoldenError",
     "GoldenMismatchError",
+    "GoldenFileError",
     "GoldenMissingError",
     "DeviceTimeoutError",
 ]
