@@ -359,6 +359,21 @@ def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) 
     return int(value)
 
 
+def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
+    """Return ``parameters[key]`` as an int of any sign (no bools, no 2.5)."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(config, f"parameters.{key}", "required integer is missing")
+        return default
+    value = params[key]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise error(
+            config, f"parameters.{key}", f"must be an integer, got {_describe(value)}"
+        )
+    return int(value)
+
+
 def parse_choice(
     config: KernelConfig, key: str, choices: Sequence[str], default: Any = REQUIRED
 ) -> str:
@@ -414,6 +429,7 @@ __all__ = [
     "input_spec",
     "output_spec",
     "parse_choice",
+    "parse_integer",
     "parse_number",
     "parse_positive_int",
     "parse_text",

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 
 
@@ -32,12 +33,11 @@ class AffineTransformCpuKernel(CpuKernel):
 
     kind = "cpu.affine_transform"
     auxiliary_arity = 2
-    parameter_names = frozenset({"blas_threads"})
+    parameter_specs = (Parameter("blas_threads", "positive_int", None),)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> tuple[str, str]:
-        if "blas_threads" in (config.parameters or {}):
-            v.parse_positive_int(config, "blas_threads")
+        parse_parameters(cls.parameter_specs, config)
         matrix_alias, offset_alias = matrix_offset_aliases(config)
         by_alias = config.auxiliary_by_alias
         x = ("input", shared_memory[config.input])

@@ -8,14 +8,18 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
+
+#: the subaperture side in pixels (also read by ``tomographic_controller``)
+TILE_SIZE = Parameter("tile_size", "positive_int")
 
 
 def parse_shack_hartmann(config, shared_memory) -> int:
     """Validate a Shack-Hartmann config; return the tile size (shared with
     the GPU twin)."""
-    tile = v.parse_positive_int(config, "tile_size")
+    tile = TILE_SIZE.parse(config)
     check_centroid_streams(config, shared_memory)
     source = shared_memory[config.input]
     height, width = source.shape
@@ -46,7 +50,7 @@ class ShackHartmannCentroidCpuKernel(CpuKernel):
 
     kind = "cpu.shack_hartmann_centroid"
     auxiliary_arity = 0
-    parameter_names = frozenset({"tile_size"})
+    parameter_specs = (TILE_SIZE,)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> int:

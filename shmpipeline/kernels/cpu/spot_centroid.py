@@ -9,8 +9,17 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
+
+
+#: parameters of the spot centroid (also read by ``tip_tilt_controller``)
+SPOT_CENTROID_PARAMETERS = (
+    Parameter("threshold", "real", 0.0),
+    Parameter("background", "real", 0.0),
+    Parameter("weight_power", "real", 1.0, positive=True),
+)
 
 
 @dataclass(frozen=True)
@@ -24,11 +33,7 @@ def parse_spot_centroid(config, shared_memory) -> SpotCentroidSettings:
     """Validate a spot-centroid config (shared with the GPU twin)."""
     check_centroid_streams(config, shared_memory)
     v.require_shape(config, "output", shared_memory[config.output], (2,))
-    return SpotCentroidSettings(
-        threshold=v.parse_number(config, "threshold", 0.0),
-        background=v.parse_number(config, "background", 0.0),
-        weight_power=v.parse_number(config, "weight_power", 1.0, positive=True),
-    )
+    return SpotCentroidSettings(**parse_parameters(SPOT_CENTROID_PARAMETERS, config))
 
 
 class SpotCentroidCpuKernel(CpuKernel):
@@ -42,7 +47,7 @@ class SpotCentroidCpuKernel(CpuKernel):
 
     kind = "cpu.spot_centroid"
     auxiliary_arity = 0
-    parameter_names = frozenset({"threshold", "background", "weight_power"})
+    parameter_specs = SPOT_CENTROID_PARAMETERS
 
     @classmethod
     def _settings(cls, config, shared_memory) -> SpotCentroidSettings:

@@ -39,15 +39,22 @@ from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernel import Kernel, KernelContext
 from shmpipeline.kernels import _validation as v
 
-_TWIN_RULES = ("input_arity", "auxiliary_arity", "parameter_names", "accepts_operation")
+_TWIN_RULES = (
+    "input_arity",
+    "auxiliary_arity",
+    "output_arity",
+    "parameter_specs",
+    "parameter_names",
+    "accepts_operation",
+)
 
 
 class GpuKernel(Kernel):
     """A kernel over torch tensors on a CUDA device (or torch's CPU device
     when constructed with ``device="cpu"``).
 
-    Subclasses set ``kind`` and ``cpu_twin``; the twin's arity, parameter
-    names and ``accepts_operation`` are copied unless the subclass sets them.
+    Subclasses set ``kind`` and ``cpu_twin``; the twin's arities, parameter
+    declarations and ``accepts_operation`` are copied unless the subclass sets them.
     """
 
     storage: ClassVar[str] = "gpu"
