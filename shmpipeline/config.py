@@ -9,7 +9,7 @@ valid values, e.g. tests of one kernel).
 Every problem is a :class:`~shmpipeline.errors.ConfigValidationError` whose
 message names the entry and the field::
 
-    kernels[2] 'scale_stage': input: unknown shared memory 'fram'
+    kernels[2] 'scale_stage': input: undefined shared memory 'fram'
     shared_memory[0] 'frame': shape: dimension 1 must be a positive integer, got 2.7
 
 Loaded from YAML, the error also carries ``path`` and ``line`` (the line of the
@@ -53,12 +53,9 @@ Accepted forms and decisions (compatible with files the published
 
 from __future__ import annotations
 
-import difflib
 import keyword
 import math
-import numbers
 import re
-import reprlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,14 +64,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from shmpipeline._problems import Loc, Problems, did_you_mean, is_int, is_real, show
+from shmpipeline._yaml import line_of, load_yaml_file, plain
 from shmpipeline.errors import ConfigValidationError, StreamLayoutError
 from shmpipeline.stream._names import check_name
 
 __all__ = [
     "SharedMemoryConfig",
     "AuxiliaryBinding",
+    "SynchronizationConfig",
     "KernelConfig",
     "PipelineConfig",
 ]
@@ -95,126 +94,29 @@ _KERNEL_KEYS = (
     "parameters",
     "read_timeout",
     "pause_sleep",
+    "poll_interval",
+    "inputs",
+    "outputs",
+    "trigger_policy",
+    "synchronization",
+    "propagate_frame_id",
 )
+_SYNC_KEYS = ("mode", "on_skew", "max_skew_generations", "max_wait_s", "timeout")
+#: trigger policies of multi-input kernels
+TRIGGER_POLICIES = ("any_new", "all_new")
+#: synchronization modes and skew policies of multi-input kernels
+SYNC_MODES = ("count", "matching_frame_id")
+SYNC_ON_SKEW = ("drop_older",)
 # Keys later published releases added; named in the error so a migrating
 # user knows the key is real but unsupported rather than misspelt.
 _PUBLISHED_EXTENSIONS = {
     "pipeline": {"sources", "sinks", "namespace"},
     "stream": {"notify", "mode", "initial"},
-    "kernel": {
-        "inputs",
-        "outputs",
-        "poll_interval",
-        "trigger_policy",
-        "synchronization",
-        "propagate_frame_id",
-    },
+    "kernel": set(),
 }
 _GPU_DEVICE_RE = re.compile(r"cuda(:\d+)?\Z")
 _DTYPE_CODE_RE = re.compile(r"[<>=|]?[a-zA-Z]\d+\Z")
 _NUMERIC_KINDS = "biufc"
-
-Loc = tuple[Any, ...]
-
-
-# --- small helpers ---------------------------------------------------------------
-
-
-class _ShortRepr(reprlib.Repr):
-    """``repr`` bounded in length and depth (user values can be anything)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxstring = 60
-        self.maxother = 60
-        self.maxlevel = 3
-        self.maxlist = self.maxtuple = self.maxdict = self.maxset = 6
-
-    def repr_int(self, x: int, level: int) -> str:
-        if x.bit_length() > 128:
-            return f"<{x.bit_length()}-bit integer>"
-        return super().repr_int(x, level)
-
-
-_short_repr = _ShortRepr()
-
-
-def _show(value: Any) -> str:
-    """A short, safe description of an arbitrary user value."""
-    try:
-        return _short_repr.repr(value)
-    except Exception:  # a hostile __repr__ must not escape validation
-        return f"<{type(value).__name__} object>"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _hint(word: Any, candidates: Sequence[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-
-
-def _plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """Deep copy of mappings/lists into plain ``dict``/``list`` (tuples kept).
-
-    Shared sub-objects (YAML aliases) stay shared, so a "billion laughs"
-    document costs linear time.
-    """
-    if memo is None:
-        memo = {}
-    if isinstance(value, Mapping):
-        if id(value) in memo:
-            return memo[id(value)]
-        out: dict[Any, Any] = {}
-        memo[id(value)] = out
-        for key, item in value.items():
-            out[key] = _plain(item, memo)
-        return out
-    if isinstance(value, list):
-        if id(value) in memo:
-            return memo[id(value)]
-        seq: list[Any] = []
-        memo[id(value)] = seq
-        seq.extend(_plain(item, memo) for item in value)
-        return seq
-    if isinstance(value, tuple):
-        return tuple(_plain(item, memo) for item in value)
-    return value
-
-
-# --- problem collection ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Problem:
-    """One validation problem: the message and where in the raw data it is."""
-
-    message: str
-    loc: Loc
-
-
-class _Problems:
-    """Collects problems so that every one of them can be reported."""
-
-    def __init__(self) -> None:
-        self.items: list[_Problem] = []
-
-    def add(self, where: str, field_name: str | None, problem: str, loc: Loc) -> None:
-        parts = [part for part in (where, field_name) if part]
-        self.items.append(_Problem(": ".join([*parts, problem]), loc))
-
-    def __len__(self) -> int:
-        return len(self.items)
 
 
 def _entry_label(base: str, name: Any) -> str:
@@ -229,7 +131,7 @@ def _check_keys(
     section: str,
     where: str,
     loc: Loc,
-    problems: _Problems,
+    problems: Problems,
 ) -> None:
     for key in data:
         if isinstance(key, str) and key in allowed:
@@ -246,7 +148,7 @@ def _check_keys(
         problems.add(
             where,
             None,
-            f"unknown key {_show(key)}{_hint(key, allowed)}; allowed: "
+            f"unknown key {show(key)}{did_you_mean(key, allowed)}; allowed: "
             + ", ".join(allowed),
             (*loc, key),
         )
@@ -256,13 +158,13 @@ def _check_keys(
 
 
 def _parse_text(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
+    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
 ) -> str | None:
     if value is None:
         problems.add(where, field_name, "required", loc)
         return None
     if not isinstance(value, str):
-        problems.add(where, field_name, f"must be a string, got {_show(value)}", loc)
+        problems.add(where, field_name, f"must be a string, got {show(value)}", loc)
         return None
     text = value.strip()
     if not text:
@@ -270,21 +172,21 @@ def _parse_text(
         return None
     if not text.isprintable():
         problems.add(
-            where, field_name, f"must be printable text, got {_show(value)}", loc
+            where, field_name, f"must be printable text, got {show(value)}", loc
         )
         return None
     return text
 
 
 def _parse_stream_ref(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
+    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
 ) -> str | None:
     """A reference to a stream: a string (whether it exists is checked later)."""
     return _parse_text(value, where, field_name, loc, problems)
 
 
 def _parse_stream_name(
-    value: Any, where: str, loc: Loc, problems: _Problems
+    value: Any, where: str, loc: Loc, problems: Problems
 ) -> str | None:
     name = _parse_text(value, where, "name", loc, problems)
     if name is None:
@@ -298,7 +200,7 @@ def _parse_stream_name(
 
 
 def _parse_shape(
-    value: Any, where: str, loc: Loc, problems: _Problems
+    value: Any, where: str, loc: Loc, problems: Problems
 ) -> tuple[int, ...] | None:
     def bad(problem: str) -> None:
         problems.add(where, "shape", problem, loc)
@@ -306,12 +208,12 @@ def _parse_shape(
     if value is None:
         bad("required (a list of positive integers, e.g. [64, 64])")
         return None
-    if _is_int(value):
+    if is_int(value):
         dims: list[Any] = [value]
     elif isinstance(value, (list, tuple)):
         dims = list(value)
     else:
-        bad(f"must be a list of positive integers, got {_show(value)}")
+        bad(f"must be a list of positive integers, got {show(value)}")
         return None
     if not dims:
         bad("must have at least one dimension")
@@ -321,15 +223,15 @@ def _parse_shape(
         return None
     shape: list[int] = []
     for index, dim in enumerate(dims):
-        if not _is_int(dim):
-            bad(f"dimension {index} must be a positive integer, got {_show(dim)}")
+        if not is_int(dim):
+            bad(f"dimension {index} must be a positive integer, got {show(dim)}")
             return None
         if dim <= 0:
-            bad(f"dimension {index} must be a positive integer, got {_show(dim)}")
+            bad(f"dimension {index} must be a positive integer, got {show(dim)}")
             return None
         shape.append(int(dim))
     if math.prod(shape) > _INT64_MAX:
-        bad(f"too many elements in {_show(tuple(shape))}")
+        bad(f"too many elements in {show(tuple(shape))}")
         return None
     return tuple(shape)
 
@@ -342,7 +244,7 @@ def _explicit_width_spelling(text: str, dtype: np.dtype) -> bool:
 
 
 def _parse_dtype(
-    value: Any, where: str, loc: Loc, problems: _Problems
+    value: Any, where: str, loc: Loc, problems: Problems
 ) -> np.dtype | None:
     def bad(problem: str) -> None:
         problems.add(where, "dtype", problem, loc)
@@ -359,24 +261,24 @@ def _parse_dtype(
         text = value.strip()
         candidate = text
     else:
-        bad(f"must be a NumPy dtype name such as 'float32', got {_show(value)}")
+        bad(f"must be a NumPy dtype name such as 'float32', got {show(value)}")
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             dtype = np.dtype(candidate)
     except Exception:
-        bad(f"{_show(value)} is not a NumPy dtype")
+        bad(f"{show(value)} is not a NumPy dtype")
         return None
     if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
-        bad(f"{_show(value)} is not a numeric or bool dtype ({dtype.str})")
+        bad(f"{show(value)} is not a numeric or bool dtype ({dtype.str})")
         return None
     if not dtype.isnative:
-        bad(f"{_show(value)} has a non-native byte order; use {dtype.name!r}")
+        bad(f"{show(value)} has a non-native byte order; use {dtype.name!r}")
         return None
     if text is not None and not _explicit_width_spelling(text, dtype):
         bad(
-            f"{_show(value)} has no explicit width (it means {dtype.name!r} "
+            f"{show(value)} has no explicit width (it means {dtype.name!r} "
             f"here); write {dtype.name!r}"
         )
         return None
@@ -384,13 +286,13 @@ def _parse_dtype(
 
 
 def _parse_positive_float(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
+    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
 ) -> float | None:
-    if not _is_real(value):
+    if not is_real(value):
         problems.add(
             where,
             field_name,
-            f"must be a positive number of seconds, got {_show(value)}",
+            f"must be a positive number of seconds, got {show(value)}",
             loc,
         )
         return None
@@ -402,7 +304,7 @@ def _parse_positive_float(
         problems.add(
             where,
             field_name,
-            f"must be a positive finite number of seconds, got {_show(value)}",
+            f"must be a positive finite number of seconds, got {show(value)}",
             loc,
         )
         return None
@@ -413,14 +315,14 @@ def _parse_positive_float(
 
 
 def _parse_stream(
-    raw: Any, base: str, loc: Loc, problems: _Problems
+    raw: Any, base: str, loc: Loc, problems: Problems
 ) -> tuple[SharedMemoryConfig | None, str | None]:
     """Parse one ``shared_memory`` entry; return (config or None, name or None)."""
     if not isinstance(raw, Mapping):
         problems.add(
             base,
             None,
-            "must be a mapping with name, shape and dtype, got " + _show(raw),
+            "must be a mapping with name, shape and dtype, got " + show(raw),
             loc,
         )
         return None, None
@@ -443,7 +345,7 @@ def _parse_stream(
             problems.add(
                 where,
                 "storage",
-                f"must be 'cpu' or 'gpu', got {_show(storage_raw)}",
+                f"must be 'cpu' or 'gpu', got {show(storage_raw)}",
                 (*loc, "storage"),
             )
             storage = None
@@ -466,7 +368,7 @@ def _parse_stream(
             problems.add(
                 where,
                 "gpu_device",
-                f"must be 'cuda' or 'cuda:<index>', got {_show(gpu_raw)}",
+                f"must be 'cuda' or 'cuda:<index>', got {show(gpu_raw)}",
                 gpu_loc,
             )
 
@@ -476,7 +378,7 @@ def _parse_stream(
         problems.add(
             where,
             "cpu_mirror",
-            f"must be true or false, got {_show(mirror_raw)}",
+            f"must be true or false, got {show(mirror_raw)}",
             mirror_loc,
         )
     elif mirror_raw is True and storage == "cpu":
@@ -521,7 +423,7 @@ def _valid_alias(alias: str, stream: str) -> bool:
 
 
 def _parse_auxiliary(
-    value: Any, where: str, loc: Loc, problems: _Problems
+    value: Any, where: str, loc: Loc, problems: Problems
 ) -> tuple[list[tuple[AuxiliaryBinding, Any]], bool]:
     """Return ([(binding, loc key)], ok) for the list or mapping form."""
     bindings: list[tuple[AuxiliaryBinding, Any]] = []
@@ -535,7 +437,7 @@ def _parse_auxiliary(
                 problems.add(
                     where,
                     "auxiliary",
-                    f"alias {_show(alias)} must be a non-empty string",
+                    f"alias {show(alias)} must be a non-empty string",
                     item_loc,
                 )
                 ok = False
@@ -548,7 +450,7 @@ def _parse_auxiliary(
                 continue
             if not _valid_alias(alias, name):
                 problems.add(
-                    where, field_name, _ALIAS_PROBLEM.format(_show(alias)), item_loc
+                    where, field_name, _ALIAS_PROBLEM.format(show(alias)), item_loc
                 )
                 ok = False
                 continue
@@ -568,7 +470,7 @@ def _parse_auxiliary(
             alias = name if alias_raw is None else alias_raw
             if not isinstance(alias, str) or not _valid_alias(alias, name):
                 problems.add(
-                    where, label, _ALIAS_PROBLEM.format(_show(alias)), item_loc
+                    where, label, _ALIAS_PROBLEM.format(show(alias)), item_loc
                 )
                 ok = False
                 continue
@@ -578,7 +480,7 @@ def _parse_auxiliary(
             where,
             "auxiliary",
             "must be a list of stream names or an {alias: stream} mapping, got "
-            + _show(value),
+            + show(value),
             loc,
         )
         return bindings, False
@@ -603,27 +505,27 @@ def _parse_auxiliary(
 
 
 def _parse_parameters(
-    value: Any, where: str, loc: Loc, problems: _Problems
+    value: Any, where: str, loc: Loc, problems: Problems
 ) -> dict[str, Any] | None:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        problems.add(where, "parameters", f"must be a mapping, got {_show(value)}", loc)
+        problems.add(where, "parameters", f"must be a mapping, got {show(value)}", loc)
         return None
     for key in value:
         if not isinstance(key, str):
             problems.add(
                 where,
                 "parameters",
-                f"keys must be strings, got {_show(key)}",
+                f"keys must be strings, got {show(key)}",
                 (*loc, key),
             )
             return None
-    return _plain(value)
+    return plain(value)
 
 
 @dataclass
-class _KernelRef:
+class KernelWiring:
     """The wiring of one kernel, as far as it could be parsed (for cross checks
     shared by config loading and :class:`~shmpipeline.graph.PipelineGraph`)."""
 
@@ -633,57 +535,222 @@ class _KernelRef:
     input: str | None
     output: str | None
     auxiliary: list[tuple[AuxiliaryBinding, Any]]
+    #: every trigger input / output with the field and location naming it
+    #: (defaults to the primary input / output alone)
+    inputs: list[tuple[str, str, Loc]] | None = None
+    outputs: list[tuple[str, str, Loc]] | None = None
+
+    def trigger_refs(self) -> list[tuple[str, str, Loc]]:
+        if self.inputs is not None:
+            return self.inputs
+        if self.input is None:
+            return []
+        return [(self.input, "input", (*self.loc, "input"))]
+
+    def output_refs(self) -> list[tuple[str, str, Loc]]:
+        if self.outputs is not None:
+            return self.outputs
+        if self.output is None:
+            return []
+        return [(self.output, "output", (*self.loc, "output"))]
 
 
-def _kernel_self_problems(ref: _KernelRef, problems: _Problems) -> None:
+def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
     """Rules about one kernel's own bindings."""
     where, loc = ref.where, ref.loc
-    if ref.input is not None and ref.input == ref.output:
-        problems.add(
-            where,
-            "output",
-            f"is the trigger input {ref.input!r}; a kernel cannot write the stream "
-            "that triggers it",
-            (*loc, "output"),
-        )
+    triggers = ref.trigger_refs()
+    outputs = ref.output_refs()
+    trigger_names: set[str] = set()
+    for name, field_name, item_loc in triggers:
+        if name in trigger_names:
+            problems.add(
+                where,
+                field_name,
+                f"stream {show(name)} is listed twice; a kernel cannot declare "
+                "the same trigger input stream more than once",
+                item_loc,
+            )
+        trigger_names.add(name)
+    output_names: set[str] = set()
+    for name, field_name, item_loc in outputs:
+        if name in trigger_names:
+            problems.add(
+                where,
+                field_name,
+                f"is the trigger input {show(name)}; a kernel cannot write the "
+                "stream that triggers it",
+                item_loc,
+            )
+        elif name in output_names:
+            problems.add(
+                where,
+                field_name,
+                f"stream {show(name)} is listed twice; a kernel cannot declare "
+                "the same output stream more than once",
+                item_loc,
+            )
+        output_names.add(name)
     bound: dict[str, str] = {}
     for binding, key in ref.auxiliary:
         field_name = f"auxiliary.{binding.alias}"
         item_loc = (*loc, "auxiliary", key)
-        if binding.name == ref.input:
+        if binding.name in trigger_names:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is already the trigger input",
+                f"stream {show(binding.name)} is already the trigger input",
                 item_loc,
             )
-        elif binding.name == ref.output:
+        elif binding.name in output_names:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is the kernel's own output",
+                f"stream {show(binding.name)} is the kernel's own output",
                 item_loc,
             )
         elif binding.name in bound:
             problems.add(
                 where,
                 field_name,
-                f"stream {binding.name!r} is already bound to alias "
+                f"stream {show(binding.name)} is already bound to alias "
                 f"{bound[binding.name]!r}",
                 item_loc,
             )
         bound.setdefault(binding.name, binding.alias)
 
 
+def _parse_stream_list(
+    raw: Mapping[Any, Any],
+    single: str,
+    several: str,
+    where: str,
+    loc: Loc,
+    problems: Problems,
+) -> list[tuple[str, str, Loc]] | None:
+    """``input``/``inputs`` (or ``output``/``outputs``): exactly one of the
+    two, the list non-empty; returns ``[(name, field, loc)]`` or None."""
+    one, many = raw.get(single), raw.get(several)
+    if one is not None and many is not None:
+        problems.add(
+            where,
+            several,
+            f"use either {single!r} or {several!r}, not both",
+            (*loc, several),
+        )
+        return None
+    if many is None:
+        name = _parse_stream_ref(one, where, single, (*loc, single), problems)
+        return None if name is None else [(name, single, (*loc, single))]
+    if not isinstance(many, (list, tuple)) or not many:
+        problems.add(
+            where,
+            several,
+            f"must be a non-empty list of stream names, got {show(many)}",
+            (*loc, several),
+        )
+        return None
+    refs: list[tuple[str, str, Loc]] = []
+    ok = True
+    for index, item in enumerate(many):
+        label = f"{several}[{index}]"
+        item_loc = (*loc, several, index)
+        name = _parse_stream_ref(item, where, label, item_loc, problems)
+        if name is None:
+            ok = False
+        else:
+            refs.append((name, label, item_loc))
+    return refs if ok else None
+
+
+def _parse_choice(
+    value: Any,
+    choices: Sequence[str],
+    where: str,
+    field_name: str,
+    loc: Loc,
+    problems: Problems,
+) -> str | None:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in choices:
+        problems.add(
+            where,
+            field_name,
+            f"must be one of {', '.join(map(repr, choices))}, got {show(value)}"
+            + did_you_mean(value, choices),
+            loc,
+        )
+        return None
+    return text
+
+
+def _parse_synchronization(
+    value: Any, where: str, loc: Loc, problems: Problems
+) -> SynchronizationConfig | None:
+    """The ``synchronization`` mapping of a multi-input kernel."""
+    if not isinstance(value, Mapping):
+        problems.add(
+            where, "synchronization", f"must be a mapping, got {show(value)}", loc
+        )
+        return None
+    before = len(problems)
+    label = "synchronization"
+    for key in value:
+        if not (isinstance(key, str) and key in _SYNC_KEYS):
+            problems.add(
+                where,
+                label,
+                f"unknown key {show(key)}{did_you_mean(key, _SYNC_KEYS)}; allowed: "
+                + ", ".join(_SYNC_KEYS)
+                + " (other keys are unsupported fields)",
+                (*loc, key),
+            )
+    mode = _parse_choice(
+        value.get("mode", "count"), SYNC_MODES, where, f"{label}.mode",
+        (*loc, "mode"), problems,
+    )
+    on_skew = _parse_choice(
+        value.get("on_skew", "drop_older"), SYNC_ON_SKEW, where,
+        f"{label}.on_skew", (*loc, "on_skew"), problems,
+    )
+    max_skew = value.get("max_skew_generations", 16)
+    if not is_int(max_skew) or max_skew < 1 or max_skew > 2**31:
+        problems.add(
+            where,
+            f"{label}.max_skew_generations",
+            f"must be a positive integer, got {show(max_skew)}",
+            (*loc, "max_skew_generations"),
+        )
+    if value.get("max_wait_s") is not None and value.get("timeout") is not None:
+        problems.add(
+            where,
+            f"{label}.timeout",
+            "is an alias of max_wait_s; give one of the two",
+            (*loc, "timeout"),
+        )
+    wait_key = "max_wait_s" if value.get("max_wait_s") is not None else "timeout"
+    wait_raw = value.get(wait_key)
+    max_wait = None
+    if wait_raw is not None:
+        max_wait = _parse_positive_float(
+            wait_raw, where, f"{label}.{wait_key}", (*loc, wait_key), problems
+        )
+    if len(problems) > before:
+        return None
+    return SynchronizationConfig(
+        mode=mode, on_skew=on_skew, max_skew_generations=int(max_skew),
+        max_wait_s=max_wait,
+    )
+
+
 def _parse_kernel(
-    raw: Any, base: str, loc: Loc, problems: _Problems
-) -> tuple[KernelConfig | None, _KernelRef | None]:
+    raw: Any, base: str, loc: Loc, problems: Problems
+) -> tuple[KernelConfig | None, KernelWiring | None]:
     """Parse one ``kernels`` entry; return (config or None, wiring or None)."""
     if not isinstance(raw, Mapping):
         problems.add(
             base,
             None,
-            "must be a mapping with name, kind, input and output, got " + _show(raw),
+            "must be a mapping with name, kind, input and output, got " + show(raw),
             loc,
         )
         return None, None
@@ -692,12 +759,10 @@ def _parse_kernel(
     _check_keys(raw, _KERNEL_KEYS, "kernel", where, loc, problems)
     name = _parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
     kind = _parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
-    input_name = _parse_stream_ref(
-        raw.get("input"), where, "input", (*loc, "input"), problems
-    )
-    output_name = _parse_stream_ref(
-        raw.get("output"), where, "output", (*loc, "output"), problems
-    )
+    trigger_refs = _parse_stream_list(raw, "input", "inputs", where, loc, problems)
+    output_refs = _parse_stream_list(raw, "output", "outputs", where, loc, problems)
+    input_name = trigger_refs[0][0] if trigger_refs else None
+    output_name = output_refs[0][0] if output_refs else None
     auxiliary, aux_ok = _parse_auxiliary(
         raw.get("auxiliary"), where, (*loc, "auxiliary"), problems
     )
@@ -710,7 +775,11 @@ def _parse_kernel(
         raw.get("parameters"), where, (*loc, "parameters"), problems
     )
     timing: dict[str, float | None] = {}
-    for key, default in (("read_timeout", 1.0), ("pause_sleep", 0.01)):
+    for key, default in (
+        ("read_timeout", 1.0),
+        ("pause_sleep", 0.01),
+        ("poll_interval", DEFAULT_POLL_INTERVAL),
+    ):
         value = raw.get(key)
         timing[key] = (
             default
@@ -718,10 +787,51 @@ def _parse_kernel(
             else _parse_positive_float(value, where, key, (*loc, key), problems)
         )
 
-    ref = _KernelRef(where, loc, name, input_name, output_name, auxiliary)
-    _kernel_self_problems(ref, problems)
+    several = len(trigger_refs or ()) > 1
+    policy_raw = raw.get("trigger_policy")
+    trigger_policy = (
+        ("all_new" if several else "any_new")
+        if policy_raw is None
+        else _parse_choice(
+            policy_raw, TRIGGER_POLICIES, where, "trigger_policy",
+            (*loc, "trigger_policy"), problems,
+        )
+    )
+    synchronization = None
+    if raw.get("synchronization") is not None:
+        synchronization = _parse_synchronization(
+            raw["synchronization"], where, (*loc, "synchronization"), problems
+        )
+        if (
+            synchronization is not None
+            and synchronization.mode == "matching_frame_id"
+            and trigger_policy not in (None, "all_new")
+        ):
+            problems.add(
+                where,
+                "synchronization",
+                "mode 'matching_frame_id' requires trigger_policy 'all_new'",
+                (*loc, "synchronization"),
+            )
+    propagate = raw.get("propagate_frame_id", False)
+    if propagate is None:
+        propagate = False
+    if not isinstance(propagate, bool):
+        problems.add(
+            where,
+            "propagate_frame_id",
+            f"must be true or false, got {show(propagate)}",
+            (*loc, "propagate_frame_id"),
+        )
+
+    ref = KernelWiring(
+        where, loc, name, input_name, output_name, auxiliary,
+        inputs=trigger_refs, outputs=output_refs,
+    )
+    kernel_wiring_problems(ref, problems)
     if len(problems) > before or not aux_ok:
         return None, ref
+    assert trigger_refs is not None and output_refs is not None
     assert name and kind and input_name and output_name and parameters is not None
     config = KernelConfig(
         name=name,
@@ -733,16 +843,25 @@ def _parse_kernel(
         parameters=parameters,
         read_timeout=timing["read_timeout"],  # type: ignore[arg-type]
         pause_sleep=timing["pause_sleep"],  # type: ignore[arg-type]
+        poll_interval=timing["poll_interval"],  # type: ignore[arg-type]
+        outputs=tuple(n for n, _, _ in output_refs) if raw.get("outputs") else (),
+        inputs=tuple(n for n, _, _ in trigger_refs) if raw.get("inputs") else (),
+        trigger_policy=trigger_policy,  # type: ignore[arg-type]
+        synchronization=synchronization,
+        propagate_frame_id=propagate,
     )
     return config, ref
 
 
-def _cross_problems(
+def cross_entry_problems(
     streams: Sequence[tuple[str, Loc, str | None]],
-    kernels: Sequence[_KernelRef],
-    problems: _Problems,
+    kernels: Sequence[KernelWiring],
+    problems: Problems,
+    *,
+    producers: bool = False,
 ) -> None:
-    """Rules across entries: unique names, defined streams, one producer each.
+    """Rules across entries: unique names, defined streams, and (with
+    ``producers``, the graph's rule) one producer per stream.
 
     ``streams`` holds ``(where, loc, name)`` per shared_memory entry.
     """
@@ -773,18 +892,20 @@ def _cross_problems(
         else:
             kernel_names[ref.name] = ref.where
 
-    def check_defined(ref: _KernelRef, field_name: str, stream: str | None, loc: Loc):
+    def check_defined(ref: KernelWiring, field_name: str, stream: str | None, loc: Loc):
         if stream is not None and stream not in defined:
             problems.add(
                 ref.where,
                 field_name,
-                f"unknown shared memory {stream!r}{_hint(stream, list(defined))}",
+                f"undefined shared memory {show(stream)}"
+                + did_you_mean(stream, list(defined)),
                 loc,
             )
 
-    producers: dict[str, str] = {}
+    produced: dict[str, str] = {}
     for ref in kernels:
-        check_defined(ref, "input", ref.input, (*ref.loc, "input"))
+        for stream, field_name, loc in ref.trigger_refs():
+            check_defined(ref, field_name, stream, loc)
         for binding, key in ref.auxiliary:
             check_defined(
                 ref,
@@ -792,19 +913,39 @@ def _cross_problems(
                 binding.name,
                 (*ref.loc, "auxiliary", key),
             )
-        check_defined(ref, "output", ref.output, (*ref.loc, "output"))
-        if ref.output is None:
-            continue
-        if ref.output in producers:
-            problems.add(
-                ref.where,
-                "output",
-                f"shared memory {ref.output!r} is already produced by "
-                f"{producers[ref.output]}; a stream has at most one producer",
-                (*ref.loc, "output"),
-            )
-        else:
-            producers[ref.output] = ref.where
+        for stream, field_name, loc in ref.output_refs():
+            check_defined(ref, field_name, stream, loc)
+            if producers:
+                _producer_problem(ref, stream, field_name, loc, produced, problems)
+
+
+def _producer_problem(
+    ref: KernelWiring,
+    stream: str,
+    field_name: str,
+    loc: Loc,
+    produced: dict[str, str],
+    problems: Problems,
+) -> None:
+    if stream in produced:
+        problems.add(
+            ref.where,
+            field_name,
+            f"shared memory {show(stream)} is already produced by "
+            f"{produced[stream]} (multiple producer kernels); a stream "
+            "has at most one producer",
+            loc,
+        )
+    else:
+        produced[stream] = ref.where
+
+
+def producer_problems(kernels: Sequence[KernelWiring], problems: Problems) -> None:
+    """The graph rule alone: a stream has at most one producer."""
+    produced: dict[str, str] = {}
+    for ref in kernels:
+        for stream, field_name, loc in ref.output_refs():
+            _producer_problem(ref, stream, field_name, loc, produced, problems)
 
 
 @dataclass
@@ -813,7 +954,8 @@ class _Parsed:
 
     streams: list[SharedMemoryConfig | None]
     kernels: list[KernelConfig | None]
-    problems: _Problems
+    problems: Problems
+    wirings: list[KernelWiring] = field(default_factory=list)
 
     def config(self) -> PipelineConfig | None:
         if len(self.problems):
@@ -825,14 +967,14 @@ class _Parsed:
 
 
 def _parse_pipeline(raw: Any) -> _Parsed:
-    problems = _Problems()
+    problems = Problems()
     parsed = _Parsed([], [], problems)
     if not isinstance(raw, Mapping):
         problems.add(
             "pipeline",
             None,
             "must be a mapping with 'shared_memory' and 'kernels' lists, got "
-            + _show(raw),
+            + show(raw),
             (),
         )
         return parsed
@@ -845,7 +987,7 @@ def _parse_pipeline(raw: Any) -> _Parsed:
             "",
             "shared_memory",
             "required: a non-empty list of stream entries"
-            + ("" if streams_raw is None else f", got {_show(streams_raw)}"),
+            + ("" if streams_raw is None else f", got {show(streams_raw)}"),
             ("shared_memory",),
         )
     else:
@@ -856,14 +998,14 @@ def _parse_pipeline(raw: Any) -> _Parsed:
             parsed.streams.append(config)
             stream_refs.append((_entry_label(base, name), loc, name))
 
-    kernel_refs: list[_KernelRef] = []
+    kernel_refs: list[KernelWiring] = []
     kernels_raw = raw.get("kernels")
     if not isinstance(kernels_raw, (list, tuple)) or not kernels_raw:
         problems.add(
             "",
             "kernels",
             "required: a non-empty list of kernel entries"
-            + ("" if kernels_raw is None else f", got {_show(kernels_raw)}"),
+            + ("" if kernels_raw is None else f", got {show(kernels_raw)}"),
             ("kernels",),
         )
     else:
@@ -874,190 +1016,23 @@ def _parse_pipeline(raw: Any) -> _Parsed:
             if ref is not None:
                 kernel_refs.append(ref)
 
-    _cross_problems(stream_refs, kernel_refs, problems)
+    cross_entry_problems(stream_refs, kernel_refs, problems)
+    parsed.wirings = kernel_refs
     return parsed
 
 
-def _parse_pipeline_safely(raw: Any) -> _Parsed:
+def parse_pipeline_checked(raw: Any) -> _Parsed:
     """:func:`_parse_pipeline`, with absurd nesting reported as a problem."""
     try:
         return _parse_pipeline(raw)
     except RecursionError:
-        problems = _Problems()
+        problems = Problems()
         problems.add("pipeline", None, "data is nested too deeply", ())
         return _Parsed([], [], problems)
 
 
-# --- YAML with line numbers --------------------------------------------------------
-
-
-class _LineDict(dict):
-    """A mapping loaded from YAML: ``line`` of the mapping, ``key_lines``."""
-
-    __slots__ = ("line", "key_lines")
-
-
-class _LineList(list):
-    """A sequence loaded from YAML: ``line`` and ``item_lines``."""
-
-    __slots__ = ("line", "item_lines")
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records the line of every mapping key and sequence item,
-    rejects duplicate keys, and reads ``1e-3`` as a float (YAML 1.2 style)."""
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.Node) -> _LineDict:
-    if not isinstance(node, yaml.MappingNode):
-        raise yaml.constructor.ConstructorError(
-            None, None, f"expected a mapping node, but found {node.id}", node.start_mark
-        )
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-            key = loader.construct_object(key_node)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {_show(key)}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                "found unhashable key",
-                key_node.start_mark,
-            ) from None
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.Node) -> _LineList:
-    if not isinstance(node, yaml.SequenceNode):
-        raise yaml.constructor.ConstructorError(
-            None,
-            None,
-            f"expected a sequence node, but found {node.id}",
-            node.start_mark,
-        )
-    result = _LineList()
-    result.line = node.start_mark.line + 1
-    result.item_lines = []
-    for child in node.value:
-        result.append(loader.construct_object(child, deep=True))
-        result.item_lines.append(child.start_mark.line + 1)
-    return result
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
-)
-_LineLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _line_of(raw: Any, loc: Loc) -> int | None:
-    """The line of the deepest element of ``loc`` found in YAML-loaded ``raw``."""
-    line = getattr(raw, "line", None)
-    node = raw
-    for key in loc:
-        if isinstance(node, _LineDict):
-            try:
-                if key not in node:
-                    break
-            except TypeError:
-                break
-            line = node.key_lines.get(key, line)
-            node = node[key]
-        elif isinstance(node, _LineList) and isinstance(key, int):
-            if not 0 <= key < len(node):
-                break
-            line = node.item_lines[key]
-            node = node[key]
-        else:
-            break
-    return line
-
-
-def _load_yaml(path: Any) -> tuple[Any, str, Path]:
-    """Read and parse a YAML file; return (data, display path, path)."""
-    try:
-        file_path = Path(path)
-    except TypeError:
-        raise ConfigValidationError(
-            f"config path must be a string or a path, got {_show(path)}"
-        ) from None
-    display = str(path) if isinstance(path, str) else str(file_path)
-    try:
-        data = file_path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigValidationError("config file not found", path=display) from None
-    except IsADirectoryError:
-        raise ConfigValidationError(
-            "config path is a directory, not a file", path=display
-        ) from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigValidationError(
-            f"cannot read config file: {reason}", path=display
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigValidationError(
-            "config file is not UTF-8 text", path=display, line=line
-        ) from None
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "cannot parse"
-        if exc.problem and exc.context:
-            problem = f"{exc.problem} ({exc.context})"
-        raise ConfigValidationError(
-            f"invalid YAML: {problem}", path=display, line=line
-        ) from None
-    except RecursionError:
-        raise ConfigValidationError(
-            "invalid YAML: nested too deeply", path=display
-        ) from None
-    except Exception as exc:  # anything else the parser raises is bad input too
-        raise ConfigValidationError(
-            f"invalid YAML: {type(exc).__name__}: {_show(str(exc))}", path=display
-        ) from None
-    return raw, display, file_path
-
-
 def _raise_problems(
-    problems: _Problems, raw: Any = None, path: str | None = None
+    problems: Problems, raw: Any = None, path: str | None = None
 ) -> None:
     """Raise the collected problems (first as message, all in ``errors``)."""
     if not len(problems):
@@ -1065,7 +1040,7 @@ def _raise_problems(
     rendered: list[str] = []
     first_line: int | None = None
     for index, problem in enumerate(problems.items):
-        line = _line_of(raw, problem.loc) if path is not None else None
+        line = line_of(raw, problem.loc) if path is not None else None
         if index == 0:
             first_line = line
         rendered.append(
@@ -1102,14 +1077,18 @@ class SharedMemoryConfig:
             object.__setattr__(self, "shape", tuple(self.shape))
         if isinstance(self.dtype, (str, type)):
             try:
-                object.__setattr__(self, "dtype", np.dtype(self.dtype))
-            except Exception:
-                pass
+                dtype = np.dtype(self.dtype)
+            except (TypeError, ValueError):
+                raise ConfigValidationError(
+                    f"shared memory {self.name!r}: dtype: {show(self.dtype)} is "
+                    "not a NumPy dtype"
+                ) from None
+            object.__setattr__(self, "dtype", dtype)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SharedMemoryConfig:
         """Build a validated shared-memory configuration from a mapping."""
-        problems = _Problems()
+        problems = Problems()
         try:
             config, _ = _parse_stream(raw, "shared_memory", (), problems)
         except RecursionError:
@@ -1152,6 +1131,41 @@ class AuxiliaryBinding:
     name: str
 
 
+#: default sleep between trigger polls of a multi-input kernel (seconds)
+DEFAULT_POLL_INTERVAL = 1e-5
+
+
+@dataclass(frozen=True)
+class SynchronizationConfig:
+    """How a multi-input kernel pairs up its trigger inputs.
+
+    ``mode='count'`` fires on publication counts alone (the trigger policy
+    decides when). ``mode='matching_frame_id'`` also requires every trigger's
+    latest frame to carry the same ``frame_id`` token, so a fan-in only
+    combines frames of one generation; when branches skew, ``on_skew``
+    (``drop_older``) skips the lagging generations, at most
+    ``max_skew_generations`` behind the newest, and ``max_wait_s`` (alias
+    ``timeout``; ``None``: wait as long as it takes) bounds how long a dead
+    branch can stall the kernel.
+    """
+
+    mode: str = "count"
+    on_skew: str = "drop_older"
+    max_skew_generations: int = 16
+    max_wait_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that the ``synchronization`` field reads back."""
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "on_skew": self.on_skew,
+            "max_skew_generations": self.max_skew_generations,
+        }
+        if self.max_wait_s is not None:
+            out["max_wait_s"] = self.max_wait_s
+        return out
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """Configuration for one compute kernel in the pipeline.
@@ -1171,6 +1185,20 @@ class KernelConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     read_timeout: float = 1.0
     pause_sleep: float = 0.01
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+    inputs: tuple[str, ...] = field(default_factory=tuple)
+    trigger_policy: str = "any_new"
+    synchronization: SynchronizationConfig | None = None
+    propagate_frame_id: bool = False
+
+    def __post_init__(self) -> None:
+        # direct construction: lists become tuples; the primary names follow
+        # the lists when only those were given meaningfully
+        for name in ("inputs", "outputs"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> KernelConfig:
@@ -1179,7 +1207,7 @@ class KernelConfig:
         Checks the kernel's own fields and bindings; whether the streams exist
         is a pipeline-level check (:meth:`PipelineConfig.from_dict`).
         """
-        problems = _Problems()
+        problems = Problems()
         try:
             config, _ = _parse_kernel(raw, "kernel", (), problems)
         except RecursionError:
@@ -1191,8 +1219,32 @@ class KernelConfig:
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
-        """Return the trigger input followed by ordered auxiliary streams."""
-        return (self.input, *self.auxiliary_names)
+        """Return the trigger inputs followed by ordered auxiliary streams."""
+        return (*self.trigger_inputs, *self.auxiliary_names)
+
+    @property
+    def trigger_inputs(self) -> tuple[str, ...]:
+        """Every trigger stream in declaration order (``(input,)`` for one)."""
+        return self.inputs if self.inputs else (self.input,)
+
+    @property
+    def all_outputs(self) -> tuple[str, ...]:
+        """Every output stream in declaration order (``(output,)`` for one);
+        the primary ``output`` is always the first."""
+        return self.outputs if self.outputs else (self.output,)
+
+    @property
+    def requires_matching_frame_id(self) -> bool:
+        """Whether the kernel only combines trigger frames of one frame_id."""
+        return (
+            self.synchronization is not None
+            and self.synchronization.mode == "matching_frame_id"
+        )
+
+    @property
+    def tracks_frame_id(self) -> bool:
+        """Whether the worker reads (and so may forward) frame_id tokens."""
+        return self.propagate_frame_id or self.requires_matching_frame_id
 
     @property
     def auxiliary_names(self) -> tuple[str, ...]:
@@ -1215,12 +1267,15 @@ class KernelConfig:
         ``auxiliary`` is written as a list of names when every alias equals
         its stream name, else as an ``{alias: stream}`` mapping.
         """
-        out: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "input": self.input,
-            "output": self.output,
-        }
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.trigger_inputs) > 1:
+            out["inputs"] = list(self.trigger_inputs)
+        else:
+            out["input"] = self.input
+        if len(self.all_outputs) > 1:
+            out["outputs"] = list(self.all_outputs)
+        else:
+            out["output"] = self.output
         if self.auxiliary:
             if all(b.alias == b.name for b in self.auxiliary):
                 out["auxiliary"] = [b.name for b in self.auxiliary]
@@ -1229,9 +1284,18 @@ class KernelConfig:
         if self.operation is not None:
             out["operation"] = self.operation
         if self.parameters:
-            out["parameters"] = _plain(self.parameters)
+            out["parameters"] = plain(self.parameters)
         out["read_timeout"] = self.read_timeout
         out["pause_sleep"] = self.pause_sleep
+        if self.poll_interval != DEFAULT_POLL_INTERVAL:
+            out["poll_interval"] = self.poll_interval
+        default_policy = "all_new" if len(self.trigger_inputs) > 1 else "any_new"
+        if self.trigger_policy != default_policy:
+            out["trigger_policy"] = self.trigger_policy
+        if self.synchronization is not None:
+            out["synchronization"] = self.synchronization.to_dict()
+        if self.propagate_frame_id:
+            out["propagate_frame_id"] = True
         return out
 
 
@@ -1248,6 +1312,11 @@ class PipelineConfig:
     shared_memory: tuple[SharedMemoryConfig, ...]
     kernels: tuple[KernelConfig, ...]
     source_path: Path | None = field(default=None, compare=False, repr=False)
+    # the parts this object held when from_dict validated them; a copy with
+    # other parts (dataclasses.replace) is no longer known to be valid
+    _validated_parts: tuple[Any, ...] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PipelineConfig:
@@ -1255,11 +1324,11 @@ class PipelineConfig:
 
         Raises :class:`ConfigValidationError` listing every problem found.
         """
-        parsed = _parse_pipeline_safely(raw)
+        parsed = parse_pipeline_checked(raw)
         _raise_problems(parsed.problems)
         config = parsed.config()
         assert config is not None
-        return config
+        return config._mark_validated()
 
     @classmethod
     def from_yaml(cls, path: str | PathLike[str]) -> PipelineConfig:
@@ -1267,8 +1336,8 @@ class PipelineConfig:
 
         Errors carry the file path and the line of the offending entry/field.
         """
-        raw, display, file_path = _load_yaml(path)
-        parsed = _parse_pipeline_safely(raw)
+        raw, display, file_path = load_yaml_file(path)
+        parsed = parse_pipeline_checked(raw)
         _raise_problems(parsed.problems, raw, display)
         config = parsed.config()
         assert config is not None
@@ -1276,7 +1345,23 @@ class PipelineConfig:
             resolved = file_path.resolve()
         except (OSError, RuntimeError):
             resolved = file_path.absolute()
-        return replace(config, source_path=resolved)
+        return replace(config, source_path=resolved)._mark_validated()
+
+    def _mark_validated(self) -> PipelineConfig:
+        object.__setattr__(self, "_validated_parts", self._parts())
+        return self
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.shared_memory, self.kernels)
+
+    @property
+    def validated(self) -> bool:
+        """Whether this object came out of ``from_dict``/``from_yaml`` unchanged
+        (so its entries need no second check; hand-built configs do)."""
+        parts = self._validated_parts
+        return parts is not None and all(
+            a is b for a, b in zip(parts, self._parts(), strict=True)
+        )
 
     @property
     def shared_memory_by_name(self) -> dict[str, SharedMemoryConfig]:
@@ -1307,7 +1392,7 @@ class PipelineConfig:
 # --- helpers for graph validation ------------------------------------------------------
 
 
-def _raw_from_config(config: Any) -> Any:
+def raw_from_config(config: Any) -> Any:
     """A raw mapping of a (possibly hand-built, possibly invalid) config object,
     keeping field values as they are so validation sees what is there."""
     if not isinstance(config, PipelineConfig):
@@ -1328,16 +1413,31 @@ def _raw_from_config(config: Any) -> Any:
     def kernel(item: Any) -> Any:
         if not isinstance(item, KernelConfig):
             return item
+        wiring: dict[str, Any] = {}
+        if item.inputs:
+            wiring["inputs"] = item.inputs
+        else:
+            wiring["input"] = item.input
+        if item.outputs:
+            wiring["outputs"] = item.outputs
+        else:
+            wiring["output"] = item.output
+        sync = item.synchronization
         return {
             "name": item.name,
             "kind": item.kind,
-            "input": item.input,
-            "output": item.output,
+            **wiring,
             "auxiliary": item.auxiliary,
             "operation": item.operation,
             "parameters": item.parameters,
             "read_timeout": item.read_timeout,
             "pause_sleep": item.pause_sleep,
+            "poll_interval": item.poll_interval,
+            "trigger_policy": item.trigger_policy,
+            "synchronization": sync.to_dict()
+            if isinstance(sync, SynchronizationConfig)
+            else sync,
+            "propagate_frame_id": item.propagate_frame_id,
         }
 
     shared = config.shared_memory

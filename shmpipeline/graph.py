@@ -29,8 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shmpipeline import config as _config
-from shmpipeline.config import KernelConfig, PipelineConfig
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import line_of, load_yaml_file
+from shmpipeline.config import (
+    KernelConfig,
+    KernelWiring,
+    PipelineConfig,
+    cross_entry_problems,
+    kernel_wiring_problems,
+    parse_pipeline_checked,
+    producer_problems,
+    raw_from_config,
+)
 from shmpipeline.errors import ConfigValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,12 +96,14 @@ class PipelineGraph:
         )
         streams = dict.fromkeys(self._stream_names)
         for kernel in self._kernels:
-            for name in (*kernel.all_inputs, kernel.output):
+            for name in (*kernel.all_inputs, *kernel.all_outputs):
                 streams.setdefault(name)
         self._producers: dict[str, list[str]] = {name: [] for name in streams}
         self._consumers: dict[str, list[str]] = {name: [] for name in streams}
         for kernel in self._kernels:
-            self._producers[kernel.output].append(kernel.name)
+            for name in kernel.all_outputs:
+                if kernel.name not in self._producers[name]:
+                    self._producers[name].append(kernel.name)
             for name in kernel.all_inputs:
                 if kernel.name not in self._consumers[name]:
                     self._consumers[name].append(kernel.name)
@@ -109,7 +121,9 @@ class PipelineGraph:
         in config order: input, auxiliaries, output)."""
         edges: list[GraphEdge] = []
         for kernel in self._kernels:
-            edges.append(GraphEdge(kernel.input, kernel.name, "input", kernel.input))
+            for index, name in enumerate(kernel.trigger_inputs):
+                role = "input" if index == 0 else f"input:{index}"
+                edges.append(GraphEdge(name, kernel.name, role, name))
             for binding in kernel.auxiliary:
                 edges.append(
                     GraphEdge(
@@ -119,7 +133,9 @@ class PipelineGraph:
                         binding.name,
                     )
                 )
-            edges.append(GraphEdge(kernel.name, kernel.output, "output", kernel.output))
+            for index, name in enumerate(kernel.all_outputs):
+                role = "output" if index == 0 else f"output:{index}"
+                edges.append(GraphEdge(kernel.name, name, role, name))
         return tuple(edges)
 
     def _kernel(self, kernel_name: str) -> KernelConfig:
@@ -180,7 +196,7 @@ class PipelineGraph:
         """Return kernels that consume the target kernel's output (as trigger
         or auxiliary), sorted. Raises ``KeyError`` for an unknown kernel."""
         kernel = self._kernel(kernel_name)
-        downstream = set(self._consumers[kernel.output])
+        downstream = {c for name in kernel.all_outputs for c in self._consumers[name]}
         downstream.discard(kernel.name)
         return tuple(sorted(downstream))
 
@@ -190,7 +206,7 @@ class PipelineGraph:
         """Per kernel index: indices of the kernels it depends on."""
         deps: list[set[int]] = []
         for index, kernel in enumerate(self._kernels):
-            names = kernel.all_inputs if auxiliary else (kernel.input,)
+            names = kernel.all_inputs if auxiliary else kernel.trigger_inputs
             found = {
                 self._index[p]
                 for name in names
@@ -302,24 +318,26 @@ class PipelineGraph:
         trigger or one of its auxiliaries, an auxiliary stream bound twice.
         Messages name the entry and field as config loading does.
         """
-        problems = _config._Problems()
+        problems = Problems()
         streams = [
             (f"shared_memory[{i}] {s.name!r}", ("shared_memory", i), s.name)
             for i, s in enumerate(self.config.shared_memory)
         ]
         refs = []
         for i, kernel in enumerate(self._kernels):
-            ref = _config._KernelRef(
+            ref = KernelWiring(
                 where=f"kernels[{i}] {kernel.name!r}",
                 loc=("kernels", i),
                 name=kernel.name,
                 input=kernel.input,
                 output=kernel.output,
                 auxiliary=[(b, j) for j, b in enumerate(kernel.auxiliary)],
+                inputs=_refs(kernel.inputs, "inputs", ("kernels", i)),
+                outputs=_refs(kernel.outputs, "outputs", ("kernels", i)),
             )
-            _config._kernel_self_problems(ref, problems)
+            kernel_wiring_problems(ref, problems)
             refs.append(ref)
-        _config._cross_problems(streams, refs, problems)
+        cross_entry_problems(streams, refs, problems, producers=True)
         return [p.message for p in problems.items]
 
     def raise_for_errors(self) -> None:
@@ -436,7 +454,7 @@ class PipelineGraph:
                 text += f"  operation: {kernel.operation}"
             if kernel.parameters:
                 text += "  params: " + ", ".join(
-                    f"{key}={_config._show(value)}"
+                    f"{key}={show(value)}"
                     for key, value in kernel.parameters.items()
                 )
             lines.append(text)
@@ -458,6 +476,17 @@ class PipelineGraph:
             lines += ["", "Validation errors:"]
             lines += [f"  - {error}" for error in errors]
         return "\n".join(lines)
+
+
+def _refs(names: Any, field_name: str, loc: tuple[Any, ...]) -> Any:
+    """``[(stream, field, loc)]`` of an ``inputs``/``outputs`` tuple, or None
+    when the kernel uses the single ``input``/``output`` form."""
+    if not names:
+        return None
+    return [
+        (name, f"{field_name}[{j}]", (*loc, field_name, j))
+        for j, name in enumerate(names)
+    ]
 
 
 def _kernel_message(message: str, index: int, name: str) -> str:
@@ -490,24 +519,28 @@ def validate_pipeline_config(
     """
     path: str | None = None
     raw: Any
+    if isinstance(config, PipelineConfig) and config.validated:
+        return _model_errors(config, registry)
     if isinstance(config, PipelineConfig):
-        raw = _config._raw_from_config(config)
+        # hand-built: its fields were never checked, so check them as data
+        raw = raw_from_config(config)
     elif isinstance(config, (str, os.PathLike, Path)):
         try:
-            raw, path, _ = _config._load_yaml(config)
+            raw, path, _ = load_yaml_file(config)
         except ConfigValidationError as exc:
             return [str(exc)]
     else:
         raw = config
 
-    parsed = _config._parse_pipeline_safely(raw)
+    parsed = parse_pipeline_checked(raw)
 
     def render(message: str, loc: tuple[Any, ...]) -> str:
         if path is None:
             return message
-        line = _config._line_of(raw, loc)
+        line = line_of(raw, loc)
         return ConfigValidationError(message, path=path, line=line).args[0]
 
+    producer_problems(parsed.wirings, parsed.problems)
     errors = [render(p.message, p.loc) for p in parsed.problems.items]
     seen = {p.message for p in parsed.problems.items}
     if isinstance(config, PipelineConfig):
@@ -536,7 +569,7 @@ def validate_pipeline_config(
     for index, kernel in enumerate(parsed.kernels):
         if kernel is None:
             continue
-        names = (*kernel.all_inputs, kernel.output)
+        names = (*kernel.all_inputs, *kernel.all_outputs)
         bindable = all(name in built and name not in duplicated for name in names)
         try:
             if bindable:
@@ -559,4 +592,29 @@ def validate_pipeline_config(
         if message not in seen:
             seen.add(message)
             errors.append(render(message, ("kernels", index)))
+    return errors
+
+
+def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> list[str]:
+    """Errors of a config whose entries were validated when it was built:
+    the cross-entry rules of the graph and each kernel's binding rules."""
+    errors = PipelineGraph(config).validation_errors()
+    if errors:
+        return errors
+    if registry is None:
+        from shmpipeline.registry import get_default_registry
+
+        registry = get_default_registry()
+    streams = config.shared_memory_by_name
+    for index, kernel in enumerate(config.kernels):
+        try:
+            registry.validate(kernel, streams)
+        except ConfigValidationError as exc:
+            errors.append(_kernel_message(exc.message, index, kernel.name))
+        except Exception as exc:  # a third-party registry or kernel misbehaving
+            errors.append(
+                _kernel_message(
+                    f"validation raised {type(exc).__name__}: {exc}", index, kernel.name
+                )
+            )
     return errors
