@@ -62,11 +62,12 @@ Usage::
     def test_affine_builds(setup):
         get_default_registry().create(setup.config, setup.shared_memory)
 
-Defects found while parsing (see :data:`DEFECTS`; all but the kernel-rule
-ones ``shape_mismatch``, ``dtype_mismatch``, ``bad_parameter``,
-``unknown_parameter``, ``bad_operation``, ``wrong_arity`` and
-``unknown_kind``) also make ``PipelineConfig.from_dict(raw)`` raise, with the
-expected message among ``exc.errors``; ``defects=[...]`` restricts the mix.
+Defects found while parsing (see :data:`DEFECTS`; all but the graph rule
+``duplicate_producer`` and the kernel-rule ones ``shape_mismatch``,
+``dtype_mismatch``, ``bad_parameter``, ``unknown_parameter``,
+``bad_operation``, ``wrong_arity`` and ``unknown_kind``) also make
+``PipelineConfig.from_dict(raw)`` raise, with the expected message among
+``exc.errors``; ``defects=[...]`` restricts the mix.
 
 Your own kernel kinds
 ---------------------

@@ -123,7 +123,8 @@ def _undefined_stream(draw: Any, case: _Case) -> tuple[str, ...]:
             aux[binding.alias] = _MISSING
             field_name = f"auxiliary.{binding.alias}"
     return (
-        f"{case.kernel_where(index)}: {field_name}: unknown shared memory {_MISSING!r}",
+        f"{case.kernel_where(index)}: {field_name}: undefined shared memory "
+        f"{_MISSING!r}",
     )
 
 
@@ -304,7 +305,7 @@ def _wrong_arity(draw: Any, case: _Case) -> tuple[str, ...] | None:
 
 def _unknown_key(draw: Any, case: _Case) -> tuple[str, ...]:
     level = draw(st.sampled_from(("pipeline", "stream", "kernel")))
-    key = draw(st.sampled_from(("colour", "zz_extra", "Shape", "Kind", "inputs")))
+    key = draw(st.sampled_from(("colour", "zz_extra", "Shape", "Kind", "Inputs")))
     if level == "pipeline":
         case.raw[key] = 1
         return (f"pipeline: unknown key {key!r}",)
@@ -316,8 +317,6 @@ def _unknown_key(draw: Any, case: _Case) -> tuple[str, ...]:
         index = draw(st.integers(0, len(case.draft.kernels) - 1))
         case.kernel_raw(index)[key] = 1
         where = case.kernel_where(index)
-        if key == "inputs":  # a key of later published releases
-            return (f"{where}: inputs: not supported by this runtime",)
     return (f"{where}: unknown key {key!r}",)
 
 
