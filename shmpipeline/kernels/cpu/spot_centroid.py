@@ -56,6 +56,21 @@ class SpotCentroidCpuKernel(CpuKernel):
     def __init__(self, context) -> None:
         super().__init__(context)
         height, width = context.trigger_input_spec.shape
+        self.centroid = SpotCentroid(height, width, self.settings)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        self.centroid.compute_into(trigger_input, output)
+
+
+class SpotCentroid:
+    """The spot-centroid computation of one ``(height, width)`` image with
+    preallocated float64 buffers (shared by ``spot_centroid`` and
+    ``tip_tilt_controller``)."""
+
+    def __init__(self, height: int, width: int, settings: SpotCentroidSettings):
+        self.settings = settings
         self._work = np.zeros((height, width), np.float64)
         self._mask = np.zeros((height, width), np.bool_)
         self._rows = np.zeros(height, np.float64)
@@ -65,12 +80,11 @@ class SpotCentroidCpuKernel(CpuKernel):
         self._centre = ((height - 1) / 2.0, (width - 1) / 2.0)
         self._result = np.zeros(2, np.float64)
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
+    def compute_into(self, image: Any, output: np.ndarray) -> None:
+        """Write ``[delta_row, delta_col]`` (or ``[0, 0]``) into ``output``."""
         s = self.settings
         work, mask = self._work, self._mask
-        np.copyto(work, trigger_input)  # cast to float64 without a ufunc buffer
+        np.copyto(work, image)  # cast to float64 without a ufunc buffer
         np.subtract(work, s.background, out=work)
         np.greater(work, s.threshold, out=mask)
         np.logical_not(mask, out=mask)

@@ -117,9 +117,7 @@ class GpuKernel(Kernel):
 
     def empty(self, shape: Any, dtype: Any) -> torch.Tensor:
         """A zeroed tensor on the kernel's device (NumPy or torch ``dtype``)."""
-        if not isinstance(dtype, torch.dtype):
-            dtype = _torch.torch_dtype(dtype)
-        return torch.zeros(tuple(shape), dtype=dtype, device=self.device)
+        return zeros_on(self.device, shape, dtype)
 
 
 def kernel_device(context: KernelContext, device: Any = None) -> torch.device:
@@ -170,6 +168,13 @@ def require_gpu_dtype_kind(
         )
 
 
+def zeros_on(device: torch.device, shape: Any, dtype: Any) -> torch.Tensor:
+    """A zeroed tensor of ``shape`` on ``device`` (NumPy or torch ``dtype``)."""
+    if not isinstance(dtype, torch.dtype):
+        dtype = _torch.torch_dtype(dtype)
+    return torch.zeros(tuple(shape), dtype=dtype, device=device)
+
+
 def scalar_on(value: Any, dtype: Any, device: torch.device) -> torch.Tensor:
     """A 0-d tensor holding ``value`` in NumPy ``dtype`` on ``device``."""
     return torch.tensor(value, dtype=_torch.torch_dtype(dtype), device=device)
@@ -181,4 +186,5 @@ __all__ = [
     "kernel_device",
     "require_gpu_dtype_kind",
     "scalar_on",
+    "zeros_on",
 ]
