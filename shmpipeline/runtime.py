@@ -122,6 +122,7 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
     trigger_buf = empty_frame(trigger)
     aux_bufs = {alias: empty_frame(h) for alias, h in aux_handles}
     sync = [(handles[cfg.auxiliary_by_alias[a]], lag) for a, lag in spec.aux_sync]
+    triggers = _trigger_set(cfg, handles)
     wait_slice = min(float(cfg.read_timeout), MAX_WAIT_SLICE)
     pause_sleep = max(float(cfg.pause_sleep), 1e-4)
     perf_ns = time.perf_counter_ns
@@ -141,6 +142,11 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
                 time.sleep(pause_sleep)
             fields[ACK] = fields[CMD]
             last = trigger.count  # frames that came during the pause are skipped
+            if triggers is not None:
+                triggers.skip_pending()
+            continue
+        if triggers is not None:  # several trigger inputs: one synchronised set
+            _fan_in_turn(triggers, kernel, aux_handles, aux_bufs, output, control)
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
@@ -160,6 +166,38 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
         with output.write_view(frame_id=frame_id) as buf:
             kernel.compute_into(trigger_buf, buf, aux_bufs)
         control.record_frame(perf_ns() - t0, frame_id)
+
+
+def _trigger_set(cfg: KernelConfig, handles: dict[str, Any]) -> Any:
+    """The kernel's :class:`~shmpipeline.triggers.TriggerSet` when it has
+    several trigger inputs, else None (the single-input loop above)."""
+    from shmpipeline.stream import empty_frame
+    from shmpipeline.triggers import TriggerSet, fan_in
+
+    if not fan_in(cfg):
+        return None
+    streams = [handles[name] for name in cfg.trigger_inputs]
+    return TriggerSet(cfg, streams, [empty_frame(h) for h in streams])
+
+
+def _fan_in_turn(triggers, kernel, aux_handles, aux_bufs, output, control) -> None:
+    """One turn of a fan-in worker: wait for a trigger set (at most one wait
+    slice), compute on it, publish with the set's token."""
+    fields = control.fields
+    ready = triggers.wait(MAX_WAIT_SLICE)
+    fields[HEARTBEAT_NS] = time.monotonic_ns()
+    control.record_sync(triggers.metrics)
+    if not ready:
+        return
+    for alias, handle in aux_handles:
+        handle.read_into(aux_bufs[alias])
+    frame_id = triggers.frame_id
+    t0 = time.perf_counter_ns()
+    with output.write_view(frame_id=frame_id) as buf:
+        kernel.compute_into(triggers.frames, buf, aux_bufs)
+        # counted before publishing: a reader that sees the frame sees it counted
+        published = output.count + 1 if frame_id is None else frame_id
+        control.record_frame(time.perf_counter_ns() - t0, published)
 
 
 def _wait_frame(handle, frame_id: int, fields, wait_slice: float) -> None:
