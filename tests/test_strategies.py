@@ -78,8 +78,10 @@ def run_pipeline(config: PipelineConfig, registry, seed: int) -> dict[str, np.nd
         spec = specs[kernel_config.output]
         output = np.zeros(spec.shape, spec.dtype)
         auxiliary = {b.alias: frames[b.name] for b in kernel_config.auxiliary}
+        triggers = tuple(frames[name] for name in kernel_config.trigger_inputs)
+        trigger = triggers if len(triggers) > 1 else triggers[0]
         with np.errstate(all="ignore"):
-            kernel.compute_into(frames[kernel_config.input], output, auxiliary)
+            kernel.compute_into(trigger, output, auxiliary)
         assert output.shape == tuple(spec.shape) and output.dtype == spec.dtype
         frames[kernel_config.output] = output
     return frames
@@ -177,7 +179,8 @@ def test_kernel_configs_validate_build_and_run(kind, data, seed):
     names = [s.name for s in streams]
     assert len(set(names)) == len(names)
     assert names[0] == config.input and names[-1] == config.output
-    assert set(names[1:-1]) == set(config.auxiliary_names)
+    # between them: the auxiliaries and a fan-in's other trigger inputs
+    assert set(names[1:-1]) == set(config.all_inputs) - {config.input}
     pipeline = PipelineConfig(shared_memory=streams, kernels=(config,))
     assert validate_pipeline_config(pipeline) == []
     if kind == "cpu.raise_error":

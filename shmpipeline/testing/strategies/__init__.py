@@ -23,7 +23,8 @@ Strategies
   DAGs, built in topological order: each kernel's trigger is an existing
   stream (a source or an earlier kernel's output), its output a new stream,
   its auxiliaries sources or earlier outputs. Failures shrink towards short
-  chains of ``cpu.copy``. ``cpu.raise_error`` is excluded by default.
+  chains of ``cpu.copy``. ``cpu.raise_error`` and the fan-in
+  ``cpu.concatenate`` are excluded by default (``kinds=[...]`` draws them).
 - :func:`pipeline_dicts` -> the same pipelines as raw mappings (what a YAML
   file holds), written in the accepted variant spellings (shape ``4`` for
   ``[4]``, dtype ``'<f4'``, ``storage: CPU``, list or mapping auxiliaries,

@@ -108,10 +108,15 @@ def _undefined_stream(draw: Any, case: _Case) -> tuple[str, ...]:
     index = draw(st.integers(0, len(case.draft.kernels) - 1))
     kernel = case.draft.kernels[index]
     raw = case.kernel_raw(index)
-    fields = ["input", "output"] + [f"aux{j}" for j in range(len(kernel.auxiliary))]
+    triggers = [f"inputs[{j}]" for j in range(len(kernel.inputs))] or ["input"]
+    fields = [*triggers, "output"]
+    fields += [f"aux{j}" for j in range(len(kernel.auxiliary))]
     choice = draw(st.sampled_from(fields))
     if choice in ("input", "output"):
         raw[choice] = _MISSING
+        field_name = choice
+    elif choice.startswith("inputs["):
+        raw["inputs"][int(choice[7:-1])] = _MISSING
         field_name = choice
     else:
         binding = kernel.auxiliary[int(choice[3:])]
@@ -418,7 +423,10 @@ def _missing_field(draw: Any, case: _Case) -> tuple[str, ...]:
     if draw(st.booleans()):
         index = draw(st.integers(0, len(case.draft.kernels) - 1))
         key = draw(st.sampled_from(("kind", "input", "output")))
-        del case.kernel_raw(index)[key]
+        raw = case.kernel_raw(index)
+        # a fan-in lists its triggers under 'inputs'; without either key
+        # the error names 'input'
+        del raw["inputs" if key == "input" and "inputs" in raw else key]
         return (f"{case.kernel_where(index)}: {key}: required",)
     index = draw(st.integers(0, len(case.draft.streams) - 1))
     del case.raw["shared_memory"][index]["shape"]

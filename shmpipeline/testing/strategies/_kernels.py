@@ -17,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.config import KernelConfig, SharedMemoryConfig, SynchronizationConfig
 from shmpipeline.testing.strategies._expressions import (
     evaluate_expression,
     expression_trees,
@@ -428,6 +428,141 @@ def _shack_hartmann(draw: Any, slot: KernelSlot) -> KernelDraft:
     config = slot.kernel(parameters={"tile_size": tile}, **draw(timings()))
     output = slot.output(shape=(height // tile, width // tile, 2), dtype=dtype)
     return KernelDraft(config, output)
+
+
+@builtin_builder(
+    "cpu.tip_tilt_controller",
+    accepts=lambda s: len(s.shape) == 2 and is_real_stream(s),
+    trigger=_trigger_of_ndim(2),
+)
+@st.composite
+def _tip_tilt(draw: Any, slot: KernelSlot) -> KernelDraft:
+    """Matrix (2, 2), bias (2,) and output (2,) of one floating dtype."""
+    dtype = draw(st.sampled_from(slot.limits.floats))
+    matrix = draw(slot.auxiliary("matrix", shape=(2, 2), dtype=dtype))
+    bias = draw(slot.auxiliary("bias", shape=(2,), dtype=dtype))
+    if draw(st.booleans()):
+        aux: list[Any] = [("matrix", matrix.name), ("bias", bias.name)]
+    else:
+        aux = [matrix.name, bias.name]
+    params = draw(_parameters(slot.kind, skip=("leak",)))
+    if draw(st.booleans()):
+        params["leak"] = draw(st.floats(0.0, 1.0))
+    config = slot.kernel(auxiliary=aux, parameters=params, **draw(timings()))
+    return KernelDraft(config, slot.output(shape=(2,), dtype=dtype), (matrix, bias))
+
+
+def _sensor_batch_trigger(
+    name: str, limits: Limits
+) -> st.SearchStrategy[SharedMemoryConfig]:
+    side = st.integers(1, max(limits.max_side, 2))
+    return stream_configs(
+        name=name, shape=st.tuples(st.just(8), side, side), dtypes=limits.dtypes
+    ).filter(is_real_stream)
+
+
+@builtin_builder(
+    "cpu.tomographic_controller",
+    accepts=lambda s: len(s.shape) == 3 and s.shape[0] == 8 and is_real_stream(s),
+    trigger=_sensor_batch_trigger,
+)
+@st.composite
+def _tomographic(draw: Any, slot: KernelSlot) -> KernelDraft:
+    """The batched form: one (8, rows, cols) trigger, calibration streams
+    with a leading 8, a reconstructor of a drawn actuator count."""
+    _, rows, cols = slot.trigger.shape
+    common = [d for d in _divisors(rows) if cols % d == 0]
+    tile = draw(st.sampled_from(common[::-1]))
+    dtype = draw(st.sampled_from(slot.limits.floats))
+    actuators = draw(st.integers(1, slot.limits.max_side))
+    slopes = (rows // tile) * (cols // tile) * 2 * 8
+    shapes = {
+        "reconstructor": (actuators, slopes),
+        "wfs_dark": (8, rows, cols),
+        "wfs_inverse_flat": (8, rows, cols),
+        "wfs_slope_offset": (8, rows // tile, cols // tile, 2),
+    }
+    for alias in ("reconstructor_bias", "command_offset", "command_low", "command_high"):
+        shapes[alias] = (actuators,)
+    specs: list[SharedMemoryConfig] = []
+    for alias, shape in shapes.items():
+        spec = draw(
+            slot.auxiliary(alias, shape=shape, dtype=dtype, exclude=[s.name for s in specs])
+        )
+        specs.append(spec)
+    aux = [(alias, spec.name) for alias, spec in zip(shapes, specs)]
+    params = draw(_parameters(slot.kind, skip=("tile_size", "leak")))
+    params["tile_size"] = tile
+    if draw(st.booleans()):
+        params["leak"] = draw(st.floats(0.0, 1.0))
+    config = slot.kernel(
+        auxiliary=aux, parameters=params, trigger_policy="all_new", **draw(timings())
+    )
+    return KernelDraft(config, slot.output(shape=(actuators,), dtype=dtype), tuple(specs))
+
+
+def _other_sides(shape: tuple[int, ...], axis: int) -> list[int]:
+    return [side for index, side in enumerate(shape) if index != axis]
+
+
+@builtin_builder("cpu.concatenate", accepts=is_real_stream)
+@st.composite
+def _concatenate(draw: Any, slot: KernelSlot) -> KernelDraft:
+    """A fan-in: one to three more trigger inputs matching the trigger but
+    along the drawn axis; a drawn synchronization."""
+    trigger = slot.trigger
+    ndim = len(trigger.shape)
+    axis = draw(st.integers(-ndim, ndim - 1))
+    along = axis % ndim
+    sides = _other_sides(trigger.shape, along)
+
+    def fits(spec: SharedMemoryConfig) -> bool:
+        return (
+            len(spec.shape) == ndim
+            and spec.dtype == trigger.dtype
+            and _other_sides(spec.shape, along) == sides
+        )
+
+    def with_side(side: int) -> tuple[int, ...]:
+        shape = list(trigger.shape)
+        shape[along] = side
+        return tuple(shape)
+
+    parts: list[SharedMemoryConfig] = []
+    for index in range(draw(st.integers(1, 3))):
+        parts.append(
+            draw(
+                slot.auxiliary(
+                    f"part{index}",
+                    shape=st.integers(1, slot.limits.max_side).map(with_side),
+                    dtype=trigger.dtype,
+                    fits=fits,
+                    exclude=[s.name for s in parts],
+                )
+            )
+        )
+    joined = with_side(sum(s.shape[along] for s in (trigger, *parts)))
+    params = {"axis": axis} if axis or draw(st.booleans()) else {}
+    synchronization = draw(
+        st.sampled_from(
+            (
+                None,
+                SynchronizationConfig(),
+                SynchronizationConfig(mode="matching_frame_id"),
+                SynchronizationConfig(
+                    mode="matching_frame_id", max_skew_generations=4, max_wait_s=0.5
+                ),
+            )
+        )
+    )
+    config = slot.kernel(
+        extra_inputs=[s.name for s in parts],
+        parameters=params,
+        synchronization=synchronization,
+        propagate_frame_id=draw(st.booleans()),
+        **draw(timings()),
+    )
+    return KernelDraft(config, slot.output(shape=joined), tuple(parts))
 
 
 @builtin_builder("cpu.raise_error")

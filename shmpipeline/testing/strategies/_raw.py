@@ -42,12 +42,12 @@ def _raw_stream(draw: Any, spec: SharedMemoryConfig) -> dict[str, Any]:
 
 @st.composite
 def _raw_kernel(draw: Any, config: KernelConfig) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "name": config.name,
-        "kind": config.kind,
-        "input": config.input,
-        "output": config.output,
-    }
+    raw: dict[str, Any] = {"name": config.name, "kind": config.kind}
+    if config.inputs:
+        raw["inputs"] = list(config.inputs)
+    else:
+        raw["input"] = config.input
+    raw["output"] = config.output
     if config.auxiliary:
         if all(b.alias == b.name for b in config.auxiliary) and draw(st.booleans()):
             raw["auxiliary"] = [b.name for b in config.auxiliary]
@@ -67,6 +67,13 @@ def _raw_kernel(draw: Any, config: KernelConfig) -> dict[str, Any]:
         value = getattr(config, key)
         if value != default or draw(st.booleans()):
             raw[key] = value
+    several = len(config.trigger_inputs) > 1
+    if config.trigger_policy != ("all_new" if several else "any_new"):
+        raw["trigger_policy"] = config.trigger_policy
+    if config.synchronization is not None:
+        raw["synchronization"] = config.synchronization.to_dict()
+    if config.propagate_frame_id:
+        raw["propagate_frame_id"] = True
     # key order is free in a mapping; vary it
     keys = draw(st.permutations(list(raw)))
     return {key: raw[key] for key in keys}

@@ -12,7 +12,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from shmpipeline.config import AuxiliaryBinding, KernelConfig, SharedMemoryConfig
+from shmpipeline.config import (
+    AuxiliaryBinding,
+    KernelConfig,
+    SharedMemoryConfig,
+    SynchronizationConfig,
+)
 from shmpipeline.testing.strategies._streams import (
     Limits,
     as_strategy,
@@ -89,12 +94,23 @@ class KernelSlot:
         operation: str | None = None,
         read_timeout: float = 1.0,
         pause_sleep: float = 0.01,
+        extra_inputs: Iterable[str] = (),
+        trigger_policy: str | None = None,
+        synchronization: SynchronizationConfig | None = None,
+        propagate_frame_id: bool = False,
     ) -> KernelConfig:
         """The kernel config with name, kind, input and output filled in.
 
         ``auxiliary`` items are :class:`AuxiliaryBinding`, ``(alias, stream)``
-        pairs or stream names (alias = stream name).
+        pairs or stream names (alias = stream name). ``extra_inputs`` names
+        further trigger inputs after the slot's trigger (the config then
+        lists ``inputs``); ``trigger_policy`` defaults to ``all_new`` for
+        several inputs, else ``any_new``.
         """
+        extra = tuple(extra_inputs)
+        inputs = (self.trigger.name, *extra) if extra else ()
+        if trigger_policy is None:
+            trigger_policy = "all_new" if extra else "any_new"
         return KernelConfig(
             name=self.name,
             kind=self.kind,
@@ -105,6 +121,10 @@ class KernelSlot:
             parameters=dict(parameters or {}),
             read_timeout=read_timeout,
             pause_sleep=pause_sleep,
+            inputs=inputs,
+            trigger_policy=trigger_policy,
+            synchronization=synchronization,
+            propagate_frame_id=propagate_frame_id,
         )
 
     def auxiliary(
@@ -151,7 +171,8 @@ class KernelSlot:
 @dataclass(frozen=True)
 class KernelDraft:
     """What a builder draws: the kernel config, its output spec, and the
-    specs of its auxiliary streams (reused ones and new sources alike)."""
+    specs of the other streams it reads, auxiliaries and extra trigger
+    inputs (reused ones and new sources alike)."""
 
     config: KernelConfig
     output: SharedMemoryConfig
@@ -226,7 +247,7 @@ def check_draft(
         raise InvalidArgument(
             f"the builder of {slot.kind!r} writes existing stream {draft.output.name!r}"
         )
-    bound = set(config.auxiliary_names)
+    bound = set(config.all_inputs) - {slot.trigger.name}
     for spec in draft.auxiliary:
         known = streams.get(spec.name)
         if known is not None and known != spec:
