@@ -15,6 +15,7 @@ has published frame k (or k-1 for a producer in a feedback loop).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
     device = spec.shared_memory[spec.kernel.output].gpu_device
     handles: dict[str, Any] = {}
     try:
-        for stream_name in (*spec.kernel.all_inputs, spec.kernel.output):
+        for stream_name in (*spec.kernel.all_inputs, *spec.kernel.all_outputs):
             if stream_name not in handles:
                 handles[stream_name] = open_stream(
                     spec.shared_memory[stream_name],
@@ -123,6 +124,7 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
     aux_bufs = {alias: empty_frame(h) for alias, h in aux_handles}
     sync = [(handles[cfg.auxiliary_by_alias[a]], lag) for a, lag in spec.aux_sync]
     triggers = _trigger_set(cfg, handles)
+    outputs = [handles[name] for name in cfg.all_outputs]
     wait_slice = min(float(cfg.read_timeout), MAX_WAIT_SLICE)
     pause_sleep = max(float(cfg.pause_sleep), 1e-4)
     perf_ns = time.perf_counter_ns
@@ -145,8 +147,8 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
             if triggers is not None:
                 triggers.skip_pending()
             continue
-        if triggers is not None:  # several trigger inputs: one synchronised set
-            _fan_in_turn(triggers, kernel, aux_handles, aux_bufs, output, control)
+        if triggers is not None:  # several inputs or outputs: a trigger set
+            _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control)
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
@@ -170,19 +172,20 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
 
 def _trigger_set(cfg: KernelConfig, handles: dict[str, Any]) -> Any:
     """The kernel's :class:`~shmpipeline.triggers.TriggerSet` when it has
-    several trigger inputs, else None (the single-input loop above)."""
+    several trigger inputs or outputs, else None (the loop above)."""
     from shmpipeline.stream import empty_frame
     from shmpipeline.triggers import TriggerSet, fan_in
 
-    if not fan_in(cfg):
+    if not fan_in(cfg) and len(cfg.all_outputs) == 1:
         return None
     streams = [handles[name] for name in cfg.trigger_inputs]
     return TriggerSet(cfg, streams, [empty_frame(h) for h in streams])
 
 
-def _fan_in_turn(triggers, kernel, aux_handles, aux_bufs, output, control) -> None:
-    """One turn of a fan-in worker: wait for a trigger set (at most one wait
-    slice), compute on it, publish with the set's token."""
+def _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control):
+    """One turn of a fan-in or multi-output worker: wait for a trigger set
+    (at most one wait slice), compute on it into every output, publish them
+    all with the set's token."""
     fields = control.fields
     ready = triggers.wait(MAX_WAIT_SLICE)
     fields[HEARTBEAT_NS] = time.monotonic_ns()
@@ -193,10 +196,11 @@ def _fan_in_turn(triggers, kernel, aux_handles, aux_bufs, output, control) -> No
         handle.read_into(aux_bufs[alias])
     frame_id = triggers.frame_id
     t0 = time.perf_counter_ns()
-    with output.write_view(frame_id=frame_id) as buf:
-        kernel.compute_into(triggers.frames, buf, aux_bufs)
+    with ExitStack() as views:
+        bufs = [views.enter_context(h.write_view(frame_id=frame_id)) for h in outputs]
+        kernel.compute_into_multiple(triggers.trigger_input, bufs, aux_bufs)
         # counted before publishing: a reader that sees the frame sees it counted
-        published = output.count + 1 if frame_id is None else frame_id
+        published = outputs[0].count + 1 if frame_id is None else frame_id
         control.record_frame(time.perf_counter_ns() - t0, published)
 
 

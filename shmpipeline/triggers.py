@@ -80,8 +80,9 @@ class TriggerSet:
     one preallocated frame per stream. After :meth:`wait` returns True,
     :attr:`frames` (the buffers, a tuple in ``inputs`` order) hold the set
     and :attr:`frame_id` the token to publish (``None``: the outputs' own
-    counts). Only frames published after construction (or after
-    :meth:`skip_pending`) count.
+    counts). A set of one trigger (a multi-output kernel) fires on each new
+    frame and always carries its token. Only frames published after
+    construction (or after :meth:`skip_pending`) count.
     """
 
     def __init__(
@@ -97,7 +98,10 @@ class TriggerSet:
         self.frames = tuple(buffers)
         self.all_new = config.trigger_policy == "all_new"
         self.matching = config.requires_matching_frame_id
-        self.propagate = config.propagate_frame_id or self.matching
+        # one trigger's token is always carried, as in the single-input loop
+        self.propagate = (
+            config.propagate_frame_id or self.matching or len(self.streams) == 1
+        )
         self.max_skew = sync.max_skew_generations if sync is not None else None
         self.max_wait_s = sync.max_wait_s if sync is not None else None
         self.metrics = FanInMetrics()
@@ -108,6 +112,12 @@ class TriggerSet:
         self._seen = [0] * len(self.streams)
         self._stalled_since: float | None = None
         self.skip_pending()
+
+    @property
+    def trigger_input(self) -> Any:
+        """What the kernel's compute receives: the one frame, or the tuple of
+        frames in ``inputs`` order."""
+        return self.frames[0] if len(self.frames) == 1 else self.frames
 
     def skip_pending(self) -> None:
         """Treat every frame published so far as seen (start, after a pause)."""

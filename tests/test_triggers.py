@@ -223,3 +223,33 @@ def test_fan_in_pipeline_carries_matched_tokens_to_the_output():
         assert {"frame_sync_skew_events", "frame_sync_timeouts"} <= set(status)
     finally:
         manager.shutdown()
+
+
+def test_multi_output_kernel_publishes_every_output_with_the_trigger_token():
+    from _fan_in_kernels import SplitKernel
+
+    from shmpipeline.registry import get_default_registry
+
+    config = {
+        "shared_memory": [
+            {"name": "x", "shape": [5], "dtype": "float64"},
+            {"name": "lo", "shape": [2], "dtype": "float64"},
+            {"name": "hi", "shape": [3], "dtype": "float64"},
+        ],
+        "kernels": [
+            {"name": "split", "kind": "test.split", "input": "x", "outputs": ["lo", "hi"]}
+        ],
+    }
+    manager = PipelineManager(
+        config, registry=get_default_registry().extended(SplitKernel)
+    )
+    try:
+        manager.build()
+        manager.start()
+        manager.get_stream("x").write(np.arange(5.0), frame_id=42)
+        lo, lo_token = wait_for_token(manager.get_stream("lo"), 42)
+        hi, hi_token = wait_for_token(manager.get_stream("hi"), 42)
+        assert (lo.tolist(), hi.tolist()) == ([0, 1], [2, 3, 4])
+        assert lo_token == hi_token == 42
+    finally:
+        manager.shutdown()
