@@ -283,3 +283,21 @@ def test_single_output_kernels_compute_through_the_multiple_call():
     out = np.empty(3)
     kernel.compute_into_multiple((np.ones(2), np.zeros(1)), [out], {})
     assert out.tolist() == [1, 1, 0]
+
+
+# --- parameters of the published gpu kernels ----------------------------------------
+
+
+def test_published_gpu_parameters_are_accepted_and_checked():
+    from _kernel_support import kconf
+
+    affine = kconf("cpu.affine_transform", input="x", output="y",
+                   aux={"matrix": "A", "offset": "b"}, matrix_layout="column_major")
+    sm = specs(spec("x", (3,)), spec("A", (2, 3)), spec("b", (2,)), spec("y", (2,)))
+    create(affine, sm)
+    bad = dataclasses.replace(affine, parameters={"matrix_layout": "row_major"})
+    expect_error(bad, sm, "parameters.matrix_layout", "source, column_major")
+    tomo = tomo_config(True, borrow_gpu_inputs=True)
+    create(tomo, tomo_specs(tomo))
+    bad = tomo_config(True, borrow_gpu_inputs="yes")
+    expect_error(bad, tomo_specs(bad), "parameters.borrow_gpu_inputs", "true or false")

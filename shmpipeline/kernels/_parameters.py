@@ -27,7 +27,7 @@ from shmpipeline.config import KernelConfig
 from shmpipeline.kernels import _validation as v
 
 #: value types a parameter may declare
-PARAMETER_TYPES = ("real", "integer", "positive_int", "choice", "text")
+PARAMETER_TYPES = ("real", "integer", "positive_int", "boolean", "choice", "text")
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ class Parameter:
             return v.parse_integer(config, self.name, default)
         if self.type == "positive_int":
             return v.parse_positive_int(config, self.name, default)
+        if self.type == "boolean":
+            return v.parse_boolean(config, self.name, default)
         if self.type == "choice":
             return v.parse_choice(config, self.name, self.choices, default)
         return v.parse_text(config, self.name, default)

@@ -394,6 +394,23 @@ def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> in
     return int(value)
 
 
+def parse_boolean(config: KernelConfig, key: str, default: Any = REQUIRED) -> bool:
+    """Return ``parameters[key]``, which must be ``true`` or ``false``."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(config, f"parameters.{key}", "required boolean is missing")
+        return default
+    value = params[key]
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be true or false, got {_describe(value)}",
+        )
+    return bool(value)
+
+
 def parse_choice(
     config: KernelConfig, key: str, choices: Sequence[str], default: Any = REQUIRED
 ) -> str:
@@ -449,6 +466,7 @@ __all__ = [
     "input_spec",
     "output_fields",
     "output_spec",
+    "parse_boolean",
     "parse_choice",
     "parse_integer",
     "parse_number",

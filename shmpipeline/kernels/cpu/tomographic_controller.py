@@ -34,6 +34,9 @@ TOMOGRAPHIC_PARAMETERS = (
     Parameter("leak", "real", 1.0),
     Parameter("control_gain", "real", 1.0),
     Parameter("command_gain", "real", 1.0),
+    # accepted from published files; frames are always read into the
+    # kernel's own buffers, so it changes no result
+    Parameter("borrow_gpu_inputs", "boolean", False),
 )
 
 

@@ -222,6 +222,8 @@ def invalid_values(spec: Any) -> tuple[Any, ...]:
         return (2.5, True, "1")
     if spec.type == "positive_int":
         return (0, -2, 2.5, True, "4")
+    if spec.type == "boolean":
+        return (1, "yes", None)
     if spec.type == "choice":
         return ("zz_choice", 1, spec.choices[0].upper())
     return ("", 3)

@@ -132,6 +132,8 @@ def _valid_values(spec: Any) -> st.SearchStrategy[Any]:
         return st.integers(-3, 3)
     if spec.type == "positive_int":
         return st.integers(1, 4)
+    if spec.type == "boolean":
+        return st.booleans()
     if spec.type == "choice":
         return st.sampled_from(spec.choices)
     return st.sampled_from(_MESSAGES)
