@@ -53,7 +53,13 @@ class InvalidPipeline(NamedTuple):
 
 
 def find_error(messages: Iterable[str], expected: Sequence[str] | str) -> str | None:
-    """The first message containing every fragment of ``expected``, or None."""
+    """The first message containing every fragment of ``expected``, or None.
+
+    Examples
+    --------
+    >>> find_error(["kernels[0] 'a': input: x", "kernels[1] 'b': shape"], "shape")
+    "kernels[1] 'b': shape"
+    """
     fragments = (expected,) if isinstance(expected, str) else tuple(expected)
     for message in messages:
         if all(fragment in message for fragment in fragments):
@@ -517,6 +523,16 @@ def invalid_pipeline_configs(
     for defects found while parsing, of ``PipelineConfig.from_dict(raw)``'s
     ``ConfigValidationError.errors``). ``defects`` restricts the defect kinds
     (names in :data:`DEFECTS`); other arguments as :func:`pipeline_configs`.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> from shmpipeline.graph import validate_pipeline_config
+    >>> raw, expected = find(
+    ...     invalid_pipeline_configs(defects=["bad_shape"]), lambda case: True
+    ... )
+    >>> find_error(validate_pipeline_config(raw), expected) is not None
+    True
     """
     chosen = list(DEFECTS if defects is None else defects)
     unknown = [name for name in chosen if name not in _MUTATORS]

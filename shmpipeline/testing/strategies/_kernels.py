@@ -643,7 +643,17 @@ def kernel_configs(
     max_side: int = 8,
 ) -> st.SearchStrategy[KernelSetup]:
     """Valid single-kernel setups of ``kind``: a :class:`KernelSetup` whose
-    ``config`` is named ``k0`` and reads a fresh trigger ``in0``."""
+    ``config`` is named ``k0`` and reads a fresh trigger ``in0``.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> from shmpipeline.registry import get_default_registry
+    >>> setup = find(kernel_configs("cpu.scale"), lambda s: True)
+    >>> setup.config.kind, [s.name for s in setup.shared_memory]
+    ('cpu.scale', ['in0', 'k0_out'])
+    >>> get_default_registry().validate(setup.config, setup.shared_memory)
+    """
     builders = resolve_builders([kind], resolve_registry(registry), kernel_builders, ())
     builder = builders[kind]
     limits = Limits(tuple(dtypes), max_dims, max_side)

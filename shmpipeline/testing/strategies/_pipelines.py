@@ -139,6 +139,13 @@ def pipeline_configs(
     new auxiliary sources are named ``k<i>_<tag>``. ``kinds`` restricts the
     kinds used (default: every built-in cpu kind of ``registry`` plus the
     ``kernel_builders`` kinds, less ``exclude``).
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> config = find(pipeline_configs(), lambda c: len(c.kernels) == 2)
+    >>> [k.kind for k in config.kernels], [k.input for k in config.kernels]
+    (['cpu.copy', 'cpu.copy'], ['in0', 'k0_out'])
     """
     return pipeline_drafts(
         min_kernels=min_kernels,

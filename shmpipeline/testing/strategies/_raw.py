@@ -113,7 +113,16 @@ def pipeline_dicts(
     """Valid pipelines as raw mappings (the YAML form), in varied accepted
     spellings. With ``paired=True`` yields ``(raw, config)`` where ``config``
     is the :class:`PipelineConfig` that ``PipelineConfig.from_dict(raw)``
-    must equal. Arguments as :func:`pipeline_configs`."""
+    must equal. Arguments as :func:`pipeline_configs`.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> from shmpipeline.config import PipelineConfig
+    >>> raw, config = find(pipeline_dicts(paired=True), lambda pair: True)
+    >>> PipelineConfig.from_dict(raw) == config
+    True
+    """
     drafts = pipeline_drafts(
         min_kernels=min_kernels,
         max_kernels=max_kernels,

@@ -90,14 +90,28 @@ def _usable_name(name: str) -> bool:
 
 def stream_names() -> st.SearchStrategy[str]:
     """Stream names that are also usable as expression aliases: lower-case
-    Python identifiers, no keywords, not ``input`` or a function name."""
+    Python identifiers, no keywords, not ``input`` or a function name.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> find(stream_names(), lambda name: len(name) > 2).isidentifier()
+    True
+    """
     return st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True).filter(_usable_name)
 
 
 def shapes(
     *, min_dims: int = 1, max_dims: int = 3, max_side: int = 8
 ) -> st.SearchStrategy[tuple[int, ...]]:
-    """Shapes of ``min_dims``..``max_dims`` sides, each in ``1..max_side``."""
+    """Shapes of ``min_dims``..``max_dims`` sides, each in ``1..max_side``.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> find(shapes(max_side=4), lambda shape: len(shape) == 2)
+    (1, 1)
+    """
     return st.lists(st.integers(1, max_side), min_size=min_dims, max_size=max_dims).map(
         tuple
     )
@@ -121,6 +135,13 @@ def stream_configs(
     ``name`` and ``shape`` may be fixed values or strategies (default:
     :func:`stream_names`, :func:`shapes` within ``max_dims``/``max_side``);
     the dtype is drawn from ``dtypes``.
+
+    Examples
+    --------
+    >>> from hypothesis import find
+    >>> spec = find(stream_configs(name="frame", dtypes=["uint8"]), lambda s: True)
+    >>> spec.name, spec.shape, spec.dtype.name
+    ('frame', (1,), 'uint8')
     """
     limits = Limits(tuple(dtypes), max_dims, max_side)
     names = stream_names() if name is None else as_strategy(name)
