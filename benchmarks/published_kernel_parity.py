@@ -170,7 +170,7 @@ def _role(args: argparse.Namespace) -> int:
     """Inside one interpreter: read the frames, write the outputs."""
     work = Path(args.work)
     outputs = {}
-    for index, (name, raw) in enumerate(CASES.items()):
+    for index, raw in enumerate(CASES.values()):
         with np.load(work / f"frames{index}.npz") as data:
             frames = {key: data[key] for key in data.files}
         outputs[f"case{index}"] = run_case(raw, frames, args.steps)
@@ -208,9 +208,10 @@ def main(argv: list[str] | None = None) -> int:
             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""},
             cwd=work,
         )
-        with np.load(Path(work, "ours.npz")) as ours, np.load(
-            Path(work, "published.npz")
-        ) as published:
+        with (
+            np.load(Path(work, "ours.npz")) as ours,
+            np.load(Path(work, "published.npz")) as published,
+        ):
             for index, name in enumerate(CASES):
                 a, b = ours[f"case{index}"], published[f"case{index}"]
                 scale = float(np.max(np.abs(b))) or 1.0

@@ -130,7 +130,7 @@ class TriggerSet:
         deadline = self._clock() + timeout
         while True:
             counts = [stream.count for stream in self.streams]
-            advanced = [now != seen for now, seen in zip(counts, self._seen)]
+            advanced = [now != seen for now, seen in zip(counts, self._seen, strict=True)]
             if all(advanced) or (not self.all_new and any(advanced)):
                 if self._take():
                     return True
@@ -189,7 +189,7 @@ class TriggerSet:
         if self._stalled_since is None:
             self._stalled_since = now
         elif self._waited_too_long(now):
-            seen = zip(counts, advanced, self._seen)
+            seen = zip(counts, advanced, self._seen, strict=True)
             self._abandon([now if new else old for now, new, old in seen])
 
     def _waited_too_long(self, now: float) -> bool:

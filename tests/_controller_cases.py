@@ -33,7 +33,10 @@ def tip_tilt_config(aliases=("matrix", "bias"), **parameters: Any) -> KernelConf
         kind="cpu.tip_tilt_controller",
         input="img",
         output="cmd",
-        auxiliary=(AuxiliaryBinding(aliases[0], "m"), AuxiliaryBinding(aliases[1], "b")),
+        auxiliary=(
+            AuxiliaryBinding(aliases[0], "m"),
+            AuxiliaryBinding(aliases[1], "b"),
+        ),
         parameters=dict(parameters),
     )
 
@@ -72,8 +75,14 @@ def tomo_config(batched: bool, tile: int = 2, **parameters: Any) -> KernelConfig
     )
 
 
-def tomo_specs(config: KernelConfig, image=(4, 6), tile=2, actuators=5,
-               image_dtype="float64", dtype="float64"):
+def tomo_specs(
+    config: KernelConfig,
+    image=(4, 6),
+    tile=2,
+    actuators=5,
+    image_dtype="float64",
+    dtype="float64",
+):
     batched = len(config.trigger_inputs) == 1
     centroids = (image[0] // tile, image[1] // tile, 2)
     slopes = centroids[0] * centroids[1] * 2 * SENSORS
@@ -160,7 +169,8 @@ class TomographicReference:
     def step(self, images, aux):
         p, slopes = self.p, []
         for i in range(SENSORS):
-            def cal(suffix):
+
+            def cal(suffix, i=i):
                 if self.batched:
                     return aux[f"wfs_{suffix}"][i]
                 return aux[f"wfs{i}_{suffix}"]
@@ -169,7 +179,10 @@ class TomographicReference:
                 "inverse_flat"
             )
             centroids = tiles_reference(calibrated, p["tile_size"])
-            slopes.append(p["slope_gain"] * centroids.reshape(-1) - cal("slope_offset").reshape(-1))
+            slopes.append(
+                p["slope_gain"] * centroids.reshape(-1)
+                - cal("slope_offset").reshape(-1)
+            )
         residual = aux["reconstructor"] @ np.concatenate(slopes)
         residual = residual + aux["reconstructor_bias"]
         self.state = p["leak"] * self.state + p["control_gain"] * residual

@@ -74,8 +74,10 @@ def test_concatenate(device, dtype, data):
     frames = tuple((rng.random(s) * 50).astype(dtype) for s in shapes)
     out_shape = np.concatenate(frames, axis=axis).shape
     config = concat_config(count, axis)
-    sm = specs(*(spec(f"in{i}", s, dtype) for i, s in enumerate(shapes)),
-               spec("out", out_shape, dtype))
+    sm = specs(
+        *(spec(f"in{i}", s, dtype) for i, s in enumerate(shapes)),
+        spec("out", out_shape, dtype),
+    )
     for got, want in run_both(config, sm, device, [(frames, {})]):
         assert_parity(got, want)
 
@@ -91,11 +93,14 @@ def test_concatenate(device, dtype, data):
 )
 def test_tip_tilt_controller(device, dtype, image_dtype, seed, leak, gain, power):
     rng = np.random.default_rng(seed)
-    config = tip_tilt_config(leak=leak, control_gain=gain, weight_power=power,
-                             threshold=0.5)
+    config = tip_tilt_config(
+        leak=leak, control_gain=gain, weight_power=power, threshold=0.5
+    )
     sm = tip_tilt_specs(shape=(7, 6), image_dtype=image_dtype, dtype=dtype)
-    aux = {"matrix": rng.standard_normal((2, 2)).astype(dtype),
-           "bias": rng.standard_normal(2).astype(dtype)}
+    aux = {
+        "matrix": rng.standard_normal((2, 2)).astype(dtype),
+        "bias": rng.standard_normal(2).astype(dtype),
+    }
     frames = [((rng.random((7, 6)) * 20).astype(image_dtype), aux) for _ in range(5)]
     for got, want in run_both(config, sm, device, frames):
         assert_parity(got, want)
@@ -106,16 +111,18 @@ def test_tip_tilt_controller(device, dtype, image_dtype, seed, leak, gain, power
 def test_tomographic_controller(device, batched, dtype):
     rng = np.random.default_rng(7)
     config = tomo_config(batched, tile=2, leak=0.95, control_gain=0.4, slope_gain=1.1)
-    sm = tomo_specs(config, image=(4, 6), tile=2, actuators=6,
-                    image_dtype="int16", dtype=dtype)
+    sm = tomo_specs(
+        config, image=(4, 6), tile=2, actuators=6, image_dtype="int16", dtype=dtype
+    )
     aux = random_aux(config, sm, rng)
     frames = []
     for _ in range(4):
         if batched:
             images = (rng.random((SENSORS, 4, 6)) * 100).astype("int16")
         else:
-            images = tuple((rng.random((4, 6)) * 100).astype("int16")
-                           for _ in range(SENSORS))
+            images = tuple(
+                (rng.random((4, 6)) * 100).astype("int16") for _ in range(SENSORS)
+            )
         frames.append((images, aux))
     for got, want in run_both(config, sm, device, frames):
         assert_parity(got, want)

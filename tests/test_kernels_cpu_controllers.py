@@ -40,8 +40,10 @@ def test_concatenate_joins_inputs_in_order(axis, dtype):
     frames = tuple((rng.random(s) * 9).astype(dtype) for s in shapes)
     expected = np.concatenate(frames, axis=axis)
     config = concat_config(3, axis)
-    sm = specs(*(spec(f"in{i}", s, dtype) for i, s in enumerate(shapes)),
-               spec("out", expected.shape, dtype))
+    sm = specs(
+        *(spec(f"in{i}", s, dtype) for i, s in enumerate(shapes)),
+        spec("out", expected.shape, dtype),
+    )
     kernel = create(config, sm)
     out = np.full(expected.shape, 7, dtype)
     kernel.compute_into(frames, out, {})
@@ -52,7 +54,10 @@ def test_concatenate_joins_inputs_in_order(axis, dtype):
 @pytest.mark.parametrize(
     "change, fragments",
     [
-        ({"trigger_policy": "any_new"}, ["trigger_policy", "requires trigger_policy 'all_new'"]),
+        (
+            {"trigger_policy": "any_new"},
+            ["trigger_policy", "requires trigger_policy 'all_new'"],
+        ),
         ({"parameters": {"axis": 2}}, ["parameters.axis", "out of bounds"]),
         ({"parameters": {"axis": 1.5}}, ["parameters.axis", "must be an integer"]),
         ({"parameters": {"axes": 0}}, ["parameters.axes", "did you mean 'axis'"]),
@@ -97,10 +102,17 @@ def test_concatenate_dtype_mismatch():
     image_dtype=st.sampled_from(["float64", "uint16", "float32"]),
     dtype=st.sampled_from(["float64", "float32"]),
 )
-def test_tip_tilt_matches_the_reference(seed, leak, gain, threshold, power, image_dtype, dtype):
+def test_tip_tilt_matches_the_reference(
+    seed, leak, gain, threshold, power, image_dtype, dtype
+):
     rng = np.random.default_rng(seed)
-    config = tip_tilt_config(leak=leak, control_gain=gain, threshold=threshold,
-                             weight_power=power, background=0.1)
+    config = tip_tilt_config(
+        leak=leak,
+        control_gain=gain,
+        threshold=threshold,
+        weight_power=power,
+        background=0.1,
+    )
     sm = tip_tilt_specs(image_dtype=image_dtype, dtype=dtype)
     kernel = create(config, sm)
     matrix = rng.standard_normal((2, 2)).astype(dtype)
@@ -139,7 +151,11 @@ def test_tip_tilt_positional_aliases_and_defaults():
         ({"m": spec("m", (3, 2))}, {}, ["auxiliary.matrix", "shape (2, 2)"]),
         ({"b": spec("b", (3,))}, {}, ["auxiliary.bias", "shape (2,)"]),
         ({"cmd": spec("cmd", (2,), "int32")}, {}, ["output", "floating"]),
-        ({"m": spec("m", (2, 2), "float32")}, {}, ["auxiliary.matrix", "dtype float32"]),
+        (
+            {"m": spec("m", (2, 2), "float32")},
+            {},
+            ["auxiliary.matrix", "dtype float32"],
+        ),
         ({"img": spec("img", (6,))}, {}, ["input", "2-D"]),
         ({}, {"leak": "x"}, ["parameters.leak", "real number"]),
         ({}, {"weight_power": 0}, ["parameters.weight_power", "positive"]),
@@ -155,11 +171,14 @@ def test_tip_tilt_validation(sm_change, params, fragments):
 
 
 @pytest.mark.parametrize("batched", [True, False])
-@pytest.mark.parametrize("image_dtype, dtype", [("float64", "float64"), ("uint16", "float32")])
+@pytest.mark.parametrize(
+    "image_dtype, dtype", [("float64", "float64"), ("uint16", "float32")]
+)
 def test_tomographic_matches_the_reference(batched, image_dtype, dtype):
     rng = np.random.default_rng(11)
-    config = tomo_config(batched, tile=2, slope_gain=0.7, leak=0.9,
-                         control_gain=0.5, command_gain=1.3)
+    config = tomo_config(
+        batched, tile=2, slope_gain=0.7, leak=0.9, control_gain=0.5, command_gain=1.3
+    )
     sm = tomo_specs(config, image_dtype=image_dtype, dtype=dtype)
     kernel = create(config, sm)
     aux = random_aux(config, sm, rng)
@@ -169,10 +188,13 @@ def test_tomographic_matches_the_reference(batched, image_dtype, dtype):
         if batched:
             images = (rng.random((SENSORS, 4, 6)) * 50).astype(image_dtype)
         else:
-            images = tuple((rng.random((4, 6)) * 50).astype(image_dtype)
-                           for _ in range(SENSORS))
+            images = tuple(
+                (rng.random((4, 6)) * 50).astype(image_dtype) for _ in range(SENSORS)
+            )
         kernel.compute_into(images, out, aux)
-        expected = reference.step(images, {k: v.astype(np.float64) for k, v in aux.items()})
+        expected = reference.step(
+            images, {k: v.astype(np.float64) for k, v in aux.items()}
+        )
         rtol = 1e-4 if dtype == "float32" else 1e-10
         np.testing.assert_allclose(out, expected, rtol=rtol, atol=rtol)
     assert np.all(out >= aux["command_low"]) and np.all(out <= aux["command_high"])
@@ -183,16 +205,26 @@ def test_tomographic_validation():
     sm = tomo_specs(config)
     bad_aux = dataclasses.replace(config, auxiliary=config.auxiliary[:-1])
     expect_error(bad_aux, sm, "auxiliary", "missing=['wfs_slope_offset']")
-    expect_error(dataclasses.replace(config, trigger_policy="any_new"), sm,
-                 "trigger_policy", "all_new")
+    expect_error(
+        dataclasses.replace(config, trigger_policy="any_new"),
+        sm,
+        "trigger_policy",
+        "all_new",
+    )
     wide = {**sm, "s_reconstructor": spec("s_reconstructor", (5, 7))}
     expect_error(config, wide, "auxiliary.reconstructor", "slope count 96")
-    expect_error(dataclasses.replace(config, parameters={"tile_size": 4}), sm,
-                 "parameters.tile_size", "must divide")
+    expect_error(
+        dataclasses.replace(config, parameters={"tile_size": 4}),
+        sm,
+        "parameters.tile_size",
+        "must divide",
+    )
     flat = {**sm, "wfs": spec("wfs", (4, 6))}
     expect_error(config, flat, "input", "batched input shape")
     three = dataclasses.replace(tomo_config(False), inputs=("wfs0", "wfs1", "wfs2"))
-    expect_error(three, tomo_specs(tomo_config(False)), "inputs", "one batched or eight")
+    expect_error(
+        three, tomo_specs(tomo_config(False)), "inputs", "one batched or eight"
+    )
 
 
 # --- allocation-free steady state ------------------------------------------------------
@@ -208,19 +240,34 @@ def _alloc_cases():
     tt_sm = tip_tilt_specs(shape=(n, n), image_dtype="uint16", dtype="float32")
     tt_aux = {"matrix": np.eye(2, dtype="float32"), "bias": np.zeros(2, "float32")}
     tomo = tomo_config(True, tile=8)
-    tomo_sm = tomo_specs(tomo, image=(32, 32), tile=8, actuators=16,
-                         image_dtype="uint16", dtype="float32")
+    tomo_sm = tomo_specs(
+        tomo,
+        image=(32, 32),
+        tile=8,
+        actuators=16,
+        image_dtype="uint16",
+        dtype="float32",
+    )
     return {
         "concatenate": (concat, concat_sm, concat_in, {}),
-        "tip_tilt uint16": (tt, tt_sm, (rng.random((n, n)) * 100).astype("uint16"), tt_aux),
+        "tip_tilt uint16": (
+            tt,
+            tt_sm,
+            (rng.random((n, n)) * 100).astype("uint16"),
+            tt_aux,
+        ),
         "tomographic batched": (
-            tomo, tomo_sm, (rng.random((SENSORS, 32, 32)) * 100).astype("uint16"),
+            tomo,
+            tomo_sm,
+            (rng.random((SENSORS, 32, 32)) * 100).astype("uint16"),
             random_aux(tomo, tomo_sm, rng),
         ),
     }
 
 
-@pytest.mark.parametrize("name", ["concatenate", "tip_tilt uint16", "tomographic batched"])
+@pytest.mark.parametrize(
+    "name", ["concatenate", "tip_tilt uint16", "tomographic batched"]
+)
 def test_no_per_frame_allocation(name):
     config, sm, x, aux = _alloc_cases()[name]
     kernel = create(config, sm)
@@ -278,8 +325,9 @@ def split_config() -> KernelConfig:
 
 
 def test_single_output_kernels_compute_through_the_multiple_call():
-    kernel = create(concat_config(2), specs(spec("in0", (2,)), spec("in1", (1,)),
-                                            spec("out", (3,))))
+    kernel = create(
+        concat_config(2), specs(spec("in0", (2,)), spec("in1", (1,)), spec("out", (3,)))
+    )
     out = np.empty(3)
     kernel.compute_into_multiple((np.ones(2), np.zeros(1)), [out], {})
     assert out.tolist() == [1, 1, 0]
@@ -291,8 +339,13 @@ def test_single_output_kernels_compute_through_the_multiple_call():
 def test_published_gpu_parameters_are_accepted_and_checked():
     from _kernel_support import kconf
 
-    affine = kconf("cpu.affine_transform", input="x", output="y",
-                   aux={"matrix": "A", "offset": "b"}, matrix_layout="column_major")
+    affine = kconf(
+        "cpu.affine_transform",
+        input="x",
+        output="y",
+        aux={"matrix": "A", "offset": "b"},
+        matrix_layout="column_major",
+    )
     sm = specs(spec("x", (3,)), spec("A", (2, 3)), spec("b", (2,)), spec("y", (2,)))
     create(affine, sm)
     bad = dataclasses.replace(affine, parameters={"matrix_layout": "row_major"})

@@ -29,14 +29,24 @@ def branches():
         stream.close()
 
 
-def fan_in_config(mode="matching_frame_id", policy="all_new", propagate=False,
-                  max_wait_s=None, max_skew=16):
+def fan_in_config(
+    mode="matching_frame_id",
+    policy="all_new",
+    propagate=False,
+    max_wait_s=None,
+    max_skew=16,
+):
     sync = SynchronizationConfig(
         mode=mode, max_skew_generations=max_skew, max_wait_s=max_wait_s
     )
     return KernelConfig(
-        name="join", kind="cpu.concatenate", input="a", output="out",
-        inputs=("a", "b"), trigger_policy=policy, synchronization=sync,
+        name="join",
+        kind="cpu.concatenate",
+        input="a",
+        output="out",
+        inputs=("a", "b"),
+        trigger_policy=policy,
+        synchronization=sync,
         propagate_frame_id=propagate,
     )
 
@@ -80,8 +90,9 @@ def test_matching_set_combines_equal_tokens_and_drops_the_laggard(branches):
 
 @settings(derandomize=True, max_examples=25, deadline=None)
 @given(
-    drops=st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()),
-                   min_size=1, max_size=12)
+    drops=st.lists(
+        st.tuples(st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=12
+    )
 )
 def test_only_equal_tokens_are_ever_combined(drops):
     streams = [SharedStream.create(n, (3,), "float64") for n in ("a", "b")]
@@ -139,7 +150,9 @@ def test_skew_wider_than_max_skew_generations_abandons_the_set(branches):
 
 
 @pytest.mark.parametrize("propagate, expected", [(True, 7), (False, None)])
-def test_count_mode_propagates_the_newest_token_when_asked(branches, propagate, expected):
+def test_count_mode_propagates_the_newest_token_when_asked(
+    branches, propagate, expected
+):
     a, b = branches
     config = fan_in_config(mode="count", propagate=propagate)
     triggers = trigger_set(config, branches)
@@ -237,7 +250,12 @@ def test_multi_output_kernel_publishes_every_output_with_the_trigger_token():
             {"name": "hi", "shape": [3], "dtype": "float64"},
         ],
         "kernels": [
-            {"name": "split", "kind": "test.split", "input": "x", "outputs": ["lo", "hi"]}
+            {
+                "name": "split",
+                "kind": "test.split",
+                "input": "x",
+                "outputs": ["lo", "hi"],
+            }
         ],
     }
     manager = PipelineManager(

@@ -25,9 +25,7 @@ class ScalarCpuKernel(CpuKernel):
         spec = context.output_spec
         self.operand, needs_scratch = scalar_operand(self.settings, spec.dtype)
         self._scratch = np.empty(spec.shape, np.float64) if needs_scratch else None
-        self._subtrahend = (
-            np.empty(spec.shape, np.float64) if needs_scratch else None
-        )
+        self._subtrahend = np.empty(spec.shape, np.float64) if needs_scratch else None
 
     def combine_into(
         self, ufunc: Any, source: Any, output: Any, subtract: Any = None

@@ -13,7 +13,6 @@ from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
 
-
 #: parameters of the spot centroid (also read by ``tip_tilt_controller``)
 SPOT_CENTROID_PARAMETERS = (
     Parameter("threshold", "real", 0.0),

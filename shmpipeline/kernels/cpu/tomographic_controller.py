@@ -206,9 +206,7 @@ class TomographicControllerCpuKernel(CpuKernel):
             for i in range(SENSORS)
         ]
 
-    def _slopes_of(
-        self, index: int, image: Any, auxiliary: Mapping[str, Any]
-    ) -> None:
+    def _slopes_of(self, index: int, image: Any, auxiliary: Mapping[str, Any]) -> None:
         dark, flat, offset = (auxiliary[a] for a in self._sensor_aliases[index])
         if self.settings.batched:
             dark, flat, offset = dark[index], flat[index], offset[index]

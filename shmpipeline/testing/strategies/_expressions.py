@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-
 __all__ = ["evaluate_expression", "expression_trees", "render_expression"]
 
 # --- custom_operation: generated whitelisted expressions ----------------------------

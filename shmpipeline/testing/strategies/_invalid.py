@@ -41,7 +41,7 @@ __all__ = [
     "invalid_values",
 ]
 
-# --- invalid pipelines -------------------------------------------------------------------
+# --- invalid pipelines --------------------------------------------------------
 
 
 class InvalidPipeline(NamedTuple):

@@ -52,7 +52,7 @@ __all__ = [
     "timings",
 ]
 
-# --- built-in builders -----------------------------------------------------------------
+# --- built-in builders --------------------------------------------------------
 
 #: words drawn for auxiliary aliases
 ALIAS_WORDS = ("a", "b", "ref", "bias", "w", "mask")
@@ -330,7 +330,8 @@ def _custom_operation(draw: Any, slot: KernelSlot) -> KernelDraft:
 
     def broadcasts(spec: SharedMemoryConfig) -> bool:
         try:
-            return is_real_stream(spec) and np.broadcast_shapes(spec.shape, shape) == shape
+            broadcast = np.broadcast_shapes(spec.shape, shape)
+            return is_real_stream(spec) and broadcast == shape
         except ValueError:
             return False
 
@@ -372,7 +373,9 @@ def _custom_operation(draw: Any, slot: KernelSlot) -> KernelDraft:
                 f"x{index}",
                 shape=st.integers(1, slot.limits.max_side).map(lambda m: (m, n)),
                 dtype=st.sampled_from(slot.limits.dtypes),
-                fits=lambda s: len(s.shape) == 2 and s.shape[1] == n and is_real_stream(s),
+                fits=lambda s: (
+                    len(s.shape) == 2 and s.shape[1] == n and is_real_stream(s)
+                ),
                 exclude=[s.name for s in specs],
             )
         )
@@ -382,7 +385,9 @@ def _custom_operation(draw: Any, slot: KernelSlot) -> KernelDraft:
         probes[alias] = np.ones(matrix.shape, np.dtype(matrix.dtype))
         with np.errstate(all="ignore"):
             result = np.asarray(evaluate_expression(tree, probes))
-    config = slot.kernel(auxiliary=bindings, operation=render_expression(tree), **draw(timings()))
+    config = slot.kernel(
+        auxiliary=bindings, operation=render_expression(tree), **draw(timings())
+    )
     return KernelDraft(config, slot.output(result.shape, result.dtype), tuple(specs))
 
 
@@ -484,15 +489,15 @@ def _tomographic(draw: Any, slot: KernelSlot) -> KernelDraft:
         "wfs_inverse_flat": (8, rows, cols),
         "wfs_slope_offset": (8, rows // tile, cols // tile, 2),
     }
-    for alias in ("reconstructor_bias", "command_offset", "command_low", "command_high"):
+    for alias in ("reconstructor_bias", "command_offset", "command_low"):
         shapes[alias] = (actuators,)
+    shapes["command_high"] = (actuators,)
     specs: list[SharedMemoryConfig] = []
     for alias, shape in shapes.items():
-        spec = draw(
-            slot.auxiliary(alias, shape=shape, dtype=dtype, exclude=[s.name for s in specs])
-        )
+        taken = [s.name for s in specs]
+        spec = draw(slot.auxiliary(alias, shape=shape, dtype=dtype, exclude=taken))
         specs.append(spec)
-    aux = [(alias, spec.name) for alias, spec in zip(shapes, specs)]
+    aux = [(alias, spec.name) for alias, spec in zip(shapes, specs, strict=True)]
     params = draw(_parameters(slot.kind, skip=("tile_size", "leak")))
     params["tile_size"] = tile
     if draw(st.booleans()):
@@ -500,7 +505,8 @@ def _tomographic(draw: Any, slot: KernelSlot) -> KernelDraft:
     config = slot.kernel(
         auxiliary=aux, parameters=params, trigger_policy="all_new", **draw(timings())
     )
-    return KernelDraft(config, slot.output(shape=(actuators,), dtype=dtype), tuple(specs))
+    output = slot.output(shape=(actuators,), dtype=dtype)
+    return KernelDraft(config, output, tuple(specs))
 
 
 def _other_sides(shape: tuple[int, ...], axis: int) -> list[int]:
@@ -574,7 +580,7 @@ def _raise_error(draw: Any, slot: KernelSlot) -> KernelDraft:
     return KernelDraft(config, slot.output())
 
 
-# --- resolving kinds against a registry ------------------------------------------------
+# --- resolving kinds against a registry ---------------------------------------
 
 
 def resolve_registry(registry: Any) -> Any:
@@ -630,7 +636,7 @@ def resolve_builders(
     return result
 
 
-# --- kernels and pipelines -------------------------------------------------------------
+# --- kernels and pipelines ----------------------------------------------------
 
 
 def kernel_configs(

@@ -158,4 +158,3 @@ def pipeline_configs(
         max_dims=max_dims,
         max_side=max_side,
     ).map(PipelineDraft.config)
-

@@ -20,7 +20,7 @@ from shmpipeline.testing.strategies._streams import DEFAULT_DTYPES
 
 __all__ = ["pipeline_dicts", "raw_pipeline"]
 
-# --- raw mappings ------------------------------------------------------------------------
+# --- raw mappings -------------------------------------------------------------
 
 
 @st.composite
@@ -138,4 +138,3 @@ def pipeline_dicts(
     if paired:
         return pairs.map(lambda pair: (pair[0], pair[1].config()))
     return pairs.map(lambda pair: pair[0])
-

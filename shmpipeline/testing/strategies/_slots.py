@@ -261,4 +261,3 @@ def check_draft(
             f"the builder of {slot.kind!r} binds {sorted(missing)} without "
             "listing their specs in KernelDraft.auxiliary"
         )
-

@@ -156,4 +156,3 @@ def stream_configs(
         sizes,
         st.sampled_from(limits.dtypes),
     )
-
