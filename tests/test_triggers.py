@@ -211,7 +211,8 @@ def test_fan_in_pipeline_carries_matched_tokens_to_the_output():
                 "kind": "cpu.concatenate",
                 "inputs": ["a", "b"],
                 "output": "joined",
-                "synchronization": {"mode": "matching_frame_id", "max_wait_s": 0.2},
+                # no max_wait_s: a loaded machine may pause between the writes
+                "synchronization": {"mode": "matching_frame_id"},
                 "propagate_frame_id": True,
             }
         ],
@@ -269,5 +270,46 @@ def test_multi_output_kernel_publishes_every_output_with_the_trigger_token():
         hi, hi_token = wait_for_token(manager.get_stream("hi"), 42)
         assert (lo.tolist(), hi.tolist()) == ([0, 1], [2, 3, 4])
         assert lo_token == hi_token == 42
+    finally:
+        manager.shutdown()
+
+
+def test_eight_input_tomographic_controller_runs_frame_by_frame():
+    from _controller_cases import random_aux, tomo_config, tomo_specs
+
+    from shmpipeline.registry import get_default_registry
+
+    kernel_config = tomo_config(False, tile=2, leak=0.9, control_gain=0.5)
+    specs = tomo_specs(kernel_config, image=(4, 6), tile=2, actuators=5)
+    raw_kernel = kernel_config.to_dict()
+    raw_kernel["synchronization"] = {"mode": "matching_frame_id"}
+    config = {
+        "shared_memory": [
+            {"name": s.name, "shape": list(s.shape), "dtype": s.dtype.name}
+            for s in specs.values()
+        ],
+        "kernels": [raw_kernel],
+    }
+    rng = np.random.default_rng(9)
+    aux = random_aux(kernel_config, specs, rng)
+    reference = get_default_registry().create(kernel_config, specs)
+    expected = np.empty(5)
+    manager = PipelineManager(config)
+    try:
+        manager.build()
+        for binding in kernel_config.auxiliary:
+            manager.get_stream(binding.name).write(aux[binding.alias])
+        manager.start()
+        out = manager.get_stream("dm")
+        for token in range(1, 101):
+            images = [rng.random((4, 6)) * 50 for _ in range(8)]
+            for name, image in zip(kernel_config.inputs, images, strict=True):
+                manager.get_stream(name).write(image, frame_id=token)
+            value, got = wait_for_token(out, token)
+            reference.compute_into(tuple(images), expected, aux)
+            assert got == token
+            np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+        status = manager.status()["workers"]["tomo"]
+        assert status["frame_sync_timeouts"] == 0
     finally:
         manager.shutdown()
