@@ -63,6 +63,9 @@ BUILTIN_KERNELS: dict[str, tuple[str, str]] = {
     # published alias of shack_hartmann_centroid
     "centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
     "raise_error": ("raise_error", "RaiseError"),
+    "concatenate": ("concatenate", "Concatenate"),
+    "tip_tilt_controller": ("tip_tilt_controller", "TipTiltController"),
+    "tomographic_controller": ("tomographic_controller", "TomographicController"),
 }
 
 _GPU_HINT = "install the GPU extra: pip install 'shmpipeline[gpu]'"

@@ -15,6 +15,7 @@ has published frame k (or k-1 for a producer in a feedback loop).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
     device = spec.shared_memory[spec.kernel.output].gpu_device
     handles: dict[str, Any] = {}
     try:
-        for stream_name in (*spec.kernel.all_inputs, spec.kernel.output):
+        for stream_name in (*spec.kernel.all_inputs, *spec.kernel.all_outputs):
             if stream_name not in handles:
                 handles[stream_name] = open_stream(
                     spec.shared_memory[stream_name],
@@ -156,6 +157,8 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) ->
     trigger_buf = empty_frame(trigger)
     aux_bufs = {alias: empty_frame(h) for alias, h in aux_handles}
     sync = [(handles[cfg.auxiliary_by_alias[a]], lag) for a, lag in spec.aux_sync]
+    triggers = _trigger_set(cfg, handles)
+    outputs = [handles[name] for name in cfg.all_outputs]
     wait_slice = min(float(cfg.read_timeout), MAX_WAIT_SLICE)
     pause_sleep = max(float(cfg.pause_sleep), 1e-4)
     perf_ns = time.perf_counter_ns
@@ -177,6 +180,12 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) ->
                 orphaned()
             fields[ACK] = fields[CMD]
             last = trigger.count  # frames that came during the pause are skipped
+            if triggers is not None:
+                triggers.skip_pending()
+            continue
+        if triggers is not None:  # several inputs or outputs: a trigger set
+            _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control)
+            orphaned()  # exit if the manager died
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
@@ -199,6 +208,40 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) ->
             # statistics before publishing: a reader that sees frame k's
             # output also sees frame k counted
             control.record_frame(perf_ns() - t0, frame_id)
+
+
+def _trigger_set(cfg: KernelConfig, handles: dict[str, Any]) -> Any:
+    """The kernel's :class:`~shmpipeline.triggers.TriggerSet` when it has
+    several trigger inputs or outputs, else None (the loop above)."""
+    from shmpipeline.stream import empty_frame
+    from shmpipeline.triggers import TriggerSet, fan_in
+
+    if not fan_in(cfg) and len(cfg.all_outputs) == 1:
+        return None
+    streams = [handles[name] for name in cfg.trigger_inputs]
+    return TriggerSet(cfg, streams, [empty_frame(h) for h in streams])
+
+
+def _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control):
+    """One turn of a fan-in or multi-output worker: wait for a trigger set
+    (at most one wait slice), compute on it into every output, publish them
+    all with the set's token."""
+    fields = control.fields
+    ready = triggers.wait(MAX_WAIT_SLICE)
+    fields[HEARTBEAT_NS] = time.monotonic_ns()
+    control.record_sync(triggers.metrics)
+    if not ready:
+        return
+    for alias, handle in aux_handles:
+        handle.read_into(aux_bufs[alias])
+    frame_id = triggers.frame_id
+    t0 = time.perf_counter_ns()
+    with ExitStack() as views:
+        bufs = [views.enter_context(h.write_view(frame_id=frame_id)) for h in outputs]
+        kernel.compute_into_multiple(triggers.trigger_input, bufs, aux_bufs)
+        # counted before publishing: a reader that sees the frame sees it counted
+        published = outputs[0].count + 1 if frame_id is None else frame_id
+        control.record_frame(time.perf_counter_ns() - t0, published)
 
 
 def _wait_frame(handle, frame_id: int, fields, wait_slice: float, orphaned) -> None:
