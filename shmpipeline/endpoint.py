@@ -21,7 +21,7 @@ class Publication:
     """One frame read by a sink: the payload and the stream's metadata.
 
     ``count`` is the stream's publication count of this frame, ``frame_id``
-    its token, ``write_time`` when it was written (seconds since the epoch),
+    its token, ``write_time`` when it was written (``time.monotonic()`` clock),
     ``missed_publications`` how many frames were published since the sink's
     previous frame and never handed to it.
     """

@@ -395,6 +395,11 @@ class GpuSharedStream:
         return self._device
 
     @property
+    def gpu_enabled(self) -> bool:
+        """True: frames are device tensors (the published handles' flag)."""
+        return True
+
+    @property
     def gpu_device(self) -> str:
         """``'cuda:<index>'`` of the frames."""
         return _device_text(self._device)
@@ -710,6 +715,11 @@ class HostToDeviceStream:
     @property
     def device(self) -> Any:
         return self._device
+
+    @property
+    def gpu_enabled(self) -> bool:
+        """True: frames are device tensors (the published handles' flag)."""
+        return True
 
     @property
     def gpu_device(self) -> str:

@@ -565,6 +565,11 @@ class SharedStream:
         return self._latest_meta(H.SLOT_WRITE_NS) * 1e-9
 
     @property
+    def gpu_enabled(self) -> bool:
+        """False: frames are host arrays (the published handles' flag)."""
+        return False
+
+    @property
     def last_read_count(self) -> int:
         """Count of the frame this handle last read (0: none yet)."""
         return self._last_read_count
