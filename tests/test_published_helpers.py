@@ -208,3 +208,12 @@ def test_unlink_stream_name_logs_what_it_cannot_remove(shm_namespace, caplog):
         assert "a directory" in caplog.text and str(path) in caplog.text
     finally:
         os.rmdir(path)
+
+
+def test_host_stream_handles_say_they_are_not_gpu():
+    stream = SharedStream.create("flag", (2,), "float32")
+    try:
+        assert stream.gpu_enabled is False
+    finally:
+        stream.close()
+        stream.unlink()
