@@ -33,7 +33,9 @@ Parameters: ``lenslets`` (8), ``pixels`` (8), ``fwhm`` (2.0),
 ``photon_noise`` (true), ``read_noise`` (0), ``atmosphere`` (mapping of
 phase-screen parameters except ``size``; default ``{}``), ``mirror``
 (mapping of mirror parameters except ``size``; ``n_act`` defaults to
-``lenslets``), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
+``lenslets``), ``latency_frames`` (0: the mirror follows the last command;
+L > 0, integer or fractional, delays it L frames more, see
+:mod:`~shmpipeline.testing.fakes.command_delay`), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
 They come as a mapping or as keywords
 (``ShackHartmann(lenslets=4, pixels=8, atmosphere=None)``).
 """
@@ -46,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.testing.fakes._params import Params, fake_error, merged, rng_for
+from shmpipeline.testing.fakes.command_delay import CommandDelay
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
 
@@ -73,6 +76,7 @@ class ShackHartmann:
         self.read_noise = p.number("read_noise", 0.0, minimum=0.0)
         atmosphere = p.mapping("atmosphere") if p.has("atmosphere") else {}
         mirror = p.mapping("mirror") if p.has("mirror") else {}
+        self.latency_frames = p.number("latency_frames", 0.0, minimum=0.0)
         self.dtype = p.dtype("dtype", "float32")
         p.done()
         self.seed = int(seed)
@@ -98,6 +102,7 @@ class ShackHartmann:
         self.mirror = _nested(
             DeformableMirror, self.kind, "mirror", {**mirror, "size": side}, self.seed
         )
+        self.delay_line = CommandDelay(self.latency_frames)
         self._sigma = self.fwhm / FWHM_PER_SIGMA
         self._grid = np.arange(self.pixels, dtype=np.float64)
 
@@ -109,8 +114,9 @@ class ShackHartmann:
             phase = np.zeros(self.shape)
         else:
             phase = self.atmosphere.phase(n)
-        if command is not None:
-            phase = phase - self.mirror.surface(command)
+        shape = self.delay_line.mirror_shape(n, command, self.mirror.surface)
+        if shape is not None:
+            phase = phase - shape
         return phase
 
     def spot_shifts(self, phase: np.ndarray) -> np.ndarray:
