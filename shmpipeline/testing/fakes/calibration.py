@@ -3,7 +3,8 @@
 The interaction matrix ``IM`` (slopes per unit command, ``n_slopes x
 n_act``) is measured as a pipeline would on the bench: each actuator is
 poked push-pull by ``±amplitude`` through the fakes' own optics (the mirror
-surface subtracted from a flat wavefront, the camera's noiseless image),
+surface subtracted from a flat wavefront, the camera's noiseless frame,
+detector bias and flat field included),
 and the slopes are computed with the pipeline's centroid convention
 (``cpu.shack_hartmann_centroid`` followed by ``cpu.flatten``): per
 ``pixels``-square tile the intensity-weighted centroid of the raw pixel
@@ -72,12 +73,13 @@ def interaction_matrix(
     camera, mirror = _parts(system, mirror)
     n_act = mirror.n_act * mirror.n_act
     tile = camera.pixels
+    noiseless = getattr(camera, "mean_frame", None) or camera.image
     columns = []
     for j in range(n_act):
         poke = np.zeros(n_act)
         poke[j] = amplitude
-        push = tile_centroids(camera.image(-mirror.surface(poke)), tile)
-        pull = tile_centroids(camera.image(mirror.surface(poke)), tile)
+        push = tile_centroids(noiseless(-mirror.surface(poke)), tile)
+        pull = tile_centroids(noiseless(mirror.surface(poke)), tile)
         columns.append((push - pull) / (2.0 * amplitude))
     return np.stack(columns, axis=1)
 
