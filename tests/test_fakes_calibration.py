@@ -10,7 +10,12 @@ from _fake_support import QUIET, centroids
 
 from shmpipeline.errors import ScenarioError
 from shmpipeline.testing import fakes
-from shmpipeline.testing.fakes import ClosedLoopOptics, DeformableMirror, PhaseScreen, ShackHartmann
+from shmpipeline.testing.fakes import (
+    ClosedLoopOptics,
+    DeformableMirror,
+    PhaseScreen,
+    ShackHartmann,
+)
 from shmpipeline.testing.fakes.calibration import tile_centroids
 
 
@@ -70,7 +75,10 @@ def test_a_loop_closed_with_the_calibrated_reconstructor_converges(method):
     """Static Kolmogorov-like aberration on a 4x4 system: with R from the
     helpers the slopes fall to the fitting error and stay there."""
     camera = ShackHartmann(
-        lenslets=4, pixels=8, photon_noise=False, seed=2,
+        lenslets=4,
+        pixels=8,
+        photon_noise=False,
+        seed=2,
         atmosphere={"r0": 0.4, "wind": [0, 0]},
     )
     R = fakes.reconstructor(camera, method=method)

@@ -72,7 +72,10 @@ def test_magnification_scales_positions_and_influence():
 
 def test_dead_stuck_and_coupled_actuators():
     dm = DeformableMirror(
-        n_act=3, size=24, dead_actuators=[0], stuck_actuators={4: 0.5},
+        n_act=3,
+        size=24,
+        dead_actuators=[0],
+        stuck_actuators={4: 0.5},
         coupled_actuators=[[1, 2]],
     )
     plain = DeformableMirror(n_act=3, size=24)
@@ -80,7 +83,9 @@ def test_dead_stuck_and_coupled_actuators():
     applied = dm.applied(_poke(dm, 1, 2.0)).ravel()
     assert applied[1] == applied[2] == 1.0 and applied[4] == 0.5
     assert applied[4] == dm.applied(np.full(9, -7.0)).ravel()[4]
-    np.testing.assert_allclose(dm.surface(np.zeros(9)), plain.surface(_poke(plain, 4, 0.5)))
+    np.testing.assert_allclose(
+        dm.surface(np.zeros(9)), plain.surface(_poke(plain, 4, 0.5))
+    )
 
 
 def test_dac_quantisation_rounds_to_the_step():

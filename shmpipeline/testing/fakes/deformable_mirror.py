@@ -85,7 +85,8 @@ class DeformableMirror:
         self.layout = p.get("layout", "grid")
         if self.layout not in ("grid", "fried"):
             raise fake_error(
-                self.kind, f"parameter 'layout': must be 'grid' or 'fried', got {self.layout!r}"
+                self.kind,
+                f"parameter 'layout': must be 'grid' or 'fried', got {self.layout!r}",
             )
         custom = p.get("positions")
         pitch = p.number("pitch", None, positive=True, allow_none=True)
@@ -106,7 +107,9 @@ class DeformableMirror:
         self.shape = (self.size, self.size)
         if self.layout == "fried":
             if self.n_act < 2:
-                raise fake_error(self.kind, "parameter 'n_act': a Fried layout needs >= 2")
+                raise fake_error(
+                    self.kind, "parameter 'n_act': a Fried layout needs >= 2"
+                )
             self.pitch = self.size / (self.n_act - 1)
             self.positions = np.arange(self.n_act) * self.pitch - 0.5
         else:
@@ -133,12 +136,17 @@ class DeformableMirror:
             width = self.pitch * self.magnification
             yy, xx = np.mgrid[0 : self.size, 0 : self.size].astype(np.float64)
             ay, ax = self.actuator_positions[:, 0], self.actuator_positions[:, 1]
-            d2 = ((yy.ravel()[None, :] - ay[:, None]) ** 2 + (xx.ravel()[None, :] - ax[:, None]) ** 2)
+            d2 = (yy.ravel()[None, :] - ay[:, None]) ** 2 + (
+                xx.ravel()[None, :] - ax[:, None]
+            ) ** 2
             #: (actuators, size * size) influence functions.
             self._influence = np.exp(np.log(self.coupling) * d2 / (width * width))
         self._dead = self._indices("dead_actuators", dead)
         self._stuck = self._stuck_map(stuck)
-        self._pairs = [tuple(self._indices("coupled_actuators", pair)) for pair in self._pair_list(coupled)]
+        self._pairs = [
+            tuple(self._indices("coupled_actuators", pair))
+            for pair in self._pair_list(coupled)
+        ]
         self._position: np.ndarray | None = None
 
     def _custom_positions(self, custom: Any) -> np.ndarray:
@@ -146,25 +154,41 @@ class DeformableMirror:
             points = np.asarray(custom, dtype=np.float64)
         except (TypeError, ValueError):
             points = None
-        if points is None or points.ndim != 2 or points.shape[1] != 2 or not len(points) or not np.all(np.isfinite(points)):
+        if (
+            points is None
+            or points.ndim != 2
+            or points.shape[1] != 2
+            or not len(points)
+            or not np.all(np.isfinite(points))
+        ):
             raise fake_error(
-                self.kind, f"parameter 'positions': must be a list of [y, x] samples, got {custom!r}"
+                self.kind,
+                f"parameter 'positions': must be a list of [y, x] samples, got {custom!r}",
             )
         return points
 
     def _misregister(self, points: np.ndarray) -> np.ndarray:
         c = (self.size - 1) / 2.0
         angle = np.radians(self.rotation)
-        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        rot = np.array(
+            [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+        )
         moved = c + self.magnification * (points - c) @ rot.T
         return moved + np.asarray(self.shift)
 
     def _indices(self, name: str, values: Any) -> list[int]:
         if not isinstance(values, (list, tuple)):
-            raise fake_error(self.kind, f"parameter {name!r}: must be a list of actuator indices, got {values!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter {name!r}: must be a list of actuator indices, got {values!r}",
+            )
         out = []
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < self.actuators:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, np.integer))
+                or not 0 <= v < self.actuators
+            ):
                 raise fake_error(
                     self.kind,
                     f"parameter {name!r}: {v!r} is not an actuator index in [0, {self.actuators})",
@@ -174,12 +198,20 @@ class DeformableMirror:
 
     def _stuck_map(self, stuck: Any) -> dict[int, float]:
         if not isinstance(stuck, Mapping):
-            raise fake_error(self.kind, f"parameter 'stuck_actuators': must be a mapping index: value, got {stuck!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter 'stuck_actuators': must be a mapping index: value, got {stuck!r}",
+            )
         out = {}
         for key, value in stuck.items():
-            (index,) = self._indices("stuck_actuators", [int(key) if str(key).isdigit() else key])
+            (index,) = self._indices(
+                "stuck_actuators", [int(key) if str(key).isdigit() else key]
+            )
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise fake_error(self.kind, f"parameter 'stuck_actuators': value of {key!r} must be a number, got {value!r}")
+                raise fake_error(
+                    self.kind,
+                    f"parameter 'stuck_actuators': value of {key!r} must be a number, got {value!r}",
+                )
             out[index] = float(value)
         return out
 
@@ -187,7 +219,10 @@ class DeformableMirror:
         if not isinstance(coupled, (list, tuple)) or not all(
             isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in coupled
         ):
-            raise fake_error(self.kind, f"parameter 'coupled_actuators': must be a list of [i, j] pairs, got {coupled!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter 'coupled_actuators': must be a list of [i, j] pairs, got {coupled!r}",
+            )
         return list(coupled)
 
     def _grid(self, command: Any) -> np.ndarray:
@@ -199,7 +234,9 @@ class DeformableMirror:
             ) from exc
         if c.size != self.actuators:
             if self.actuators == self.n_act * self.n_act:
-                layout = f"{self.n_act}x{self.n_act} = {self.n_act**2} actuators (n_act)"
+                layout = (
+                    f"{self.n_act}x{self.n_act} = {self.n_act**2} actuators (n_act)"
+                )
             else:
                 layout = f"{self.actuators} actuators (positions)"
             raise fake_error(
@@ -212,7 +249,9 @@ class DeformableMirror:
 
     def _faults(self, c: np.ndarray) -> np.ndarray:
         """Coupling, stuck, dead, DAC and hysteresis applied to a command."""
-        plain = not (self._pairs or self._stuck or self._dead or self.dac_bits or self.hysteresis)
+        plain = not (
+            self._pairs or self._stuck or self._dead or self.dac_bits or self.hysteresis
+        )
         if plain:
             return c
         shape = c.shape

@@ -17,11 +17,12 @@ sample so a flat wavefront centres the spot on the tile centre
 ``((p-1)/2, (p-1)/2)``.
 
 Spots are ``2p`` pixels wide, centred on their tile: light beyond the tile
-spills half a tile into each neighbour (a square lenslet's sinc² puts ~15%
+spills half a tile into each neighbour (a square lenslet's sinc² puts ~8%
 of it outside its own tile at Nyquist), and a spot moved past ~``p/2``
 pixels folds into the neighbours' tiles, so the centroid saturates and
-turns over, and the optical gain of a centroid is below 1 (the wings
-are truncated by the tile). Each spot's total (untruncated) light is
+turns over; its gain is about 1 for small shifts and falls below 1 beyond
+a pixel (0.87 at 1 px, 0.72 at 3 px for 8-pixel tiles at Nyquist) as the
+wings are truncated by the tile. Each spot's total (untruncated) light is
 ``flux`` times its lit fraction.
 
 Reference: Goodman, Introduction to Fourier Optics (Fraunhofer
@@ -50,7 +51,9 @@ class DiffractionSpots:
         self.pixels = pixels
         self.oversampling = q = int(oversampling)
         if pixels % 2:
-            raise ValueError(f"the diffraction model needs an even number of pixels, got {pixels}")
+            raise ValueError(
+                f"the diffraction model needs an even number of pixels, got {pixels}"
+            )
         ideal = 2.0 * np.pi * pixels_per_radian  # = p / s pixels across the FFT field
         self.field_pixels = max(2, 2 * int(round(ideal / 2.0)))
         self.sampling = pixels / self.field_pixels  # λ/d per pixel
