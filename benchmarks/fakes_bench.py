@@ -100,7 +100,14 @@ def _cases():
     )
     yield "DM 17² grid", DeformableMirror(n_act=17, size=128), command
     yield (
-        "DM 17² Fried, misregistered",
+        "DM 17² Fried, shifted and magnified",
+        DeformableMirror(
+            n_act=17, size=128, layout="fried", shift=[0.3, 0], magnification=1.02
+        ),
+        command,
+    )
+    yield (
+        "DM 17² Fried, rotated 1°",
         DeformableMirror(
             n_act=17, size=128, layout="fried", rotation=1.0, shift=[0.3, 0]
         ),

@@ -108,3 +108,17 @@ def test_a_correctable_aberration_is_removed_entirely():
     closed = _closed_loop(optics.camera_frame, R, gain=0.5, frames=60)
     open_loop = _closed_loop(optics.camera_frame, R, gain=0.0, frames=60)
     assert closed[20:].mean() < 0.6 * open_loop[20:].mean()
+
+
+def test_tile_centroids_equal_the_pipeline_kernel():
+    """The calibration's slopes are the centroid kernel's output, flattened."""
+    from _kernel_support import create, kconf, run, spec, specs
+
+    image = ShackHartmann(lenslets=4, pixels=8, atmosphere={"r0": 0.3}, seed=4).frame(2)
+    config = kconf("cpu.shack_hartmann_centroid", tile_size=8)
+    kernel = create(
+        config,
+        specs(spec("in", (32, 32), "float32"), spec("out", (4, 4, 2), "float64")),
+    )
+    expected = run(kernel, image).ravel()
+    np.testing.assert_allclose(tile_centroids(image, 8), expected, atol=1e-12)

@@ -122,3 +122,18 @@ def test_bad_mirror_parameters_are_named(params, text):
     with pytest.raises(ScenarioError) as info:
         DeformableMirror(params)
     assert text in str(info.value)
+
+
+@pytest.mark.parametrize("layout", ["grid", "fried"])
+def test_separable_misregistration_equals_the_direct_sum(layout):
+    moved = DeformableMirror(
+        n_act=5, size=32, layout=layout, shift=[0.3, -1.2], magnification=1.1
+    )
+    direct = DeformableMirror(
+        n_act=5,
+        size=32,
+        positions=moved.actuator_positions.tolist(),
+        pitch=moved.pitch * 1.1,
+    )
+    c = np.random.default_rng(4).normal(size=25)
+    np.testing.assert_allclose(moved.surface(c), direct.surface(c), atol=1e-12)

@@ -26,8 +26,8 @@ subapertures of a sensor with ``n_act - 1`` lenslets, Fried 1977, JOSA 67,
 misregistration moves every actuator about the surface centre ``c``:
 ``x' = c + M R(θ) (x - c) + shift`` (``magnification`` M, ``rotation`` θ
 degrees, ``shift`` [y, x] samples), the influence width scaled by M too.
-Any of these evaluates ``Σ_j c_j h(|x - x_j|)`` on the grid directly
-(the default grid keeps the separable product).
+A rotation or a custom layout evaluates ``Σ_j c_j h(|x - x_j|)`` on the
+grid directly; the others keep the separable product ``G_y^T C G_x``.
 
 Actuator faults and nonlinearity, in this order: ``coupled_actuators``
 (pairs ``[i, j]`` driven by one amplifier: both follow the mean of their
@@ -125,10 +125,21 @@ class DeformableMirror:
         misregistered = (
             self.shift != (0.0, 0.0) or self.rotation or self.magnification != 1.0
         )
-        self._general = custom is not None or misregistered or self.layout == "fried"
+        # a rotation or a custom layout is not separable in rows and columns
+        self._general = custom is not None or bool(self.rotation)
         d = (np.arange(self.size)[None, :] - self.positions[:, None]) / self.pitch
         #: (n_act, size): 1-D influence of each actuator row/column.
         self.influence_1d = np.exp(np.log(self.coupling) * d * d)
+        self._rows_1d = self._cols_1d = self.influence_1d
+        if misregistered and not self._general:
+            c = (self.size - 1) / 2.0
+            width = self.pitch * self.magnification
+            grid = np.arange(self.size)[None, :]
+            rows = c + self.magnification * (self.positions - c) + self.shift[0]
+            cols = c + self.magnification * (self.positions - c) + self.shift[1]
+            log_c = np.log(self.coupling)
+            self._rows_1d = np.exp(log_c * ((grid - rows[:, None]) / width) ** 2)
+            self._cols_1d = np.exp(log_c * ((grid - cols[:, None]) / width) ** 2)
         #: (actuators, 2): actuator [y, x] positions on the surface (samples).
         self.actuator_positions = self._misregister(points)
         self._influence = None
@@ -295,8 +306,7 @@ class DeformableMirror:
         if self._general:
             c = self.applied(command).reshape(-1)
             return self.stroke * (c @ self._influence).reshape(self.shape)
-        g = self.influence_1d
-        return self.stroke * (g.T @ self.applied(command) @ g)
+        return self.stroke * (self._rows_1d.T @ self.applied(command) @ self._cols_1d)
 
     def frame(self, n: int, command: Any = None) -> np.ndarray:
         """The surface (in ``dtype``) under ``command``; flat without one."""
