@@ -23,6 +23,12 @@ composes a screen, a mirror and a camera built separately::
     camera = ShackHartmann(lenslets=4, pixels=8, atmosphere=None, seed=1)
     optics = ClosedLoopOptics(screen, mirror, camera)
     image = optics.camera_frame(n, last_command)
+
+Calibration (:mod:`~shmpipeline.testing.fakes.calibration`):
+``interaction_matrix(camera)`` pokes each actuator through the fakes and
+measures slopes with the pipeline's centroid convention;
+``reconstructor(camera_or_matrix, method="pinv", rcond=0.05)`` is
+``-pinv(IM)`` (or a Tikhonov-damped inverse).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shmpipeline.errors import ScenarioError
+from shmpipeline.testing.fakes.calibration import interaction_matrix, reconstructor
 from shmpipeline.testing.fakes.closed_loop import ClosedLoopOptics
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.faults import FaultSchedule, FaultyFake
@@ -49,6 +56,8 @@ __all__ = [
     "PhaseScreen",
     "ShackHartmann",
     "build_fake",
+    "interaction_matrix",
+    "reconstructor",
 ]
 
 #: Fake kind -> class taking ``(params, *, seed)``.

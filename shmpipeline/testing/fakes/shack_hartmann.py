@@ -16,7 +16,10 @@ sampled at pixel centres and scaled so its full (untruncated) integral is
 ``flux`` photons, plus ``background`` photons per pixel. Noise, drawn from
 ``numpy.random.default_rng([seed, n, ...])`` (so frame ``n`` is
 reproducible on its own): Poisson photon noise (``photon_noise``), then
-Gaussian read noise of ``read_noise`` rms. An integer ``dtype`` (e.g.
+Gaussian read noise of ``read_noise`` rms, and the rest of the
+``detector`` model (bias, gain, dark current, flat field, dead and hot
+pixels, full well, EMCCD register, ADC bits:
+:mod:`~shmpipeline.testing.fakes.detector`). An integer ``dtype`` (e.g.
 ``uint16``) digitises like an ADC: rounded to the nearest count and clipped
 to the dtype's range (a float dtype keeps the values as they are).
 :meth:`ShackHartmann.expose` turns any phase into such a frame.
@@ -33,7 +36,10 @@ Parameters: ``lenslets`` (8), ``pixels`` (8), ``fwhm`` (2.0),
 ``photon_noise`` (true), ``read_noise`` (0), ``atmosphere`` (mapping of
 phase-screen parameters except ``size``; default ``{}``), ``mirror``
 (mapping of mirror parameters except ``size``; ``n_act`` defaults to
-``lenslets``), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
+``lenslets``), ``detector`` (mapping, see
+:mod:`~shmpipeline.testing.fakes.detector`), ``latency_frames`` (0: the mirror follows the last command;
+L > 0, integer or fractional, delays it L frames more, see
+:mod:`~shmpipeline.testing.fakes.command_delay`), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
 They come as a mapping or as keywords
 (``ShackHartmann(lenslets=4, pixels=8, atmosphere=None)``).
 """
@@ -45,8 +51,10 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.testing.fakes._params import Params, fake_error, merged, rng_for
+from shmpipeline.testing.fakes._params import Params, fake_error, merged
+from shmpipeline.testing.fakes.command_delay import CommandDelay
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
+from shmpipeline.testing.fakes.detector import Detector
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -73,6 +81,8 @@ class ShackHartmann:
         self.read_noise = p.number("read_noise", 0.0, minimum=0.0)
         atmosphere = p.mapping("atmosphere") if p.has("atmosphere") else {}
         mirror = p.mapping("mirror") if p.has("mirror") else {}
+        self.latency_frames = p.number("latency_frames", 0.0, minimum=0.0)
+        detector = p.mapping("detector")
         self.dtype = p.dtype("dtype", "float32")
         p.done()
         self.seed = int(seed)
@@ -98,6 +108,11 @@ class ShackHartmann:
         self.mirror = _nested(
             DeformableMirror, self.kind, "mirror", {**mirror, "size": side}, self.seed
         )
+        self.delay_line = CommandDelay(self.latency_frames)
+        self.detector = _nested_detector(
+            self.kind, detector, self.shape, self.dtype, self.photon_noise,
+            self.read_noise, self.seed,
+        )
         self._sigma = self.fwhm / FWHM_PER_SIGMA
         self._grid = np.arange(self.pixels, dtype=np.float64)
 
@@ -109,8 +124,9 @@ class ShackHartmann:
             phase = np.zeros(self.shape)
         else:
             phase = self.atmosphere.phase(n)
-        if command is not None:
-            phase = phase - self.mirror.surface(command)
+        shape = self.delay_line.mirror_shape(n, command, self.mirror.surface)
+        if shape is not None:
+            phase = phase - shape
         return phase
 
     def spot_shifts(self, phase: np.ndarray) -> np.ndarray:
@@ -143,17 +159,14 @@ class ShackHartmann:
 
     def expose(self, phase: np.ndarray, n: int) -> np.ndarray:
         """Frame ``n`` of this camera looking at ``phase`` (radians, shape
-        :attr:`shape`): the spot image with frame ``n``'s noise, in
-        ``dtype``."""
-        img = self.image(phase)
-        if self.photon_noise:
-            img = rng_for(self.seed, n, 1).poisson(img).astype(np.float64)
-        if self.read_noise:
-            img = img + rng_for(self.seed, n, 2).normal(0.0, self.read_noise, img.shape)
-        if self.dtype.kind in "iu":
-            info = np.iinfo(self.dtype)
-            img = np.clip(np.rint(img), info.min, info.max)
-        return img.astype(self.dtype)
+        :attr:`shape`): the spot image read by the :attr:`detector` with
+        frame ``n``'s noise, in ``dtype``."""
+        return self.detector.read(self.image(phase), n)
+
+    def mean_frame(self, phase: np.ndarray) -> np.ndarray:
+        """The noiseless frame (float64, digital numbers) of a phase: what
+        calibration measures."""
+        return self.detector.mean_frame(self.image(phase))
 
     def frame(self, n: int, command: Any = None) -> np.ndarray:
         """Camera frame ``n`` (``command``: the mirror's command after frame
@@ -163,6 +176,18 @@ class ShackHartmann:
     def delay(self, n: int) -> float:
         """No latency of its own (see :mod:`~shmpipeline.testing.fakes.faults`)."""
         return 0.0
+
+
+def _nested_detector(kind, params, shape, dtype, photon_noise, read_noise, seed):
+    return Detector(
+        params or {},
+        shape=shape,
+        dtype=dtype,
+        photon_noise=photon_noise,
+        read_noise=read_noise,
+        seed=seed,
+        kind=f"{kind}.detector",
+    )
 
 
 def _nested(cls: type, kind: str, name: str, params: dict, seed: int) -> Any:
