@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.config import KernelConfig, PipelineConfig, SharedMemoryConfig
 from shmpipeline.registry import get_default_registry
 from shmpipeline.testing import PhaseScreen, check_scenario, run_inline
 from shmpipeline.testing.scenario import load_scenario
@@ -50,3 +52,16 @@ def test_kernel_on_a_phase_screen_fake():
         assert inside.any() and not inside.all()
         np.testing.assert_array_equal(out[inside], frame[inside])
         assert np.all(np.abs(out) <= np.float32(limit))
+
+
+def test_a_parameter_override_without_copying_the_pipeline():
+    """The same scenario with the kernel's gain halved: unclipped steps halve."""
+    scenario = load_scenario("scenarios/gain_loop.yaml")
+    raw = scenario.pipeline.to_dict()
+    raw["kernels"][0]["parameters"]["gain"] = 0.4
+    variant = dataclasses.replace(scenario, pipeline=PipelineConfig.from_dict(raw))
+    base = run_inline(scenario).captures["step"]
+    half = run_inline(variant).captures["step"]
+    unclipped = np.abs(base) < 0.5
+    assert unclipped.any()
+    np.testing.assert_allclose(half[unclipped], base[unclipped] / 2, rtol=1e-6)
