@@ -56,6 +56,11 @@ class StateTransitionError(ShmPipelineError, RuntimeError):
     """A manager operation was called in a state that does not allow it."""
 
 
+class BenchmarkError(ShmPipelineError, RuntimeError):
+    """A benchmark cannot run on this pipeline (nothing to drive or time) or
+    a frame did not arrive in time."""
+
+
 class WorkerProcessError(ShmPipelineError, RuntimeError):
     """A worker process failed: raised in ``__init__``, while opening its
     streams, or died (signal / non-zero exit)."""
@@ -91,6 +96,12 @@ class StreamNotFoundError(StreamError, FileNotFoundError):
 
 class StreamExistsError(StreamError, FileExistsError):
     """A live segment of that name already exists."""
+
+
+class SegmentAccessError(StreamError, PermissionError):
+    """A name under ``/dev/shm`` is not one of this user's segments: a FIFO,
+    directory, symbolic link or other non-regular file, another user's file,
+    or one we may not open. The message names it and says what to do."""
 
 
 class StreamLayoutError(StreamError, ValueError):

@@ -398,7 +398,7 @@ class PipelineGraph:
         ``source_streams``, ``sink_streams``, ``orphaned_streams``,
         ``topological_order``, ``cycles``, ``validation_errors``.
         """
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [
                 {
                     "name": spec.name,
@@ -443,6 +443,18 @@ class PipelineGraph:
             "cycles": [list(group) for group in self.cycles()],
             "validation_errors": self.validation_errors(),
         }
+        for entry, kernel in zip(out["kernels"], self._kernels, strict=True):
+            if len(kernel.trigger_inputs) > 1:
+                entry["inputs"] = list(kernel.trigger_inputs)
+                entry["trigger_policy"] = kernel.trigger_policy
+            if len(kernel.all_outputs) > 1:
+                entry["outputs"] = list(kernel.all_outputs)
+        endpoints = {
+            "sources": [e.to_dict() for e in getattr(self.config, "sources", ())],
+            "sinks": [e.to_dict() for e in getattr(self.config, "sinks", ())],
+        }
+        out.update({key: value for key, value in endpoints.items() if value})
+        return out
 
     def describe(self) -> str:
         """Return a human-readable, multi-line pipeline graph summary."""

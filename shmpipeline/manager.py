@@ -31,6 +31,7 @@ from shmpipeline.errors import (
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
+from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
 from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
 
@@ -130,7 +131,7 @@ class PipelineManager:
         if spawn_method == "forkserver":
             # the server imports the worker code once; each fork is then cheap
             self._context.set_forkserver_preload(list(_FORKSERVER_PRELOAD))
-        self._placement = placement_policy or RoundRobinPlacement()
+        self._placement = as_placement_policy(placement_policy) or RoundRobinPlacement()
         self._state = PipelineState.INITIALIZED
         self._graph: PipelineGraph | None = None
         self._streams: dict[str, Any] = {}
@@ -497,6 +498,54 @@ class PipelineManager:
             "sources": self.source_status(),
             "sinks": self.sink_status(),
         }
+
+    def restart(self, *, timeout: float | None = None) -> None:
+        """Bring a failed (or partly dead) running pipeline back to running.
+
+        Streams and their contents are kept; every worker and endpoint is
+        stopped and started again (``timeout``: how long to wait for them to
+        report in, default ``worker_start_timeout``). A healthy pipeline is
+        left alone.
+        """
+        self.poll_events()
+        if self._state not in (
+            PipelineState.RUNNING, PipelineState.PAUSED, PipelineState.FAILED
+        ):
+            raise StateTransitionError(
+                f"cannot restart a pipeline in state {self._state.value!r} "
+                "(allowed from: running, paused, failed)"
+            )
+        dead = [w for w in self._workers.values() if not w.process.is_alive()]
+        if not self._failures and not dead:
+            return
+        saved = self._start_timeout
+        if timeout is not None:
+            self._start_timeout = float(timeout)
+        try:
+            self.stop(timeout=1.0)
+            self._failures.clear()
+            self.start()
+        finally:
+            self._start_timeout = saved
+
+    def benchmark(
+        self,
+        *,
+        duration_s: float = 5.0,
+        source: Any = None,
+        output_stream: str | None = None,
+        warmup_s: float = 0.5,
+        poll_interval: float = 1e-4,
+    ) -> dict[str, Any]:
+        """Measure throughput and inter-arrival spacing at ``output_stream``
+        of the running pipeline (see
+        :func:`shmpipeline.benchmarking.measure_output_rate`)."""
+        from shmpipeline.benchmarking import measure_output_rate
+
+        return measure_output_rate(
+            self, duration_s=duration_s, source=source, output_stream=output_stream,
+            warmup_s=warmup_s, poll_interval=poll_interval,
+        )
 
     def source_status(self) -> dict[str, dict[str, Any]]:
         """Per source: frames written, rolling ``throughput_hz``, errors."""

@@ -1,4 +1,4 @@
-"""PipelineConfig.from_dict: every rule of SPEC §4, with the entry and field
+"""PipelineConfig.from_dict: every rule of the config format, with the entry and field
 named in the message, every problem collected, and to_dict round trips."""
 
 from __future__ import annotations

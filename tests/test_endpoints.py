@@ -222,3 +222,49 @@ def test_publication_and_consume_default():
     sink = Keep(None)
     sink.consume_publication(Publication(np.ones(2), 3, 7, 0.0), {})
     assert sink.value.tolist() == [1.0, 1.0]
+
+
+def test_benchmark_of_a_source_driven_pipeline():
+    data = {
+        "shared_memory": [{"name": "a", "shape": [4], "dtype": "float32"},
+                          {"name": "b", "shape": [4], "dtype": "float32"}],
+        "sources": [{"name": "gen", "kind": "synthetic.array", "stream": "a",
+                     "poll_interval": 0.001, "parameters": {"rate_hz": 500}}],
+        "kernels": [{"name": "k", "kind": "cpu.copy", "input": "a", "output": "b"}],
+    }
+    with PipelineManager(data) as manager:
+        manager.build()
+        manager.start()
+        report = manager.benchmark(duration_s=0.3, warmup_s=0.05)
+        assert report["output_stream"] == "b" and report["frames"] > 0
+        assert report["throughput_hz"] > 0
+        snapshot = manager.runtime_snapshot()
+        assert snapshot["graph"]["kernels"][0]["name"] == "k"
+        assert snapshot["sources"]["gen"]["frames_written"] > 0
+
+
+class _EntryPoint:
+    """Stands in for an importlib.metadata entry point."""
+
+    def __init__(self, name, loaded):
+        self.name = name
+        self._loaded = loaded
+
+    def load(self):
+        if isinstance(self._loaded, Exception):
+            raise self._loaded
+        return self._loaded
+
+
+def test_entry_point_plugins_load_on_demand_and_broken_ones_are_reported():
+    reg = KernelRegistry({})
+    reg._sources.add_entry_points([_EntryPoint("test.counter", Counter)])
+    reg._sinks.add_entry_points([
+        _EntryPoint("test.recorder", Recorder),
+        _EntryPoint("test.bad", ImportError("no module named camera_sdk")),
+    ])
+    assert reg.get_source("test.counter") is Counter
+    with pytest.warns(RuntimeWarning, match="camera_sdk"):
+        assert reg.sink_kinds() == ("test.recorder",)
+    with pytest.raises(ConfigValidationError, match=r"1 plugin\(s\) failed to load"):
+        reg.get_sink("test.missing")

@@ -1,4 +1,4 @@
-"""Golden files and the comparator's report (SPEC §8)."""
+"""Golden files and the comparator's report."""
 
 from __future__ import annotations
 

@@ -134,3 +134,30 @@ def test_namespace_argument_overrides_the_environment(shm_namespace):
         assert sorted(n for n in os.listdir("/dev/shm")
                       if n.startswith(f"shmp.{shm_namespace}-x.")) == [
             f"shmp.{shm_namespace}-x.a", f"shmp.{shm_namespace}-x.b"]
+
+
+def test_restart_brings_a_failed_pipeline_back_and_keeps_streams():
+    import time
+
+    from shmpipeline.state import PipelineState
+
+    raw = pipeline()
+    raw["kernels"][0] = {"name": "k", "kind": "cpu.raise_error", "input": "a",
+                         "output": "b", "parameters": {"message": "boom"}}
+    with PipelineManager(raw, worker_start_timeout=30) as manager:
+        manager.build()
+        manager.start()
+        manager.restart()  # healthy: nothing to do
+        assert manager.state is PipelineState.RUNNING
+        manager.get_stream("a").write(np.ones((2, 2), "f4"))
+        deadline = time.monotonic() + 20
+        while not manager.failures and time.monotonic() < deadline:
+            manager.poll_events()
+            time.sleep(0.01)
+        assert manager.state is PipelineState.FAILED
+        manager.restart(timeout=30)
+        assert manager.state is PipelineState.RUNNING and manager.failures == ()
+        assert manager.get_stream("a").count == 1  # streams kept
+        assert manager.status()["workers"]["k"]["alive"] is True
+        with pytest.raises(Exception, match="cannot restart"):
+            PipelineManager(raw).restart()

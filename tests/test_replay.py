@@ -42,7 +42,7 @@ def scenario(pipeline: dict, inputs: dict, registry=None, **fields) -> Scenario:
 
 
 def ramp(n: int, size: int, period: float, amplitude: float = 1.0) -> np.ndarray:
-    """SPEC §6 ramp: A * ((i + n) mod P) / max(P - 1, 1), float64."""
+    """The synthetic ramp pattern: A * ((i + n) mod P) / max(P - 1, 1), float64."""
     i = np.arange(size, dtype=np.float64)
     return amplitude * np.mod(i + n, period) / max(period - 1, 1)
 

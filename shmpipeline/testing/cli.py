@@ -1,4 +1,4 @@
-"""``shmpipeline scenario list|run|record`` (SPEC §7, §8).
+"""``shmpipeline scenario list|run|record``.
 
 Registered by :func:`register_commands` through the hook of
 :mod:`shmpipeline.cli`::

@@ -1,6 +1,6 @@
 """Deterministic replay of a scenario over the real multi-process pipeline.
 
-Lockstep (the default, SPEC §8): the manager runs with lockstep enabled (a
+Lockstep (the default): the manager runs with lockstep enabled (a
 worker computing frame ``k`` first waits for its auxiliaries' frame ``k``,
 or ``k - 1`` across a feedback loop), and the driver, for ``k`` in
 ``range(frames)``:
