@@ -71,7 +71,7 @@ def interaction_matrix(
     if not amplitude > 0:
         raise fake_error(KIND, f"amplitude must be > 0, got {amplitude!r}")
     camera, mirror = _parts(system, mirror)
-    n_act = mirror.n_act * mirror.n_act
+    n_act = getattr(mirror, "actuators", mirror.n_act * mirror.n_act)
     tile = camera.pixels
     noiseless = getattr(camera, "mean_frame", None) or camera.image
     columns = []

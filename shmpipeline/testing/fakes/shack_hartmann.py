@@ -1,5 +1,14 @@
 """A Shack-Hartmann wavefront-sensor camera: phase -> spot image.
 
+Two models: ``model: geometric`` (the default, below) and ``model:
+diffraction`` (a Fraunhofer FFT per lenslet with pixel integration and
+light spilling into the neighbouring tiles, at ``oversampling`` fine
+samples per pixel: :mod:`~shmpipeline.testing.fakes.diffraction`). A
+``pupil`` mapping (:mod:`~shmpipeline.testing.fakes.pupil`: diameter,
+central obstruction, spiders) masks the light and leaves the subapertures
+lit below ``valid_fraction`` dark. ``exposure_steps`` K > 1 averages the
+images at ``n + k/K`` of the frozen flow over the exposure.
+
 Geometric model. The detector has ``lenslets`` x ``lenslets`` subapertures
 of ``pixels`` x ``pixels`` pixels; the phase (radians) is sampled once per
 detector pixel, on a ``(lenslets * pixels)``-square grid. In each
@@ -36,7 +45,9 @@ Parameters: ``lenslets`` (8), ``pixels`` (8), ``fwhm`` (2.0),
 ``photon_noise`` (true), ``read_noise`` (0), ``atmosphere`` (mapping of
 phase-screen parameters except ``size``; default ``{}``), ``mirror``
 (mapping of mirror parameters except ``size``; ``n_act`` defaults to
-``lenslets``), ``detector`` (mapping, see
+``lenslets``), ``model`` (geometric), ``oversampling`` (2), ``pupil``
+(mapping, none: every pixel lit), ``exposure_steps`` (1), ``detector``
+(mapping, see
 :mod:`~shmpipeline.testing.fakes.detector`), ``latency_frames`` (0: the mirror follows the last command;
 L > 0, integer or fractional, delays it L frames more, see
 :mod:`~shmpipeline.testing.fakes.command_delay`), ``dtype`` (float32). Output shape ``(lenslets * pixels,)*2``.
@@ -55,6 +66,8 @@ from shmpipeline.testing.fakes._params import Params, fake_error, merged
 from shmpipeline.testing.fakes.command_delay import CommandDelay
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.detector import Detector
+from shmpipeline.testing.fakes.diffraction import DiffractionSpots
+from shmpipeline.testing.fakes.pupil import Pupil
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -83,6 +96,15 @@ class ShackHartmann:
         mirror = p.mapping("mirror") if p.has("mirror") else {}
         self.latency_frames = p.number("latency_frames", 0.0, minimum=0.0)
         detector = p.mapping("detector")
+        self.model = p.get("model", "geometric")
+        if self.model not in ("geometric", "diffraction"):
+            raise fake_error(
+                self.kind,
+                f"parameter 'model': must be 'geometric' or 'diffraction', got {self.model!r}",
+            )
+        self.oversampling = p.integer("oversampling", 2, minimum=1)
+        pupil = p.mapping("pupil")
+        self.exposure_steps = p.integer("exposure_steps", 1, minimum=1)
         self.dtype = p.dtype("dtype", "float32")
         p.done()
         self.seed = int(seed)
@@ -113,13 +135,33 @@ class ShackHartmann:
             self.kind, detector, self.shape, self.dtype, self.photon_noise,
             self.read_noise, self.seed,
         )
+        self.pupil = None
+        if pupil is not None:
+            self.pupil = Pupil(
+                pupil, lenslets=self.lenslets, pixels=self.pixels, kind=f"{self.kind}.pupil"
+            )
+        self.diffraction = None
+        if self.model == "diffraction":
+            try:
+                self.diffraction = DiffractionSpots(
+                    self.lenslets, self.pixels, self.pixels_per_radian,
+                    self.oversampling,
+                    None if self.pupil is None else self.pupil.mask * self._valid_pixels(),
+                )
+            except ValueError as exc:
+                raise fake_error(self.kind, f"model 'diffraction': {exc}") from exc
         self._sigma = self.fwhm / FWHM_PER_SIGMA
         self._grid = np.arange(self.pixels, dtype=np.float64)
 
     # --- physics -----------------------------------------------------------
 
+    def _valid_pixels(self) -> np.ndarray:
+        p = self.pixels
+        return np.kron(self.pupil.valid, np.ones((p, p)))
+
     def phase(self, n: int, command: Any = None) -> np.ndarray:
-        """The phase (float64, radians) the camera sees at frame ``n``."""
+        """The phase (float64, radians) the camera sees at frame ``n`` (the
+        start of its exposure when ``exposure_steps > 1``)."""
         if self.atmosphere is None:
             phase = np.zeros(self.shape)
         else:
@@ -145,6 +187,13 @@ class ShackHartmann:
 
     def image(self, phase: np.ndarray) -> np.ndarray:
         """The noiseless spot image (float64, photons) of a phase."""
+        phase = np.asarray(phase, dtype=np.float64)
+        if self.diffraction is not None:
+            if phase.shape != self.shape:
+                raise fake_error(
+                    self.kind, f"phase of shape {phase.shape}, expected {self.shape}"
+                )
+            return self.diffraction.image(phase, self.flux) + self.background
         shifts = self.spot_shifts(phase)
         n, p = self.lenslets, self.pixels
         centre = (p - 1) / 2.0
@@ -154,8 +203,26 @@ class ShackHartmann:
         gx = np.exp(-((x - centre - shifts[..., 1, None]) ** 2) / (2 * s * s))
         scale = self.flux / (2 * np.pi * s * s)
         tiles = scale * gy[..., :, None] * gx[..., None, :]  # (n, n, p, p)
+        if self.pupil is not None:
+            lit = np.where(self.pupil.valid, self.pupil.fraction, 0.0)
+            tiles = tiles * lit[..., None, None]
         img = tiles.transpose(0, 2, 1, 3).reshape(n * p, n * p)
         return img + self.background
+
+    def exposure_image(self, n: int, command: Any = None) -> np.ndarray:
+        """The noiseless image of frame ``n``: with ``exposure_steps`` K > 1
+        the mean of the images at ``n + k/K`` (k = 0..K-1) of the frozen
+        flow, the mirror held at its shape for frame ``n``."""
+        shape = self.delay_line.mirror_shape(n, command, self.mirror.surface)
+        total = None
+        for k in range(self.exposure_steps):
+            t = n + k / self.exposure_steps
+            phase = np.zeros(self.shape) if self.atmosphere is None else self.atmosphere.phase(t)
+            if shape is not None:
+                phase = phase - shape
+            img = self.image(phase)
+            total = img if total is None else total + img
+        return total / self.exposure_steps if self.exposure_steps > 1 else total
 
     def expose(self, phase: np.ndarray, n: int) -> np.ndarray:
         """Frame ``n`` of this camera looking at ``phase`` (radians, shape
@@ -171,6 +238,8 @@ class ShackHartmann:
     def frame(self, n: int, command: Any = None) -> np.ndarray:
         """Camera frame ``n`` (``command``: the mirror's command after frame
         ``n - 1``, closing the loop)."""
+        if self.exposure_steps > 1:
+            return self.detector.read(self.exposure_image(n, command), n)
         return self.expose(self.phase(n, command), n)
 
     def delay(self, n: int) -> float:
