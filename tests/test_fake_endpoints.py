@@ -110,6 +110,42 @@ def test_mirror_surface_feedback_equals_the_cameras_own_mirror():
     assert mirror.plugin_metrics()["commands"] == 1
 
 
+def test_faults_apply_to_the_closed_loop_camera():
+    """``faults`` wraps the optics: frame 1 dropped (no write, no feedback
+    awaited), the others the fault-free frames."""
+    shared = specs(("img", (32, 32)), ("surface", (32, 32)))
+    camera = get_default_registry().create_source(
+        SourceConfig.from_dict({"name": "camera", "kind": "fake.shack_hartmann",
+                                "stream": "img", "auxiliary": {"surface": "surface"},
+                                "parameters": {**CAMERA, "seed": 2,
+                                               "faults": {"drop": [1]}}}),
+        shared, {"surface": FakeStream()})
+    fake = ShackHartmann(CAMERA, seed=2)
+    frames = [camera.read() for _ in range(3)]
+    assert frames[1] is None
+    np.testing.assert_array_equal(frames[0], fake.frame(0))
+    np.testing.assert_array_equal(frames[2], fake.frame(2))
+    assert camera.plugin_metrics() == {"frames": 3, "frames_written": 2,
+                                       "feedback_timeouts": 0}
+
+
+def test_a_silent_mirror_costs_one_feedback_timeout_per_frame():
+    class Silent(FakeStream):
+        def wait_new(self, last, timeout=None):
+            return last  # never answers
+
+    camera = get_default_registry().create_source(
+        SourceConfig.from_dict({"name": "camera", "kind": "fake.shack_hartmann",
+                                "stream": "img", "auxiliary": {"command": "cmd"},
+                                "parameters": {**CAMERA, "wait_for_feedback": True,
+                                               "feedback_timeout_s": 0.01}}),
+        specs(("img", (32, 32)), ("cmd", (25,))), {"cmd": Silent()})
+    fake = ShackHartmann(CAMERA)
+    for n in range(3):
+        np.testing.assert_array_equal(camera.read(), fake.frame(n))
+    assert camera.plugin_metrics()["feedback_timeouts"] == 2
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
