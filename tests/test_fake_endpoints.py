@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 import yaml
 
-from shmpipeline.config import PipelineConfig, SharedMemoryConfig, SinkConfig, SourceConfig
+from shmpipeline.config import (
+    PipelineConfig,
+    SharedMemoryConfig,
+    SinkConfig,
+    SourceConfig,
+)
 from shmpipeline.endpoint import Publication
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.manager import PipelineManager

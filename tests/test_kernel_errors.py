@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from shmpipeline.config import KernelConfig, SharedMemoryConfig, SinkConfig, SourceConfig
+from shmpipeline.config import (
+    KernelConfig,
+    SharedMemoryConfig,
+    SinkConfig,
+    SourceConfig,
+)
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.kernel_errors import (
     config_error,

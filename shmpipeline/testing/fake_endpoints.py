@@ -389,10 +389,6 @@ class FakeDeformableMirrorSink(Sink):
         if surface is not None:
             writers[self._outputs[0]].write(surface, frame_id=publication.frame_id)
 
-    def consume(self, value: Any) -> None:
-        """Apply ``value`` (no metadata: no surface written)."""
-        self._inner.surface(value)
-
     def plugin_metrics(self) -> dict[str, Any]:
         """Commands consumed, saturated actuators and RMS of the last one."""
         return {

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from shmpipeline.config import KernelConfig, PipelineConfig, SharedMemoryConfig
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.graph import validate_pipeline_config

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from shmpipeline.config import PipelineConfig, SinkConfig, SharedMemoryConfig
+from shmpipeline.config import PipelineConfig, SharedMemoryConfig, SinkConfig
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.registry import get_default_registry
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from shmpipeline.config import KernelConfig, PipelineConfig, SharedMemoryConfig
 from shmpipeline.registry import get_default_registry
 from shmpipeline.testing import PhaseScreen, check_scenario, run_inline

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from shmpipeline.config import SharedMemoryConfig
 from shmpipeline.kernel_errors import config_error, parameter_error
 from shmpipeline.sink import Sink
@@ -48,8 +47,11 @@ class RampSource(Source):
         _number(config, "start", 0.0)
         _number(config, "step", 1.0)
         frames = config.parameters.get("frames")
-        if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0):
-            raise parameter_error(config, "frames", f"must be a positive integer or null, got {frames!r}")
+        bad = isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0
+        if frames is not None and bad:
+            raise parameter_error(
+                config, "frames", f"must be a positive integer or null, got {frames!r}"
+            )
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernel import Kernel
 from shmpipeline.kernel_errors import config_error, parameter_error, parse_number
