@@ -24,7 +24,12 @@ from shmpipeline.errors import ConfigValidationError
 from shmpipeline.manager import PipelineManager
 from shmpipeline.registry import get_default_registry
 from shmpipeline.sink import Sink
-from shmpipeline.testing.fakes import DeformableMirror, PhaseScreen, ShackHartmann
+from shmpipeline.testing.fakes import (
+    DeformableMirror,
+    PhaseScreen,
+    ShackHartmann,
+    reconstructor,
+)
 from shmpipeline.testing.fakes.calibration import tile_centroids
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -248,3 +253,41 @@ def test_closed_loop_across_endpoints_reduces_the_slopes():
     late = [rms for count, rms in seen if count > frames // 2]
     assert late and max(late) < 0.5 * open_loop
     assert float(np.mean(late)) < 0.35 * open_loop
+    # and it is the loop computed frame by frame (one frame of delay)
+    expected = lockstep_slope_rms(raw, len(seen) and counts[-1])
+    for count, rms in seen:
+        assert rms == pytest.approx(expected[count - 1], rel=1e-3, abs=1e-4), count
+
+
+def lockstep_slope_rms(raw, frames):
+    """Slope RMS of frames 0..frames-1 of the demo loop computed in-process:
+    camera(atmosphere - surface(command after frame n-1)), centroids,
+    reconstructor, leaky integrator, clip."""
+    params = dict(raw["sources"][0]["parameters"])
+    seed = params.pop("seed")
+    for key in ("rate_hz", "wait_for_feedback"):
+        params.pop(key)
+    camera = ShackHartmann(params, seed=seed)
+    mirror = DeformableMirror(n_act=5, size=32)
+    matrix = np.array(raw["shared_memory"][3]["initial"]["values"], np.float32)
+    state = np.zeros(25, np.float32)
+    command = None
+    out = []
+    for n in range(frames):
+        phase = camera.atmosphere.phase(n)
+        if command is not None:
+            phase = phase - mirror.frame(0, command)
+        slopes = tile_centroids(camera.expose(phase, n), 8).astype(np.float32)
+        out.append(float(np.sqrt(np.mean(np.square(slopes, dtype=np.float64)))))
+        state = np.float32(0.99) * state + np.float32(0.5) * (matrix @ slopes)
+        command = np.clip(state, -10.0, 10.0)
+    return out
+
+
+def test_the_demo_reconstructor_is_the_fakes_calibration():
+    """examples/fake_closed_loop.yaml's matrix is -pinv(IM) of its camera."""
+    raw = yaml.safe_load(DEMO.read_text())
+    params = {k: v for k, v in raw["sources"][0]["parameters"].items()
+              if k not in ("seed", "rate_hz", "wait_for_feedback")}
+    matrix = np.array(raw["shared_memory"][3]["initial"]["values"])
+    np.testing.assert_allclose(matrix, reconstructor(ShackHartmann(params)), atol=1e-4)
