@@ -80,6 +80,9 @@ __all__ = [
     "PipelineConfig",
 ]
 
+#: entry names up to this length are shown whole in messages (longer ones,
+#: invalid anyway, are shortened)
+_FULL_NAME_CHARS = 256
 #: numpy's own limit on the number of dimensions is 64; we keep it sane
 MAX_NDIM = 32
 _INT64_MAX = 2**63 - 1
@@ -168,7 +171,8 @@ _NUMERIC_KINDS = "biufc"
 
 def _entry_label(base: str, name: Any) -> str:
     if isinstance(name, str) and name.strip():
-        return f"{base} {name.strip()!r}"
+        text = name.strip()
+        return f"{base} {text!r}" if len(text) <= _FULL_NAME_CHARS else f"{base} {show(text)}"
     return base
 
 
@@ -238,6 +242,11 @@ def _parse_stream_name(
 ) -> str | None:
     name = _parse_text(value, where, "name", loc, problems)
     if name is None:
+        return None
+    if len(name) > _FULL_NAME_CHARS:
+        problems.add(
+            where, "name", f"is {len(name)} characters long; at most 128 bytes", loc
+        )
         return None
     try:
         check_name(name)
@@ -900,7 +909,7 @@ def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
                 where,
                 field_name,
                 f"stream {show(binding.name)} is already bound to alias "
-                f"{bound[binding.name]!r}",
+                f"{show(bound[binding.name])}",
                 item_loc,
             )
         bound.setdefault(binding.name, binding.alias)

@@ -265,7 +265,7 @@ class SinkRunner(EndpointRunner):
         self._missed = 0
 
     def _loop(self) -> None:
-        import numpy as np
+        from shmpipeline.stream import empty_frame
 
         stream = self._stream
         last = stream.count
@@ -278,7 +278,7 @@ class SinkRunner(EndpointRunner):
                 continue
             if stream.wait_new(last, timeout=wait_slice) == last:
                 continue
-            payload = np.empty(stream.shape, stream.dtype)
+            payload = empty_frame(stream)  # a device tensor for gpu streams
             count = stream.read_into(payload)
             if count <= last:
                 continue

@@ -485,7 +485,8 @@ class PipelineGraph:
         for number, name in enumerate(order, start=1):
             kernel = by_name[name]
             text = (
-                f"  {number}. {name} [{kernel.kind}] {kernel.input} -> {kernel.output}"
+                f"  {number}. {name} [{kernel.kind}] {', '.join(kernel.trigger_inputs)}"
+                f" -> {', '.join(kernel.all_outputs)}"
             )
             if kernel.auxiliary:
                 text += "  aux: " + ", ".join(
@@ -505,6 +506,14 @@ class PipelineGraph:
             "Sources: " + (", ".join(self.source_streams()) or "none"),
             "Sinks: " + (", ".join(self.sink_streams()) or "none"),
         ]
+        for source in getattr(self.config, "sources", ()):
+            lines.append(
+                f"Source plugin: {source.name} [{source.kind}] -> "
+                + ", ".join(source.output_streams)
+            )
+        for sink in getattr(self.config, "sinks", ()):
+            outputs = f" -> {', '.join(sink.outputs)}" if sink.outputs else ""
+            lines.append(f"Sink plugin: {sink.name} [{sink.kind}] {sink.stream}{outputs}")
         orphaned = self.orphaned_streams()
         if orphaned:
             lines.append("Orphaned streams: " + ", ".join(orphaned))

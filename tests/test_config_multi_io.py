@@ -146,3 +146,14 @@ def test_graph_to_dict_names_every_input_and_the_endpoints():
     assert out["sinks"] == [{"name": "drain", "kind": "null.sink", "stream": "out",
                              "read_timeout": 1.0, "pause_sleep": 0.01}]
     assert "sources" not in out
+
+
+def test_describe_names_the_fan_in_and_the_endpoints():
+    raw = fan_in()
+    raw["sources"] = [{"name": "cams", "kind": "synthetic.frame_set",
+                       "streams": ["a", "b"]}]
+    raw["sinks"] = [{"name": "drain", "kind": "null.sink", "stream": "out"}]
+    text = PipelineGraph(PipelineConfig.from_dict(raw)).describe()
+    assert "  1. join [cpu.concatenate] a, b -> out" in text
+    assert "Source plugin: cams [synthetic.frame_set] -> a, b" in text
+    assert "Sink plugin: drain [null.sink] out" in text

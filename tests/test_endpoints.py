@@ -270,3 +270,49 @@ def test_entry_point_plugins_load_on_demand_and_broken_ones_are_reported():
         assert reg.sink_kinds() == ("test.recorder",)
     with pytest.raises(ConfigValidationError, match=r"1 plugin\(s\) failed to load"):
         reg.get_sink("test.missing")
+
+
+class Calibrated(Sink):
+    """Reads a gain file named relative to the pipeline file."""
+
+    kind = "test.calibrated"
+    gains: list = []
+
+    def open(self):
+        path = self.context.config_base_dir / self.context.config.parameters["gain_file"]
+        Calibrated.gains.append(float(path.read_text()))
+
+    def consume(self, value):
+        pass
+
+
+def test_plugin_parameters_resolve_beside_the_yaml(tmp_path, monkeypatch):
+    folder = tmp_path / "rig"
+    folder.mkdir()
+    (folder / "gain.txt").write_text("2.5")
+    (folder / "pipeline.yaml").write_text(
+        "namespace: rig\n"
+        "shared_memory:\n"
+        "  - {name: cam, shape: [2], dtype: float32,\n"
+        "     initial: {pattern: constant, value: 1.0}}\n"
+        "sinks:\n"
+        "  - {name: dm, kind: test.calibrated, stream: cam,\n"
+        "     parameters: {gain_file: gain.txt}}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the pipeline's directory
+    Calibrated.gains = []
+    reg = get_default_registry().extended(sinks=[Calibrated])
+    config = PipelineConfig.from_yaml(folder / "pipeline.yaml")
+    assert config.kernels == () and config.base_dir == folder.resolve()
+    with PipelineManager(config, registry=reg) as manager:
+        manager.build()
+        manager.start()
+        assert Calibrated.gains == [2.5]
+        assert manager.get_stream("cam").read().tolist() == [1.0, 1.0]
+    mapping = {"shared_memory": [{"name": "cam", "shape": [2], "dtype": "float32"}],
+               "sinks": [{"name": "dm", "kind": "test.calibrated", "stream": "cam",
+                          "parameters": {"gain_file": "gain.txt"}}]}
+    with PipelineManager(mapping, registry=reg, config_base_path=folder) as manager:
+        manager.build()
+        manager.start()
+    assert Calibrated.gains == [2.5, 2.5]

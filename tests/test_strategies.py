@@ -30,9 +30,10 @@ RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = st.integers(0, 2**32 - 1)
 
 # defects caught while parsing the mapping (the rest by the kernel's rules)
+# found by the graph layer (validate_pipeline_config), not by from_dict
+GRAPH_DEFECTS = {"duplicate_producer"}
 PARSE_DEFECTS = {
     "undefined_stream",
-    "duplicate_producer",
     "unknown_key",
     "bad_shape",
     "bad_dtype",
@@ -46,7 +47,7 @@ PARSE_DEFECTS = {
     "bad_timing",
     "empty_section",
 }
-KERNEL_DEFECTS = set(sps.DEFECTS) - PARSE_DEFECTS
+KERNEL_DEFECTS = set(sps.DEFECTS) - PARSE_DEFECTS - GRAPH_DEFECTS
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -286,6 +287,10 @@ def test_invalid_pipelines_fail_with_their_expected_error(defect, data):
         with pytest.raises(ConfigValidationError) as info:
             PipelineConfig.from_dict(raw)
         assert sps.find_error(info.value.errors, expected), info.value.errors
+        return
+    if defect in GRAPH_DEFECTS:
+        config = PipelineConfig.from_dict(raw)
+        assert sps.find_error(PipelineGraph(config).validation_errors(), expected)
         return
     # the mapping is well-formed; a kernel's own rules reject it
     config = PipelineConfig.from_dict(raw)

@@ -1284,7 +1284,7 @@ def _undefined_stream(draw: Any, case: _Case) -> tuple[str, ...]:
             aux[binding.alias] = _MISSING
             field_name = f"auxiliary.{binding.alias}"
     return (
-        f"{case.kernel_where(index)}: {field_name}: unknown shared memory {_MISSING!r}",
+        f"{case.kernel_where(index)}: {field_name}: undefined shared memory {_MISSING!r}",
     )
 
 
@@ -1498,8 +1498,8 @@ def _unknown_key(draw: Any, case: _Case) -> tuple[str, ...]:
         index = draw(st.integers(0, len(case.draft.kernels) - 1))
         case.kernel_raw(index)[key] = 1
         where = case.kernel_where(index)
-        if key == "inputs":  # a key of later published releases
-            return (f"{where}: inputs: not supported by this runtime",)
+        if key == "inputs":  # a real kernel key, exclusive with input
+            return (f"{where}: inputs: use either 'input' or 'inputs', not both",)
     return (f"{where}: unknown key {key!r}",)
 
 
@@ -1531,7 +1531,7 @@ def _bad_dtype(draw: Any, case: _Case) -> tuple[str, ...]:
     index = draw(st.integers(0, len(case.draft.streams) - 1))
     value = draw(
         st.sampled_from(
-            (_MISSING, None, "float", "int", "floot32", "object", "U8", 32, _FOREIGN_F8)
+            (_MISSING, None, "int", "floot32", "object", "U8", 32, _FOREIGN_F8)
         )
     )
     raw = case.raw["shared_memory"][index]
