@@ -10,7 +10,12 @@ from _fake_support import QUIET, centroids
 
 from shmpipeline.errors import ScenarioError
 from shmpipeline.testing import fakes
-from shmpipeline.testing.fakes import ClosedLoopOptics, DeformableMirror, PhaseScreen, ShackHartmann
+from shmpipeline.testing.fakes import (
+    ClosedLoopOptics,
+    DeformableMirror,
+    PhaseScreen,
+    ShackHartmann,
+)
 from shmpipeline.testing.fakes.calibration import tile_centroids
 
 
@@ -70,7 +75,10 @@ def test_a_loop_closed_with_the_calibrated_reconstructor_converges(method):
     """Static Kolmogorov-like aberration on a 4x4 system: with R from the
     helpers the slopes fall to the fitting error and stay there."""
     camera = ShackHartmann(
-        lenslets=4, pixels=8, photon_noise=False, seed=2,
+        lenslets=4,
+        pixels=8,
+        photon_noise=False,
+        seed=2,
         atmosphere={"r0": 0.4, "wind": [0, 0]},
     )
     R = fakes.reconstructor(camera, method=method)
@@ -100,3 +108,17 @@ def test_a_correctable_aberration_is_removed_entirely():
     closed = _closed_loop(optics.camera_frame, R, gain=0.5, frames=60)
     open_loop = _closed_loop(optics.camera_frame, R, gain=0.0, frames=60)
     assert closed[20:].mean() < 0.6 * open_loop[20:].mean()
+
+
+def test_tile_centroids_equal_the_pipeline_kernel():
+    """The calibration's slopes are the centroid kernel's output, flattened."""
+    from _kernel_support import create, kconf, run, spec, specs
+
+    image = ShackHartmann(lenslets=4, pixels=8, atmosphere={"r0": 0.3}, seed=4).frame(2)
+    config = kconf("cpu.shack_hartmann_centroid", tile_size=8)
+    kernel = create(
+        config,
+        specs(spec("in", (32, 32), "float32"), spec("out", (4, 4, 2), "float64")),
+    )
+    expected = run(kernel, image).ravel()
+    np.testing.assert_allclose(tile_centroids(image, 8), expected, atol=1e-12)

@@ -49,7 +49,9 @@ def test_uint16_frames_carry_the_pedestal():
     assert var == pytest.approx(9 + 1 / 12, rel=0.03)
     clipped = _detector(read_noise=3.0, dtype="uint16")
     mean0, var0 = _stats(clipped.read(dark, n) for n in range(4))
-    assert mean0 == pytest.approx(1.2, abs=0.05)  # half-normal: 3 sqrt(2/pi)/2 + rounding
+    assert mean0 == pytest.approx(
+        1.2, abs=0.05
+    )  # half-normal: 3 sqrt(2/pi)/2 + rounding
     assert var0 < 4.0
 
 
@@ -82,7 +84,9 @@ def test_flat_field_has_its_rms_and_is_fixed():
 
 
 def test_dead_and_hot_pixels_are_seeded_maps():
-    det = _detector(photon_noise=False, dead_pixels=10, hot_pixels=0.001, hot_level=500.0)
+    det = _detector(
+        photon_noise=False, dead_pixels=10, hot_pixels=0.001, hot_level=500.0
+    )
     assert det.dead.sum() == 10 and det.hot.sum() == 16
     assert not np.any(det.dead & det.hot)
     frame = det.read(np.full(SHAPE, 20.0), 3)
@@ -118,8 +122,14 @@ def test_default_detector_is_the_plain_camera():
 def test_camera_fake_takes_a_detector_mapping():
     cam = build_fake(
         "shack_hartmann",
-        {"lenslets": 2, "pixels": 8, "atmosphere": None, "dtype": "uint16",
-         "read_noise": 3.0, "detector": {"bias": 200, "gain": 2.0}},
+        {
+            "lenslets": 2,
+            "pixels": 8,
+            "atmosphere": None,
+            "dtype": "uint16",
+            "read_noise": 3.0,
+            "detector": {"bias": 200, "gain": 2.0},
+        },
     )
     frame = cam.frame(0)
     assert frame.dtype == np.uint16 and frame.min() > 150

@@ -16,7 +16,10 @@ from shmpipeline.testing.fakes.calibration import tile_centroids
 
 N, P = 4, 8
 QUIET_DIFF = {
-    "lenslets": N, "pixels": P, "model": "diffraction", "atmosphere": None,
+    "lenslets": N,
+    "pixels": P,
+    "model": "diffraction",
+    "atmosphere": None,
     "photon_noise": False,
 }
 
@@ -77,7 +80,7 @@ def test_optical_gain_saturation_and_fold_over():
 
 
 def test_light_spills_into_the_neighbours():
-    """At Nyquist, ~15% of a square lenslet's spot lands outside its own
+    """At Nyquist, ~8% of a square lenslet's spot lands outside its own
     tile (the independent model's value), none of it lost inside the array."""
     cam = ShackHartmann(**{**QUIET_DIFF, "lenslets": 5})
     one = np.zeros((5 * P, 5 * P))
@@ -91,7 +94,8 @@ def test_light_spills_into_the_neighbours():
 
 def test_pupil_masks_and_valid_subapertures():
     params = {
-        **QUIET_DIFF, "lenslets": 8,
+        **QUIET_DIFF,
+        "lenslets": 8,
         "pupil": {"diameter": 1.0, "obstruction": 0.3, "spiders": 4, "spider_width": 1},
     }
     cam = ShackHartmann(**params)
@@ -102,7 +106,10 @@ def test_pupil_masks_and_valid_subapertures():
     tiles = img.reshape(8, P, 8, P).sum(axis=(1, 3))
     assert tiles[valid].min() > 10 * tiles[~valid].max() or tiles[~valid].max() < 1
     geo = ShackHartmann(
-        lenslets=8, pixels=P, atmosphere=None, photon_noise=False,
+        lenslets=8,
+        pixels=P,
+        atmosphere=None,
+        photon_noise=False,
         pupil={"obstruction": 0.3},
     )
     tiles = geo.image(np.zeros(geo.shape)).reshape(8, P, 8, P).sum(axis=(1, 3))
@@ -113,7 +120,11 @@ def test_pupil_masks_and_valid_subapertures():
 
 
 def test_exposure_sub_steps_average_the_frozen_flow():
-    params = {**QUIET_DIFF, "atmosphere": {"r0": 0.5, "wind": [0, 1]}, "exposure_steps": 4}
+    params = {
+        **QUIET_DIFF,
+        "atmosphere": {"r0": 0.5, "wind": [0, 1]},
+        "exposure_steps": 4,
+    }
     cam = ShackHartmann(**params)
     single = ShackHartmann(**{**params, "exposure_steps": 1})
     expected = np.mean(
@@ -123,7 +134,9 @@ def test_exposure_sub_steps_average_the_frozen_flow():
 
 
 def test_bad_model_parameters_are_named():
-    with pytest.raises(ScenarioError, match="'model': must be 'geometric' or 'diffraction'"):
+    with pytest.raises(
+        ScenarioError, match="'model': must be 'geometric' or 'diffraction'"
+    ):
         ShackHartmann(model="ray")
     with pytest.raises(ScenarioError, match="even number of pixels"):
         ShackHartmann(model="diffraction", pixels=7)

@@ -78,7 +78,9 @@ def _loop_growth(latency, gain, frames=80):
     ("latency", "stable_gain", "unstable_gain"),
     [(0, 1.8, 2.2), (1, 0.9, 1.1), (1.5, 0.75, 0.9), (2, 0.55, 0.7)],
 )
-def test_stability_limit_moves_to_lower_gain_with_latency(latency, stable_gain, unstable_gain):
+def test_stability_limit_moves_to_lower_gain_with_latency(
+    latency, stable_gain, unstable_gain
+):
     """Total delay d = 1 + L frames: stable below 2 sin(π / (2 (2d - 1))),
     i.e. 2, 1 and 0.62 for L = 0, 1, 2; 0.83 for L = 1.5 (the root of
     z^3 - z^2 + g (z + 1) / 2 on the unit circle)."""

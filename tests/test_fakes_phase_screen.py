@@ -18,7 +18,12 @@ R0, DX = 0.1, 0.01  # metres, metres per sample
 def _screens(L0, n=128, seeds=range(20)):
     return [
         PhaseScreen(
-            size=8, screen_size=n, r0=R0, pixel_scale=DX, L0=L0, seed=seed,
+            size=8,
+            screen_size=n,
+            r0=R0,
+            pixel_scale=DX,
+            L0=L0,
+            seed=seed,
             subharmonics=0,
         ).screen
         for seed in seeds
@@ -102,7 +107,12 @@ def test_frozen_flow_integer_wind_shifts_the_frame(vy, vx, n, seed):
     """Periodic screen: frame(n + 1) is frame(n) moved by the wind, exactly,
     wrap-around of the periodic screen included."""
     ps = PhaseScreen(
-        size=16, screen_size=64, wind=(vy, vx), seed=seed, infinite=False, subharmonics=0
+        size=16,
+        screen_size=64,
+        wind=(vy, vx),
+        seed=seed,
+        infinite=False,
+        subharmonics=0,
     )
     now, later = ps.frame(n), ps.frame(n + 1)
     screen = ps.screen.astype(np.float32)

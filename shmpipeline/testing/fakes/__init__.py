@@ -8,9 +8,17 @@ the loop), ``delay(n) -> seconds`` and ``shape``/``dtype``. Frames are
 deterministic given the seed and ``n``.
 
 Kinds (:data:`FAKES`): ``phase_screen``
-(:mod:`~shmpipeline.testing.fakes.phase_screen`), ``shack_hartmann``
-(:mod:`~shmpipeline.testing.fakes.shack_hartmann`), ``deformable_mirror``
-(:mod:`~shmpipeline.testing.fakes.deformable_mirror`). Any of them takes a
+(:mod:`~shmpipeline.testing.fakes.phase_screen`: layers of von Kármán
+turbulence with subharmonics, frozen flow over an infinite screen,
+:mod:`~shmpipeline.testing.fakes.turbulence`,
+:mod:`~shmpipeline.testing.fakes.infinite_screen`), ``shack_hartmann``
+(:mod:`~shmpipeline.testing.fakes.shack_hartmann`: geometric or
+diffraction spots, :mod:`~shmpipeline.testing.fakes.diffraction`, a
+:mod:`~shmpipeline.testing.fakes.pupil`, a
+:mod:`~shmpipeline.testing.fakes.detector`, loop latency,
+:mod:`~shmpipeline.testing.fakes.command_delay`), ``deformable_mirror``
+(:mod:`~shmpipeline.testing.fakes.deformable_mirror`: layouts,
+misregistration, actuator faults). Any of them takes a
 ``faults`` mapping (:mod:`~shmpipeline.testing.fakes.faults`). Unknown kinds
 or parameters raise :class:`~shmpipeline.errors.ScenarioError` naming them.
 

@@ -107,6 +107,4 @@ def reconstructor(
         damp = (alpha * sigma_max) ** 2
         normal = im.T @ im + damp * np.eye(im.shape[1])
         return -np.linalg.solve(normal, im.T)
-    raise fake_error(
-        KIND, f"method must be 'pinv' or 'tikhonov', got {method!r}"
-    )
+    raise fake_error(KIND, f"method must be 'pinv' or 'tikhonov', got {method!r}")

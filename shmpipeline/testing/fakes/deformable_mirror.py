@@ -26,8 +26,8 @@ subapertures of a sensor with ``n_act - 1`` lenslets, Fried 1977, JOSA 67,
 misregistration moves every actuator about the surface centre ``c``:
 ``x' = c + M R(θ) (x - c) + shift`` (``magnification`` M, ``rotation`` θ
 degrees, ``shift`` [y, x] samples), the influence width scaled by M too.
-Any of these evaluates ``Σ_j c_j h(|x - x_j|)`` on the grid directly
-(the default grid keeps the separable product).
+A rotation or a custom layout evaluates ``Σ_j c_j h(|x - x_j|)`` on the
+grid directly; the others keep the separable product ``G_y^T C G_x``.
 
 Actuator faults and nonlinearity, in this order: ``coupled_actuators``
 (pairs ``[i, j]`` driven by one amplifier: both follow the mean of their
@@ -85,7 +85,8 @@ class DeformableMirror:
         self.layout = p.get("layout", "grid")
         if self.layout not in ("grid", "fried"):
             raise fake_error(
-                self.kind, f"parameter 'layout': must be 'grid' or 'fried', got {self.layout!r}"
+                self.kind,
+                f"parameter 'layout': must be 'grid' or 'fried', got {self.layout!r}",
             )
         custom = p.get("positions")
         pitch = p.number("pitch", None, positive=True, allow_none=True)
@@ -106,7 +107,9 @@ class DeformableMirror:
         self.shape = (self.size, self.size)
         if self.layout == "fried":
             if self.n_act < 2:
-                raise fake_error(self.kind, "parameter 'n_act': a Fried layout needs >= 2")
+                raise fake_error(
+                    self.kind, "parameter 'n_act': a Fried layout needs >= 2"
+                )
             self.pitch = self.size / (self.n_act - 1)
             self.positions = np.arange(self.n_act) * self.pitch - 0.5
         else:
@@ -122,10 +125,21 @@ class DeformableMirror:
         misregistered = (
             self.shift != (0.0, 0.0) or self.rotation or self.magnification != 1.0
         )
-        self._general = custom is not None or misregistered or self.layout == "fried"
+        # a rotation or a custom layout is not separable in rows and columns
+        self._general = custom is not None or bool(self.rotation)
         d = (np.arange(self.size)[None, :] - self.positions[:, None]) / self.pitch
         #: (n_act, size): 1-D influence of each actuator row/column.
         self.influence_1d = np.exp(np.log(self.coupling) * d * d)
+        self._rows_1d = self._cols_1d = self.influence_1d
+        if misregistered and not self._general:
+            c = (self.size - 1) / 2.0
+            width = self.pitch * self.magnification
+            grid = np.arange(self.size)[None, :]
+            rows = c + self.magnification * (self.positions - c) + self.shift[0]
+            cols = c + self.magnification * (self.positions - c) + self.shift[1]
+            log_c = np.log(self.coupling)
+            self._rows_1d = np.exp(log_c * ((grid - rows[:, None]) / width) ** 2)
+            self._cols_1d = np.exp(log_c * ((grid - cols[:, None]) / width) ** 2)
         #: (actuators, 2): actuator [y, x] positions on the surface (samples).
         self.actuator_positions = self._misregister(points)
         self._influence = None
@@ -133,12 +147,17 @@ class DeformableMirror:
             width = self.pitch * self.magnification
             yy, xx = np.mgrid[0 : self.size, 0 : self.size].astype(np.float64)
             ay, ax = self.actuator_positions[:, 0], self.actuator_positions[:, 1]
-            d2 = ((yy.ravel()[None, :] - ay[:, None]) ** 2 + (xx.ravel()[None, :] - ax[:, None]) ** 2)
+            d2 = (yy.ravel()[None, :] - ay[:, None]) ** 2 + (
+                xx.ravel()[None, :] - ax[:, None]
+            ) ** 2
             #: (actuators, size * size) influence functions.
             self._influence = np.exp(np.log(self.coupling) * d2 / (width * width))
         self._dead = self._indices("dead_actuators", dead)
         self._stuck = self._stuck_map(stuck)
-        self._pairs = [tuple(self._indices("coupled_actuators", pair)) for pair in self._pair_list(coupled)]
+        self._pairs = [
+            tuple(self._indices("coupled_actuators", pair))
+            for pair in self._pair_list(coupled)
+        ]
         self._position: np.ndarray | None = None
 
     def _custom_positions(self, custom: Any) -> np.ndarray:
@@ -146,25 +165,41 @@ class DeformableMirror:
             points = np.asarray(custom, dtype=np.float64)
         except (TypeError, ValueError):
             points = None
-        if points is None or points.ndim != 2 or points.shape[1] != 2 or not len(points) or not np.all(np.isfinite(points)):
+        if (
+            points is None
+            or points.ndim != 2
+            or points.shape[1] != 2
+            or not len(points)
+            or not np.all(np.isfinite(points))
+        ):
             raise fake_error(
-                self.kind, f"parameter 'positions': must be a list of [y, x] samples, got {custom!r}"
+                self.kind,
+                f"parameter 'positions': must be a list of [y, x] samples, got {custom!r}",
             )
         return points
 
     def _misregister(self, points: np.ndarray) -> np.ndarray:
         c = (self.size - 1) / 2.0
         angle = np.radians(self.rotation)
-        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        rot = np.array(
+            [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+        )
         moved = c + self.magnification * (points - c) @ rot.T
         return moved + np.asarray(self.shift)
 
     def _indices(self, name: str, values: Any) -> list[int]:
         if not isinstance(values, (list, tuple)):
-            raise fake_error(self.kind, f"parameter {name!r}: must be a list of actuator indices, got {values!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter {name!r}: must be a list of actuator indices, got {values!r}",
+            )
         out = []
         for v in values:
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < self.actuators:
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, np.integer))
+                or not 0 <= v < self.actuators
+            ):
                 raise fake_error(
                     self.kind,
                     f"parameter {name!r}: {v!r} is not an actuator index in [0, {self.actuators})",
@@ -174,12 +209,20 @@ class DeformableMirror:
 
     def _stuck_map(self, stuck: Any) -> dict[int, float]:
         if not isinstance(stuck, Mapping):
-            raise fake_error(self.kind, f"parameter 'stuck_actuators': must be a mapping index: value, got {stuck!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter 'stuck_actuators': must be a mapping index: value, got {stuck!r}",
+            )
         out = {}
         for key, value in stuck.items():
-            (index,) = self._indices("stuck_actuators", [int(key) if str(key).isdigit() else key])
+            (index,) = self._indices(
+                "stuck_actuators", [int(key) if str(key).isdigit() else key]
+            )
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise fake_error(self.kind, f"parameter 'stuck_actuators': value of {key!r} must be a number, got {value!r}")
+                raise fake_error(
+                    self.kind,
+                    f"parameter 'stuck_actuators': value of {key!r} must be a number, got {value!r}",
+                )
             out[index] = float(value)
         return out
 
@@ -187,7 +230,10 @@ class DeformableMirror:
         if not isinstance(coupled, (list, tuple)) or not all(
             isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in coupled
         ):
-            raise fake_error(self.kind, f"parameter 'coupled_actuators': must be a list of [i, j] pairs, got {coupled!r}")
+            raise fake_error(
+                self.kind,
+                f"parameter 'coupled_actuators': must be a list of [i, j] pairs, got {coupled!r}",
+            )
         return list(coupled)
 
     def _grid(self, command: Any) -> np.ndarray:
@@ -199,7 +245,9 @@ class DeformableMirror:
             ) from exc
         if c.size != self.actuators:
             if self.actuators == self.n_act * self.n_act:
-                layout = f"{self.n_act}x{self.n_act} = {self.n_act**2} actuators (n_act)"
+                layout = (
+                    f"{self.n_act}x{self.n_act} = {self.n_act**2} actuators (n_act)"
+                )
             else:
                 layout = f"{self.actuators} actuators (positions)"
             raise fake_error(
@@ -212,7 +260,9 @@ class DeformableMirror:
 
     def _faults(self, c: np.ndarray) -> np.ndarray:
         """Coupling, stuck, dead, DAC and hysteresis applied to a command."""
-        plain = not (self._pairs or self._stuck or self._dead or self.dac_bits or self.hysteresis)
+        plain = not (
+            self._pairs or self._stuck or self._dead or self.dac_bits or self.hysteresis
+        )
         if plain:
             return c
         shape = c.shape
@@ -256,8 +306,7 @@ class DeformableMirror:
         if self._general:
             c = self.applied(command).reshape(-1)
             return self.stroke * (c @ self._influence).reshape(self.shape)
-        g = self.influence_1d
-        return self.stroke * (g.T @ self.applied(command) @ g)
+        return self.stroke * (self._rows_1d.T @ self.applied(command) @ self._cols_1d)
 
     def frame(self, n: int, command: Any = None) -> np.ndarray:
         """The surface (in ``dtype``) under ``command``; flat without one."""

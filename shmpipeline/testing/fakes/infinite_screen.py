@@ -1,32 +1,42 @@
 """An infinite, non-repeating phase screen for frozen flow (modal extrusion).
 
-The screen is periodic across the wind (width ``W`` samples, as an FFT
-screen) and infinite along it. Across the wind it is a sum of Fourier modes,
+The screen is infinite along the wind (coordinate ``t``, rows) and, across
+it (``x``), a sum of plane-wave modes on a frequency grid set by a width
+``W`` (samples):
 
-    φ(t, x) = Σ_m u_m(t) cos(2π m x / W) + v_m(t) sin(2π m x / W),
+    φ(t, x) = Σ_m u_m(t) cos(2π ν_m x / W) + v_m(t) sin(2π ν_m x / W),
 
-``m = 0 .. W/2``. For a stationary field of spectrum Φ the modes are
-independent Gaussian processes along the wind coordinate ``t`` with
-covariance
+``ν_m`` = 0, then twelve logarithmic cells from 1/160 to 1.5 (the low
+orders an FFT grid lacks, so the screen is not periodic across the wind
+either), then the integers 2 .. W/2 (:func:`cross_modes`). For a
+stationary field of spectrum Φ the modes are independent Gaussian
+processes along ``t`` with covariance
 
-    g_m(τ) = c_m Σ_{f_t} Φ(m/(W dx), f_t) Δf² cos(2π f_t τ dx)
+    g_m(τ) = Σ_{f_t} P_m(f_t) Δf_t cos(2π f_t τ dx),
+    P_m(f_t) = ∫_{cell m} Φ(f_x, f_t) df_x   (both signs of f_x)
 
-(``c_m = 2`` for ``0 < m < W/2``, else 1; the sum runs over the frequencies
-of a long ``L``-sample axis, ``L`` = :data:`COVARIANCE_LENGTH`, piston
-excluded). Each new row is drawn, mode by mode, from its exact conditional
-Gaussian given the rows at a fixed set of lags ``S`` (all lags 1..8, then
-sparse lags up to 256: the stencil idea of Assémat, Wilson & Gendron 2006,
-"Method for simulating infinitely long and non stationary phase screens
-with optimized memory storage", Opt. Express 14, 988, here made exact per
-mode because the cross-wind axis is periodic):
+(:func:`strip_power`: the ``f_x`` integral is exact, so the lowest mode
+keeps the ``f_t^(-8/3)`` law of a strip and stays finite for Kolmogorov;
+the cells next to ``f_t = 0`` are integrated in ``f_t`` too; the sum runs
+over a :data:`COVARIANCE_LENGTH`-sample axis, piston excluded). Each new
+row is drawn, mode by mode, from its exact conditional Gaussian given the
+rows at the lags ``S`` = :data:`LAGS` (1..8, then sparse up to 256: the
+stencil idea of Assémat, Wilson & Gendron 2006, "Method for simulating
+infinitely long and non stationary phase screens with optimized memory
+storage", Opt. Express 14, 988, exact per mode here because the modes are
+independent):
 
     a_new = g_S^T G_SS^-1 a_S + sqrt(g(0) - g_S^T G_SS^-1 g_S) ξ.
 
 The correlations kept are exact at the lags of ``S``, so the screen never
-repeats and frames many screen widths apart are independent. Rows are made
-in chunks of :data:`CHUNK` from a per-chunk seeded generator and a
-checkpoint of the state, so any row is a pure function of the seed and its
-index, and asking frames in any order gives the same values.
+repeats and frames many screen widths apart are independent. For
+Kolmogorov on a 128-wide grid the expected ``D(r)`` is 0.93-0.95 of
+``6.88 (r/r0)^(5/3)`` along the wind for 2 <= r <= 16, 0.88 at 64 and 0.85
+at 128, and 1.01-1.04 across it for 2 <= r <= 32 (0.96 at 64) (the low cells' positions
+:data:`LOG_CELL_POSITION` were chosen for that). Rows are made in chunks of
+:data:`CHUNK` from a per-chunk seeded generator and a checkpoint of the
+state, so any row is a pure function of the seed and its index, and asking
+frames in any order gives the same values.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ from shmpipeline.testing.fakes._params import rng_for
 from shmpipeline.testing.fakes.turbulence import KOLMOGOROV_PSD
 
 #: Rows per chunk (one generator draw each).
-CHUNK = 512
+CHUNK = 256
 #: Samples of the along-wind axis on which the mode covariances are computed.
 COVARIANCE_LENGTH = 1 << 14
 #: Lags (rows) each new row is conditioned on.
@@ -88,13 +98,22 @@ def cross_modes(
     lo = np.concatenate([[0.0], edges[:-1], whole - 0.5])
     hi = np.concatenate([[edges[0]], edges[1:], np.minimum(whole + 0.5, width / 2.0)])
     nu = np.concatenate(
-        [[0.0], edges[:-1] ** LOG_CELL_POSITION * edges[1:] ** (1 - LOG_CELL_POSITION), whole]
+        [
+            [0.0],
+            edges[:-1] ** LOG_CELL_POSITION * edges[1:] ** (1 - LOG_CELL_POSITION),
+            whole,
+        ]
     )
     return nu, lo, hi
 
 
 def strip_power(
-    lo: np.ndarray, hi: np.ndarray, df_x: float, ft: np.ndarray, r0: float, L0: float | None
+    lo: np.ndarray,
+    hi: np.ndarray,
+    df_x: float,
+    ft: np.ndarray,
+    r0: float,
+    L0: float | None,
 ) -> np.ndarray:
     """Power of each cross-wind mode at along-wind frequency ``ft``:
     ``∫ Φ(f_x, f_t) df_x`` over its cell ``|f_x| ∈ [lo, hi) Δf`` (both
@@ -187,6 +206,8 @@ class InfiniteScreen:
             0: np.zeros((self._memory, 2, self.modes))
         }
         self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._spatial: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._last_chunk = -2
         self._has_sine = (self._nu > 0) & (2 * self._nu != self.width)
 
     def _table_for(self, t: int) -> tuple:
@@ -199,17 +220,23 @@ class InfiniteScreen:
         noise = rng_for(self.seed, c, 300 + self.stream).standard_normal(
             (CHUNK, 2, self.modes)
         )
-        rows = np.empty((CHUNK, 2, self.modes))
         mem = self._memory
         ring = np.concatenate([state, np.empty((CHUNK, 2, self.modes))])
-        for i in range(CHUNK):
-            t = c * CHUNK + i
-            use, coef, innov = self._table_for(t)
-            k = mem + i
-            past = ring[k - use]  # (count, 2, modes)
-            new = np.einsum("mk,kjm->jm", coef, past) + innov * noise[i]
-            ring[k] = new
-            rows[i] = new
+        steady = c * CHUNK >= mem  # every lag available: one table for the chunk
+        if steady:
+            use, coef, innov = self._tables[len(LAGS)]
+            weights = np.ascontiguousarray(coef.T)[:, None, :]  # (k, 1, modes)
+            innovations = innov * noise
+            back = mem - use  # ring rows of the lags for row 0
+            for i in range(CHUNK):
+                ring[mem + i] = (weights * ring[back + i]).sum(axis=0) + innovations[i]
+        else:
+            for i in range(CHUNK):
+                use, coef, innov = self._table_for(c * CHUNK + i)
+                k = mem + i
+                past = ring[k - use]  # (count, 2, modes)
+                ring[k] = np.einsum("mk,kjm->jm", coef, past) + innov * noise[i]
+        rows = ring[mem:].copy()
         rows[:, 1, ~self._has_sine] = 0.0
         self._checkpoints[c + 1] = ring[-mem:].copy()
         for old in [k for k in self._checkpoints if k % CHECKPOINT_EVERY and k <= c]:
@@ -244,7 +271,46 @@ class InfiniteScreen:
 
     def rows(self, start: int, count: int, x: np.ndarray) -> np.ndarray:
         """The screen (float64, radians) on rows ``start ..`` and cross-wind
-        positions ``x`` (samples, any real values: exact modal evaluation)."""
-        coef = self.coefficients(start, count)
+        positions ``x`` (samples, any real values: exact modal evaluation).
+        Rows at the same unit-spaced positions (a wind along one axis) are
+        evaluated once per chunk and cached."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.size > 1 and np.all(np.diff(x) == 1.0):
+            return self._cached_rows(start, count, float(x[0]), x.size)
+        return self._evaluate(self.coefficients(start, count), x)
+
+    def _evaluate(self, coef: np.ndarray, x: np.ndarray) -> np.ndarray:
         angle = 2.0 * np.pi * np.outer(self._nu, x) / self.width
-        return coef[:, 0] @ np.cos(angle) + coef[:, 1] @ np.sin(angle)
+        cosine = np.ascontiguousarray(coef[:, 0])  # strided views miss BLAS
+        sine = np.ascontiguousarray(coef[:, 1])
+        return cosine @ np.cos(angle) + sine @ np.sin(angle)
+
+    def _cached_rows(self, start: int, count: int, x0: float, size: int) -> np.ndarray:
+        out = np.empty((count, size))
+        x = x0 + np.arange(size, dtype=np.float64)
+        first = start // CHUNK
+        sequential = first in (self._last_chunk, self._last_chunk + 1)
+        self._last_chunk = first
+        t = start
+        while t < start + count:
+            c, i = divmod(t, CHUNK)
+            key = (c, x0, size)
+            rows = self._spatial.get(key)
+            take = min(CHUNK - i, start + count - t)
+            if rows is None and not sequential:
+                # a jump (not a frozen flow's next frames): evaluate just these rows
+                out[t - start : t - start + take] = self._evaluate(
+                    self._chunk(c)[i : i + take], x
+                )
+                t += take
+                continue
+            if rows is None:
+                rows = self._evaluate(self._chunk(c), x)
+                self._spatial[key] = rows
+                while len(self._spatial) > CACHED_CHUNKS:
+                    self._spatial.popitem(last=False)
+            else:
+                self._spatial.move_to_end(key)
+            out[t - start : t - start + take] = rows[i : i + take]
+            t += take
+        return out

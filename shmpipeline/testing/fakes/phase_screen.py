@@ -10,7 +10,7 @@ low-order compensation with cell-integrated weights (Johansson & Gavel
 1994). With the default three levels a 256-sample Kolmogorov screen has
 ``D(r)`` within 0.94-0.98 of ``6.88 (r/r0)^(5/3)`` for 2 <= r <= 64 samples
 and 0.91 at 128, and the tip/tilt of a pupil of half the screen has Noll's
-variance (Noll 1976: ``0.448 (D/r0)^(5/3)`` rad² per axis) within a few %.
+variance (Noll 1976: ``0.448 (D/r0)^(5/3)`` rad² per axis) to 0.93 of it.
 With ``infinite: false`` the FFT part wraps around (it repeats every
 ``screen_size / wind`` frames), the subharmonics do not.
 
@@ -23,11 +23,11 @@ samples setting its cross-wind mode grid. Frame ``n`` is the ``size`` x
 
     phase(n)[i, j] = φ(i + n w_y, j + n w_x).
 
-Sub-sample offsets are exact across the wind (the modes are evaluated at
-the fractional positions) and along it a Fourier shift (a linear trend
-removed first so the block is continuous around its ends), so the
-small-scale power does not swing with the sub-pixel phase as bilinear
-interpolation would. ``frame(n)`` depends on the parameters and ``n`` only:
+Sub-sample offsets are Fourier shifts along both axes of a block with a
+margin of ``SHIFT_MARGIN`` samples (its linear trend removed first so it is
+continuous around its ends; on a periodic screen a phase ramp on its DFT),
+so the small-scale power does not swing with the sub-pixel phase as
+bilinear interpolation would. ``frame(n)`` depends on the parameters and ``n`` only:
 frames can be asked in any order.
 
 Layers (``layers: [{altitude, fraction, wind, direction, L0}]``): the
@@ -68,8 +68,10 @@ from shmpipeline.testing.fakes._params import Params, fake_error, merged, rng_fo
 from shmpipeline.testing.fakes.infinite_screen import InfiniteScreen
 from shmpipeline.testing.fakes.turbulence import Subharmonics, fft_screen
 
-#: Rows either side of a window used by the along-wind Fourier shift.
+#: Samples either side of a window used by the sub-sample Fourier shifts.
 SHIFT_MARGIN = 16
+#: Cross-wind band alignment of the infinite screen's row cache (samples).
+CROSS_ALIGN = 64
 
 
 def von_karman_screen(
@@ -139,6 +141,7 @@ class Layer:
             rng_for(seed, 0, 102 + stream),
         )
         self._spectrum: np.ndarray | None = None
+        self._static: np.ndarray | None = None
         self._strip: InfiniteScreen | None = None
         if self.infinite:
             self._along = 0 if abs(spec.wind[0]) > abs(spec.wind[1]) else 1
@@ -152,6 +155,13 @@ class Layer:
         return self.periodic + self.subharmonics.evaluate(grid, grid)
 
     def phase(self, n: int) -> np.ndarray:
+        if not any(self.wind):  # a static layer: one window for every frame
+            if self._static is None:
+                self._static = self._periodic_window(0, 0) + self._subharmonic_window(
+                    0, 0
+                )
+                self._static.flags.writeable = False
+            return self._static
         oy, ox = (w * n for w in self.wind)
         if self._strip is not None:
             return self._infinite_window(oy, ox)
@@ -179,20 +189,28 @@ class Layer:
     def _infinite_window(self, oy: float, ox: float) -> np.ndarray:
         strip = self._strip
         along, cross = (oy, ox) if self._along == 0 else (ox, oy)
-        base = np.arange(self.size, dtype=np.float64)
         flip = along < 0 or (along == 0 and self.wind[self._along] < 0)
+        m, size = SHIFT_MARGIN, self.size
         t0 = abs(along)
-        whole = math.floor(t0)
-        frac = t0 - whole
-        start = whole + SHIFT_MARGIN
-        if frac == 0.0:
-            window = strip.rows(start, self.size, base + cross)
-        else:
-            block = strip.rows(
-                start - SHIFT_MARGIN, self.size + 2 * SHIFT_MARGIN + 1, base + cross
-            )
-            shifted = fourier_shift_rows(block, frac)
-            window = shifted[SHIFT_MARGIN : SHIFT_MARGIN + self.size]
+        t_whole = math.floor(t0)
+        t_frac = t0 - t_whole
+        c_whole = math.floor(cross)
+        c_frac = cross - c_whole
+        # columns: a fixed-width band aligned to CROSS_ALIGN, so the strip's
+        # row cache serves every frame until the wind carries the window out
+        first = c_whole - m
+        aligned = math.floor(first / CROSS_ALIGN) * CROSS_ALIGN
+        band = aligned + np.arange(size + 2 * m + 1 + CROSS_ALIGN, dtype=np.float64)
+        block = strip.rows(
+            t_whole, size + 2 * m + 1, band
+        )  # rows t_whole - m .. (offset m)
+        block = block[:, first - aligned : first - aligned + size + 2 * m + 1]
+        if t_frac:
+            block = fourier_shift_rows(block, t_frac)
+        block = block[m : m + size]
+        if c_frac:
+            block = fourier_shift_rows(block.T, c_frac).T
+        window = block[:, m : m + size]
         if flip:
             window = window[::-1]
         return window if self._along == 0 else window.T

@@ -27,7 +27,11 @@ class Pupil:
     """An illumination mask and the valid-subaperture map (see the module docstring)."""
 
     def __init__(
-        self, params: Mapping[str, Any] | None, *, lenslets: int, pixels: int,
+        self,
+        params: Mapping[str, Any] | None,
+        *,
+        lenslets: int,
+        pixels: int,
         kind: str = "pupil",
     ) -> None:
         p = Params(kind, params)

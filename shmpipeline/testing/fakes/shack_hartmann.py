@@ -67,8 +67,8 @@ from shmpipeline.testing.fakes.command_delay import CommandDelay
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.detector import Detector
 from shmpipeline.testing.fakes.diffraction import DiffractionSpots
-from shmpipeline.testing.fakes.pupil import Pupil
 from shmpipeline.testing.fakes.phase_screen import PhaseScreen
+from shmpipeline.testing.fakes.pupil import Pupil
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
@@ -132,21 +132,33 @@ class ShackHartmann:
         )
         self.delay_line = CommandDelay(self.latency_frames)
         self.detector = _nested_detector(
-            self.kind, detector, self.shape, self.dtype, self.photon_noise,
-            self.read_noise, self.seed,
+            self.kind,
+            detector,
+            self.shape,
+            self.dtype,
+            self.photon_noise,
+            self.read_noise,
+            self.seed,
         )
         self.pupil = None
         if pupil is not None:
             self.pupil = Pupil(
-                pupil, lenslets=self.lenslets, pixels=self.pixels, kind=f"{self.kind}.pupil"
+                pupil,
+                lenslets=self.lenslets,
+                pixels=self.pixels,
+                kind=f"{self.kind}.pupil",
             )
         self.diffraction = None
         if self.model == "diffraction":
             try:
                 self.diffraction = DiffractionSpots(
-                    self.lenslets, self.pixels, self.pixels_per_radian,
+                    self.lenslets,
+                    self.pixels,
+                    self.pixels_per_radian,
                     self.oversampling,
-                    None if self.pupil is None else self.pupil.mask * self._valid_pixels(),
+                    None
+                    if self.pupil is None
+                    else self.pupil.mask * self._valid_pixels(),
                 )
             except ValueError as exc:
                 raise fake_error(self.kind, f"model 'diffraction': {exc}") from exc
@@ -217,7 +229,11 @@ class ShackHartmann:
         total = None
         for k in range(self.exposure_steps):
             t = n + k / self.exposure_steps
-            phase = np.zeros(self.shape) if self.atmosphere is None else self.atmosphere.phase(t)
+            phase = (
+                np.zeros(self.shape)
+                if self.atmosphere is None
+                else self.atmosphere.phase(t)
+            )
             if shape is not None:
                 phase = phase - shape
             img = self.image(phase)
