@@ -172,6 +172,17 @@ class ScenarioCheckFailed(AssertionError):
 _OUTCOMES = pytest.StashKey[list]()
 
 
+def session_registry(config: pytest.Config) -> Any:
+    """The registry of ``--shmpipeline-registry`` / the ``shmpipeline_registry``
+    ini key, else ``None`` (the default registry with installed plugins)."""
+    from shmpipeline.testing.registry_spec import resolve_registry
+
+    spec = config.getoption("shmpipeline_registry", None) or config.getini(
+        "shmpipeline_registry"
+    )
+    return resolve_registry(spec or None)
+
+
 def golden_mode(config: pytest.Config) -> str:
     """``update``, ``regen`` or ``compare`` from the command-line options."""
     if config.getoption("shmpipeline_update_goldens", False):
@@ -210,13 +221,21 @@ class ScenarioFile(pytest.File):
         from shmpipeline.testing.requirements import unmet_for_file
         from shmpipeline.testing.scenario import load_scenarios
 
-        unmet = unmet_for_file(self.path, probe_gpu=False)
+        try:
+            registry = session_registry(self.config)
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        except Exception as exc:  # ConfigValidationError of a bad registry name
+            raise self.CollectError(str(exc)) from None
+        unmet = unmet_for_file(self.path, registry=registry, probe_gpu=False)
         if unmet:
             yield UnmetScenario.from_parent(self, name=self.path.stem, unmet=unmet)
             return
         allow = bool(self.config.getoption("shmpipeline_allow_outside", False))
         try:
-            scenarios = load_scenarios(self.path, allow_outside_paths=allow)
+            scenarios = load_scenarios(
+                self.path, registry=registry, allow_outside_paths=allow
+            )
         except ScenarioError as exc:
             raise self.CollectError("\n".join(exc.errors)) from None
         for scenario in scenarios:
@@ -245,6 +264,7 @@ class ScenarioItem(pytest.Item):
             with _namespace_env(namespace):
                 outcome = check_scenario(
                     self.scenario,
+                    registry=session_registry(self.config),
                     goldens=golden_mode(self.config),
                     executor=executor,
                     accept=pytest_accept_command(self.nodeid),
@@ -464,6 +484,8 @@ class ScenarioRunner:
         from shmpipeline.testing.scenario import Scenario, load_scenario
 
         allow = bool(self.config.getoption("shmpipeline_allow_outside", False))
+        if registry is None:
+            registry = session_registry(self.config)
         if isinstance(name_or_path, Scenario):
             scenario = name_or_path
         else:
@@ -477,7 +499,12 @@ class ScenarioRunner:
                 if hardware and self.config.getoption("shmpipeline_require_gpu", False):
                     pytest.fail(f"--require-gpu: {reason}", pytrace=False)
                 pytest.skip(reason)
-            scenario = load_scenario(path, registry=registry, allow_outside_paths=allow)
+            try:
+                scenario = load_scenario(
+                    path, registry=registry, allow_outside_paths=allow
+                )
+            except ScenarioError as exc:
+                pytest.fail(str(exc), pytrace=False)
         if golden is not None:
             scenario = replace(scenario, golden=Path(golden))
         elif scenario.golden is None:

@@ -67,6 +67,7 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         help="directories to search (default: ./scenarios if present, else .)",
     )
     p.add_argument("--json", action="store_true", help="print a JSON document")
+    _add_registry_option(p)
     p.set_defaults(handler=_cmd_list)
 
     p = verbs.add_parser(
@@ -134,6 +135,7 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
             action="store_true",
             help="fail (instead of skipping) scenarios needing a missing GPU or torch",
         )
+        _add_registry_option(p)
         if verb == "run":
             p.add_argument(
                 "--force-regen",
@@ -143,6 +145,22 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         p.set_defaults(
             handler=_cmd_run if verb == "run" else _cmd_record, verb_parser=p
         )
+
+
+def _add_registry_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--registry",
+        metavar="MODULE:ATTR",
+        default=None,
+        help="the kernel registry to use (a registry or a callable returning "
+        "one; default: built-ins plus installed plugins)",
+    )
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from shmpipeline.testing.registry_spec import resolve_registry
+
+    return resolve_registry(getattr(args, "registry", None))
 
 
 def _info(message: str) -> None:
@@ -159,8 +177,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         if not directory.is_dir():
             raise ScenarioError(f"not a directory: {directory}")
     rows: list[dict[str, Any]] = []
+    registry = _registry(args)
     for path in find_scenarios(dirs):
-        unmet = unmet_for_file(path)
+        unmet = unmet_for_file(path, registry=registry)
         if unmet:
             rows.append(
                 {
@@ -173,7 +192,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
             )
             continue
         try:
-            scenarios = load_scenarios(path)
+            scenarios = load_scenarios(path, registry=registry)
         except ScenarioError as exc:
             rows.append({"name": path.stem, "path": str(path), "error": str(exc)})
             continue
@@ -305,8 +324,9 @@ def _run(args: argparse.Namespace, *, mode: str) -> int:
     failed = 0
     ran = 0
     scenarios = []
+    registry = _registry(args)
     for path in paths:
-        unmet = unmet_for_file(path)
+        unmet = unmet_for_file(path, registry=registry)
         if unmet:
             reason = "; ".join(u.format() for u in unmet)
             hardware = any(u.hardware for u in unmet)
@@ -322,12 +342,18 @@ def _run(args: argparse.Namespace, *, mode: str) -> int:
             )
             continue
         scenarios.extend(
-            load_scenarios(path, allow_outside_paths=args.allow_outside_paths)
+            load_scenarios(
+                path,
+                registry=registry,
+                allow_outside_paths=args.allow_outside_paths,
+            )
         )
     outcomes = []
     with _namespace(args.namespace):
         for scenario in scenarios:
-            outcome = check_scenario(scenario, goldens=mode, executor=args.executor)
+            outcome = check_scenario(
+                scenario, goldens=mode, executor=args.executor, registry=registry
+            )
             outcomes.append(outcome)
             ran += 1
             print(outcome.format(), flush=True)

@@ -126,6 +126,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail gpu tests and scenarios when no CUDA device is present "
         "(default: skip them)",
     )
+    group.addoption(
+        "--shmpipeline-registry",
+        dest="shmpipeline_registry",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="the kernel registry scenarios use (a registry or a callable "
+        "returning one; default: built-ins plus installed plugins)",
+    )
+    parser.addini(
+        "shmpipeline_registry",
+        default="",
+        help="MODULE:ATTR of the kernel registry scenarios use (see "
+        "--shmpipeline-registry)",
+    )
     parser.addini(
         "scenario_dir",
         type="paths",

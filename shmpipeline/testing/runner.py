@@ -33,6 +33,7 @@ import shlex
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from shmpipeline.testing.replay import ReplayResult, replay
@@ -46,6 +47,7 @@ __all__ = [
     "accept_command",
     "check_scenario",
     "record_golden",
+    "unloadable_outcome",
     "write_golden",
 ]
 
@@ -225,6 +227,40 @@ def _run(scenario: Scenario, executor: str, registry: Any) -> ReplayResult:
     return replay(scenario, registry=registry)
 
 
+def _empty_result(name: str, executor: str) -> ReplayResult:
+    return ReplayResult(
+        scenario=name,
+        executor=executor,
+        mode="lockstep",
+        frames=0,
+        frames_completed=0,
+        captures=MappingProxyType({}),
+    )
+
+
+def unloadable_outcome(
+    path: str | PathLike[str], message: str, executor: str = "replay"
+) -> ScenarioOutcome:
+    """The ``failed`` outcome of a scenario file that does not load (its
+    one-line error as the message; the scenario a placeholder named after
+    the file, with an empty pipeline)."""
+    from shmpipeline.config import PipelineConfig
+
+    file_path = Path(path)
+    placeholder = Scenario(
+        name=file_path.stem or "scenario",
+        pipeline=PipelineConfig(shared_memory=(), kernels=()),
+        description="could not be loaded",
+        path=file_path,
+    )
+    return ScenarioOutcome(
+        placeholder,
+        _empty_result(placeholder.name, executor),
+        "failed",
+        message.splitlines()[0] if message else "could not be loaded",
+    )
+
+
 def check_scenario(
     scenario: Scenario | str | PathLike[str],
     *,
@@ -238,17 +274,33 @@ def check_scenario(
     """Replay ``scenario`` (unless ``result`` is given) and judge it; see the
     module docstring. ``goldens`` is a mode of :data:`GOLDEN_MODES`
     (``update_goldens=True`` is ``update``); ``accept`` overrides the command
-    quoted to accept a change. Never raises for a failing pipeline or a
-    mismatch: those are ``failed`` outcomes."""
-    if not isinstance(scenario, Scenario):
-        scenario = load_scenario(scenario)
+    quoted to accept a change; kernel, source and sink kinds resolve through
+    ``registry`` (default: the default registry, with the installed
+    plugins). Never raises for a user error (a scenario that does not load,
+    an unknown kind), a failing pipeline or a mismatch: those are ``failed``
+    outcomes with a one-line message."""
+    from shmpipeline.errors import ConfigValidationError
+
     mode = goldens or ("update" if update_goldens else "compare")
     if mode not in GOLDEN_MODES:
         raise ValueError(
             f"goldens must be one of {', '.join(GOLDEN_MODES)}, got {mode!r}"
         )
+    if not isinstance(scenario, Scenario):
+        try:
+            scenario = load_scenario(scenario, registry=registry)
+        except ConfigValidationError as exc:  # ScenarioError included
+            return unloadable_outcome(scenario, str(exc), executor)
     if result is None:
-        result = _run(scenario, executor, registry)
+        try:
+            result = _run(scenario, executor, registry)
+        except ConfigValidationError as exc:  # e.g. a kind this registry lacks
+            return ScenarioOutcome(
+                scenario,
+                _empty_result(scenario.name, executor),
+                "failed",
+                str(exc).splitlines()[0],
+            )
     accept = accept or accept_command(scenario)
 
     def outcome(status: str, message: str, **extra: Any) -> ScenarioOutcome:
