@@ -141,10 +141,12 @@ _TOP_KEYS = (
     "duration",
     "timeout",
     "matrix",
+    "overrides",
+    "endpoints",
 )
 #: Most combinations one ``matrix`` may expand into.
 MAX_MATRIX_COMBINATIONS = 256
-_INPUT_KINDS = ("synthetic", "fake", "constant", "file")
+_INPUT_KINDS = ("synthetic", "fake", "constant", "file", "calibrate")
 _TOLERANCE_KEYS = ("rtol", "atol", "ulp")
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
@@ -309,6 +311,14 @@ class Scenario:
     path: Path | None = field(default=None, compare=False)
     pipeline_path: Path | None = field(default=None, compare=False)
     variant: str = ""
+    #: each source/sink of the pipeline -> ``run``, ``replaced`` or ``off``
+    #: (only ``run`` ones are in ``pipeline``; see pipeline_under_test)
+    endpoints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: the sources/sinks as the scenario's pipeline declares them (overrides
+    #: applied), hashed so changing one invalidates a golden
+    endpoint_document: Mapping[str, Any] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False
+    )
 
     @property
     def item_name(self) -> str:
@@ -620,6 +630,11 @@ def scenario_hash(scenario: Scenario) -> str:
         "inputs": {spec.stream: spec.describe() for spec in scenario.inputs},
         "capture": list(scenario.capture),
     }
+    if scenario.endpoints:
+        document["endpoints"] = {
+            "states": dict(sorted(scenario.endpoints.items())),
+            "document": _canonical(dict(scenario.endpoint_document)),
+        }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -756,7 +771,7 @@ def _build(
     mode, rate_hz, duration = _parse_mode(raw, problems)
     requirements = _parse_requirements(raw, problems)
 
-    pipeline, pipeline_path = _parse_pipeline(
+    pipeline, pipeline_path, endpoints, endpoint_document = _parse_pipeline(
         raw, display, base_dir, path, problems, registry, allow_outside
     )
     if pipeline is None:
@@ -764,7 +779,16 @@ def _build(
         _raise(problems, raw, display)
         raise ScenarioError("pipeline: invalid", path=display)
 
-    inputs = _parse_inputs(raw, pipeline, seed or 0, base_dir, problems, allow_outside)
+    inputs = _parse_inputs(
+        raw,
+        pipeline,
+        seed or 0,
+        base_dir,
+        problems,
+        allow_outside,
+        endpoint_document,
+        endpoints,
+    )
     capture = _parse_capture(raw, pipeline, problems)
     tolerances = _parse_tolerances(raw, pipeline, problems)
     expect_failure = _parse_expect_failure(raw, pipeline, problems)
@@ -789,6 +813,8 @@ def _build(
         path=path,
         pipeline_path=pipeline_path,
         variant=variant,
+        endpoints=MappingProxyType(endpoints),
+        endpoint_document=MappingProxyType(endpoint_document),
     )
 
 
@@ -913,13 +939,17 @@ def _parse_pipeline(
     problems: _Problems,
     registry: Any = None,
     allow_outside: bool = False,
-) -> tuple[PipelineConfig | None, Path | None]:
+) -> tuple[PipelineConfig | None, Path | None, dict[str, str], dict[str, Any]]:
+    """The pipeline the scenario runs, the file it came from, each endpoint's
+    state and the endpoints as declared (see :mod:`.pipeline_under_test`)."""
     from shmpipeline.graph import validate_pipeline_config
 
+    failed: tuple[None, None, dict, dict] = (None, None, {}, {})
     value = raw.get("pipeline")
     if value is None:
         problems.at(("pipeline",), "required (a mapping, or a path to a pipeline YAML)")
-        return None, None
+        return failed
+    file_path: Path | None = None
     if isinstance(value, str):
         try:
             file_path = resolve_inside(
@@ -932,26 +962,43 @@ def _parse_pipeline(
             if not file_path.exists():
                 raise _LocalError(f"pipeline file not found: {file_path}")
             check_regular_file(file_path, what="pipeline file", error=_LocalError)
+            document, _, _ = load_yaml_file(file_path)
         except _LocalError as exc:
             problems.at(("pipeline",), str(exc))
-            return None, None
-        errors = validate_pipeline_config(file_path, registry=registry)
-        if errors:
-            for error in errors:
-                problems.at(("pipeline",), error)
-            return None, None
-        try:
-            return PipelineConfig.from_yaml(file_path), file_path
-        except ConfigValidationError as exc:  # pragma: no cover - validated above
+            return failed
+        except ConfigValidationError as exc:
             problems.at(("pipeline",), str(exc))
-            return None, None
-    if not isinstance(value, Mapping):
+            return failed
+    elif isinstance(value, Mapping):
+        document = value
+    else:
         problems.at(
             ("pipeline",),
             "must be a mapping (shared_memory, kernels) or a path to a pipeline "
             f"YAML, got {show(value)}",
         )
-        return None, None
+        return failed
+    plain_document = isinstance(document, Mapping) and not (
+        raw.get("overrides") is not None
+        or raw.get("endpoints") is not None
+        or document.get("sources")
+        or document.get("sinks")
+    )
+    if not plain_document and isinstance(document, Mapping):
+        return _parse_pipeline_under_test(
+            raw, document, file_path, path, base_dir, problems, registry
+        )
+    if file_path is not None:
+        errors = validate_pipeline_config(file_path, registry=registry)
+        if errors:
+            for error in errors:
+                problems.at(("pipeline",), error)
+            return failed
+        try:
+            return PipelineConfig.from_yaml(file_path), file_path, {}, {}
+        except ConfigValidationError as exc:  # pragma: no cover - validated above
+            problems.at(("pipeline",), str(exc))
+            return failed
     errors = validate_pipeline_config(value, registry=registry)
     for error in errors:
         match = re.match(r"(shared_memory|kernels)\[(\d+)\]", error)
@@ -962,16 +1009,102 @@ def _parse_pipeline(
         )
         problems.add("pipeline", None, error, loc)
     if errors:
-        return None, None
+        return failed
     try:
         config = PipelineConfig.from_dict(value)
     except ConfigValidationError as exc:  # pragma: no cover - validated above
         problems.at(("pipeline",), exc.message)
-        return None, None
+        return failed
     # Relative paths in kernel parameters resolve against the scenario's folder.
     if path is not None:
         config = replace(config, source_path=path)
-    return config, None
+    return config, None, {}, {}
+
+
+def _parse_pipeline_under_test(
+    raw: Mapping,
+    document: Mapping,
+    file_path: Path | None,
+    path: Path | None,
+    base_dir: Path,
+    problems: _Problems,
+    registry: Any,
+) -> tuple[PipelineConfig | None, Path | None, dict[str, str], dict[str, Any]]:
+    """A pipeline with overrides or endpoints: the overrides applied, the
+    endpoints not run left out, what remains validated."""
+    from shmpipeline.graph import validate_pipeline_config
+    from shmpipeline.testing import pipeline_under_test as put
+
+    failed: tuple[None, None, dict, dict] = (None, None, {}, {})
+    changed, override_problems = put.apply_overrides(plain(document), raw.get("overrides"))
+    for loc, message in override_problems:
+        problems.at(loc, message)
+    if override_problems:
+        return failed
+    where = "pipeline" if raw.get("overrides") is None else "pipeline (overridden)"
+    try:
+        PipelineConfig.from_dict(changed)  # the whole document must parse
+    except ConfigValidationError as exc:
+        for message in exc.errors or [exc.message]:
+            problems.at(("pipeline",), f"{where}: {message}")
+        return failed
+    states, state_problems = put.endpoint_states(
+        changed, raw.get("endpoints"), _fed_streams(raw.get("inputs"), changed)
+    )
+    for loc, message in state_problems:
+        problems.at(loc, message)
+    running = put.running_document(changed, states)
+    errors = validate_pipeline_config(running, registry=registry)
+    for error in errors:
+        problems.at(("pipeline",), f"{where}: {error}")
+    for loc, message in put.unreplaced_kind_problems(changed, states, registry):
+        problems.at(loc, message)
+    if errors or state_problems or len(problems):
+        return failed
+    base = file_path.parent if file_path is not None else (
+        path.parent if path is not None else base_dir
+    )
+    try:
+        config = PipelineConfig.from_dict(running, base_path=base)
+    except ConfigValidationError as exc:  # pragma: no cover - validated above
+        problems.at(("pipeline",), exc.message)
+        return failed
+    if file_path is not None:
+        config = replace(config, source_path=file_path)
+    elif path is not None:
+        config = replace(config, source_path=path)
+    declared = {k: changed[k] for k in ("sources", "sinks") if changed.get(k)}
+    return config, file_path, states, declared
+
+
+def _fed_streams(inputs: Any, document: Mapping[str, Any]) -> set[str]:
+    """Streams the scenario's raw ``inputs`` write (a key naming a source
+    feeds that source's streams)."""
+    if not isinstance(inputs, Mapping):
+        return set()
+    from shmpipeline.testing.pipeline_under_test import endpoint_streams
+
+    streams = {
+        entry.get("name")
+        for entry in document.get("shared_memory") or []
+        if isinstance(entry, Mapping)
+    }
+    sources = {
+        entry.get("name"): entry
+        for entry in document.get("sources") or []
+        if isinstance(entry, Mapping)
+    }
+    fed: set[str] = set()
+    for key, item in inputs.items():
+        if key in streams:
+            fed.add(key)
+        elif key in sources:
+            given = item.get("streams") if isinstance(item, Mapping) else None
+            if isinstance(given, Mapping):
+                fed.update(str(name) for name in given)
+            else:
+                fed.update(endpoint_streams("sources", sources[key]))
+    return fed
 
 
 def _derived_seed(seed: int, stream: str) -> int:
@@ -986,6 +1119,8 @@ def _parse_inputs(
     base_dir: Path,
     problems: _Problems,
     allow_outside: bool = False,
+    endpoint_document: Mapping[str, Any] | None = None,
+    endpoints: Mapping[str, str] | None = None,
 ) -> tuple[InputSpec, ...]:
     from shmpipeline.graph import PipelineGraph
 
@@ -999,9 +1134,25 @@ def _parse_inputs(
     if not isinstance(value, Mapping):
         problems.at(("inputs",), "must be a mapping of source stream -> input")
         return ()
+    run_streams = {
+        stream: entry.get("name")
+        for entry in (endpoint_document or {}).get("sources", ())
+        if (endpoints or {}).get(entry.get("name")) == "run"
+        for stream in (entry.get("streams") or [entry.get("stream")])
+    }
     inputs: dict[str, InputSpec] = {}
-    for stream, item in value.items():
-        loc: Loc = ("inputs", stream)
+    calibrations: list[tuple[str, Any, Loc]] = []
+    for stream, item, loc in _input_items(value, specs, endpoint_document, problems):
+        if isinstance(item, Mapping) and "calibrate" in item and stream in specs:
+            calibrations.append((stream, item, loc))
+            continue
+        if stream in run_streams:
+            problems.at(
+                loc,
+                f"written by source {run_streams[stream]!r}, which the scenario runs "
+                "(endpoints); drop the input or the 'run'",
+            )
+            continue
         if not isinstance(stream, str) or stream not in specs:
             problems.at(
                 loc,
@@ -1039,7 +1190,16 @@ def _parse_inputs(
             )
             continue
         inputs[stream] = spec
+    for stream, item, loc in calibrations:  # after the camera fakes they measure
+        spec = _parse_calibration(item, stream, specs[stream], inputs, loc, problems)
+        if spec is not None:
+            if stream in triggers:
+                problems.at(loc, "triggers a kernel; a calibration is written once")
+            else:
+                inputs[stream] = spec
     for stream in sorted(sources & triggers):
+        if stream in run_streams:
+            continue
         if stream not in inputs and stream not in value:
             problems.at(
                 ("inputs",),
@@ -1053,6 +1213,59 @@ def _parse_inputs(
     except ScenarioError as exc:
         problems.at(("inputs",), exc.message.removeprefix("inputs: "))
     return tuple(inputs[name] for name in sorted(inputs))
+
+
+def _input_items(
+    value: Mapping[str, Any],
+    specs: Mapping[str, Any],
+    endpoint_document: Mapping[str, Any] | None,
+    problems: _Problems,
+) -> list[tuple[Any, Any, Loc]]:
+    """``(stream, input, location)`` for each entry of ``inputs``: a key
+    naming a stream feeds it; one naming a source feeds that source's stream,
+    or each of a multi-stream source's streams through ``streams:``."""
+    sources = {
+        entry.get("name"): entry
+        for entry in (endpoint_document or {}).get("sources", ())
+        if isinstance(entry, Mapping)
+    }
+    items: list[tuple[Any, Any, Loc]] = []
+    for key, item in value.items():
+        if key in specs or key not in sources:
+            items.append((key, item, ("inputs", key)))
+            continue
+        entry = sources[key]
+        written = list(entry.get("streams") or [entry.get("stream")])
+        per_stream = item.get("streams") if isinstance(item, Mapping) else None
+        if per_stream is None and len(written) == 1:
+            items.append((written[0], item, ("inputs", key)))
+            continue
+        if not isinstance(per_stream, Mapping) or (
+            isinstance(item, Mapping) and len(item) != 1
+        ):
+            problems.at(
+                ("inputs", key),
+                f"source {key!r} writes {', '.join(map(str, written))}: give one "
+                "input per stream under streams: {STREAM: input}",
+            )
+            continue
+        for stream, sub in per_stream.items():
+            loc: Loc = ("inputs", key, "streams", stream)
+            if stream not in written:
+                problems.at(
+                    loc,
+                    f"source {key!r} does not write {show(stream)} (it writes "
+                    f"{', '.join(map(str, written))})",
+                )
+                continue
+            items.append((stream, sub, loc))
+        missing = [s for s in written if s not in per_stream]
+        if missing:
+            problems.at(
+                ("inputs", key, "streams"),
+                f"missing an input for {', '.join(map(str, missing))}",
+            )
+    return items
 
 
 def _parse_input(
@@ -1097,6 +1310,29 @@ def _parse_input(
     return _parse_file(
         item["file"], stream, spec, base_dir, (*loc, "file"), problems, allow_outside
     )
+
+
+def _parse_calibration(item, stream, spec, inputs, loc, problems) -> InputSpec | None:
+    from shmpipeline.testing.calibration_input import (
+        CalibrationProblem,
+        calibrated_reconstructor,
+    )
+
+    extra = [key for key in item if key != "calibrate"]
+    if extra:
+        problems.at((*loc, extra[0]), "unknown key next to 'calibrate'")
+        return None
+    settings = item["calibrate"]
+    camera = settings.get("camera") if isinstance(settings, Mapping) else None
+    try:
+        value = calibrated_reconstructor(
+            settings, inputs.get(camera) if isinstance(camera, str) else None, spec
+        )
+    except CalibrationProblem as exc:
+        where = (*loc, "calibrate") + ((exc.field,) if exc.field else ())
+        problems.at(where, exc.message)
+        return None
+    return StaticInput(stream, value=value, origin="calibrate")
 
 
 def _parse_synthetic(item, stream, spec, seed, loc, problems) -> InputSpec | None:
