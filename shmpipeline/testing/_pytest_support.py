@@ -56,7 +56,7 @@ def configure(config: pytest.Config) -> None:
     names = config.getoption("shmpipeline_scenarios", None) or []
     if not names:
         return
-    from shmpipeline.testing.scenario import match_scenarios
+    from shmpipeline.testing.examples import match_with_shipped
 
     dirs = scenario_dirs(config)
     invocation = Path(config.invocation_params.dir)
@@ -67,7 +67,7 @@ def configure(config: pytest.Config) -> None:
             if candidate.is_file():
                 paths[candidate.resolve()] = None
             else:
-                paths.update(dict.fromkeys(match_scenarios(name, dirs)))
+                paths.update(dict.fromkeys(match_with_shipped(name, dirs)))
         except ScenarioError as exc:
             raise pytest.UsageError(f"--scenario {name}: {exc}") from None
     config.stash[_SCENARIOS] = paths
@@ -449,6 +449,7 @@ class ScenarioRunner:
         self.config = request.config
 
     def resolve(self, name_or_path: Any) -> Path:
+        from shmpipeline.testing.examples import shipped_scenarios_dir
         from shmpipeline.testing.scenario import resolve_scenario
 
         candidate = Path(name_or_path)
@@ -459,6 +460,9 @@ class ScenarioRunner:
         for base in (here, here / "scenarios"):
             if base.is_dir() and base not in dirs:
                 dirs.append(base)
+        shipped = shipped_scenarios_dir()  # looked up after the user's own
+        if shipped is not None and shipped.resolve() not in dirs:
+            dirs.append(shipped.resolve())
         return resolve_scenario(name_or_path, dirs)
 
     def golden_for_node(self) -> Path:

@@ -48,7 +48,8 @@ def _default_dirs() -> list[Path]:
 
 
 def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """Add the ``scenario`` command and its verbs to the CLI parser."""
+    """Add the ``scenario`` and ``examples`` commands to the CLI parser."""
+    _register_examples(subparsers, parents)
     scenario = subparsers.add_parser(
         "scenario",
         parents=parents,
@@ -145,6 +146,55 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         p.set_defaults(
             handler=_cmd_run if verb == "run" else _cmd_record, verb_parser=p
         )
+
+
+def _register_examples(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "examples",
+        parents=parents,
+        help="list the shipped example scenarios and pipelines, or copy them",
+        description="The example scenarios (with goldens and data) and pipelines "
+        "shipped with shmpipeline. Without DEST: list them; with DEST: copy them "
+        "into DEST/scenarios and DEST/pipelines.",
+    )
+    p.add_argument("destination", nargs="?", metavar="DEST", help="copy them here")
+    p.add_argument("--json", action="store_true", help="list as a JSON document")
+    p.add_argument(
+        "--force", action="store_true", help="overwrite files already in DEST"
+    )
+    p.set_defaults(handler=_cmd_examples)
+
+
+def _cmd_examples(args: argparse.Namespace) -> int:
+    from shmpipeline.testing.examples import copy_examples, list_examples
+
+    if args.destination:
+        written = copy_examples(args.destination, overwrite=args.force)
+        print(f"copied {len(written)} files into {args.destination}")
+        return 0
+    examples = list_examples()
+    if args.json:
+        rows = [
+            {
+                "kind": e.kind,
+                "name": e.name,
+                "path": str(e.path),
+                "description": e.description,
+            }
+            for e in examples
+        ]
+        print(json.dumps({"examples": rows}, indent=2))
+        return 0
+    if not examples:
+        print("no shipped examples found")
+        return 0
+    for example in examples:
+        line = f"{example.kind:9} {example.name}"
+        if example.description:
+            line += f"  {example.description}"
+        print(line)
+    print("(copy them with: shmpipeline examples DEST)")
+    return 0
 
 
 def _add_registry_option(parser: argparse.ArgumentParser) -> None:
@@ -261,7 +311,8 @@ def _cmd_unused(args: argparse.Namespace) -> int:
 
 def _resolve(args: argparse.Namespace) -> list[Path]:
     from shmpipeline.errors import ScenarioError
-    from shmpipeline.testing.scenario import find_scenarios, match_scenarios
+    from shmpipeline.testing.examples import match_with_shipped
+    from shmpipeline.testing.scenario import find_scenarios
 
     search = [Path(d) for d in args.dirs] or _default_dirs()
     if args.all:
@@ -271,7 +322,7 @@ def _resolve(args: argparse.Namespace) -> list[Path]:
         return found
     paths: dict[Path, None] = {}
     for name in args.scenarios:
-        paths.update(dict.fromkeys(match_scenarios(name, search)))
+        paths.update(dict.fromkeys(match_with_shipped(name, search)))
     return list(paths)
 
 
