@@ -24,6 +24,10 @@ A scenario (SPEC §8) is a YAML file, usually in ``scenarios/``::
       inputs.camera.read_noise: [1.0, 2.0]
     mode: lockstep                     # or free_running (with rate_hz, duration)
     timeout: 10                        # seconds one frame may take
+    overrides:                         # change the pipeline without copying it
+      kernels: {gain: {parameters: {gains: [0.4, 0.4]}}}
+      streams: {dm_state: {initial: {pattern: constant, value: 0.0}}}
+    endpoints: {archive: run}          # start a software sink/source for real
 
 Inputs:
 
@@ -36,6 +40,18 @@ Inputs:
 - ``constant`` / ``file``: a static frame written once before the pipeline
   starts (for matrices and offsets read as auxiliaries). A stream that
   triggers a kernel needs a per-frame input (``synthetic`` or ``fake``).
+- ``calibrate``: a reconstructor measured on a camera fake of this
+  scenario, written once (:mod:`~shmpipeline.testing.calibration_input`).
+
+An ``inputs`` key may name a pipeline **source** instead of a stream: the
+input feeds that source's stream (a multi-stream source takes
+``{streams: {STREAM: input, ...}}``, every stream written with the same
+frame id each step). Sources and sinks are not started in a scenario unless
+``endpoints`` says ``run``; ``overrides`` replace kernel, source and sink
+``parameters`` entries and stream ``initial`` values (see
+:mod:`~shmpipeline.testing.pipeline_under_test`). ``Scenario.pipeline`` is
+the pipeline that runs (only the endpoints run), ``endpoints`` each
+endpoint's state, and the hash covers the overrides and the endpoints.
 
 Source streams read only as auxiliaries may be left out: they stay zero.
 
