@@ -3,15 +3,19 @@
 ``shmpipeline`` (console script) and ``python -m shmpipeline`` run
 :func:`main`. Commands::
 
-    validate CFG...        check every file, print every error
+    validate CFG...        check every file, print every error, then
+                           "Validation passed" / "Validation failed"
     describe CFG [--json]  the pipeline graph
     run CFG [--duration S] [--synthetic STREAM:PATTERN[:RATE][,FIELD=VALUE...]]...
-    benchmark CFG [--frames N] [--warmup N] [--json]
+        [--poll-interval S] [--json | --json-status]
+    benchmark CFG [--frames N] [--warmup N] [--json]           (frame mode)
+    benchmark CFG --duration S [--source STREAM:PATTERN[:RATE]]
+        [--output-stream STREAM] [--poll-interval S] [--json]  (duration mode)
     kinds [--json]         registered kernel kinds
-    cleanup [--namespace NS] [--dry-run] [--json]
+    cleanup [--namespace NS] [--dry-run] [--json]  (reports what it skipped)
     scenario ...           harness verbs, when shmpipeline.testing.cli provides them
 
-Conventions (SPEC §7): results go to stdout, logs and errors to stderr;
+Conventions: results go to stdout, logs and errors to stderr;
 ``--json`` prints one JSON document on stdout whatever the log level. Exit
 codes: 0 ok, 1 failed validation / failed run / golden mismatch, 2 usage
 error (argparse), 130 interrupted (Ctrl-C or SIGTERM, after a clean
@@ -36,7 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigValidationError, ShmPipelineError, WorkerProcessError
+from .errors import (
+    ConfigValidationError,
+    ShmPipelineError,
+    StreamExistsError,
+    WorkerProcessError,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -51,16 +60,81 @@ EXIT_INTERRUPTED = 130
 #: How often ``run`` polls the manager for failures and progress.
 POLL_INTERVAL_S = 0.1
 
+#: ``benchmark`` defaults: frame mode, and the published duration mode.
+DEFAULT_FRAMES = 1000
+DEFAULT_WARMUP = 100
+DEFAULT_DURATION_S = 5.0
+DEFAULT_WARMUP_S = 0.5
+DEFAULT_BENCHMARK_POLL_S = 1e-4
+
 
 class _UserError(Exception):
     """A problem to report as ``shmpipeline: error: <line>`` lines, exit 1."""
+
+    exit_code = 1
 
     def __init__(self, *lines: str) -> None:
         super().__init__(lines[0] if lines else "")
         self.lines = lines
 
 
+class _UsageError(_UserError):
+    """Options that argparse accepts one by one but not together: exit 2."""
+
+    exit_code = 2
+
+
 # --- parser ---------------------------------------------------------------------
+
+
+#: Upper bound of ``--frames`` / ``--warmup``: beyond it a benchmark would
+#: run for days and its sample buffers would not fit in memory.
+MAX_FRAMES = 10**9
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line message for unknown options (the usage text
+    hides which option was wrong). ``leading_options`` maps the option
+    strings accepted before the command to whether each takes a value."""
+
+    leading_options: dict[str, bool] = {}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.leading_options = {
+            **self.leading_options,
+            **{option: action.nargs != 0 for option in action.option_strings},
+        }
+        return action
+
+    def error(self, message: str):  # type: ignore[override]
+        if message.startswith("unrecognized arguments"):
+            self.exit(
+                EXIT_USAGE, f"{PROG}: error: {message} (see '{self.prog} --help')\n"
+            )
+        super().error(message)
+
+
+def _unknown_leading_option(
+    argv: Sequence[str], options: dict[str, bool]
+) -> str | None:
+    """The first option before the command that the top level does not know
+    (argparse would only say that COMMAND is missing). ``options`` maps each
+    top-level option string to whether it takes a value."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--" or not token.startswith("-") or token == "-":
+            return None
+        flag, has_value, _ = token.partition("=")
+        if flag.startswith("--"):
+            matches = [option for option in options if option.startswith(flag)]
+            if not matches:
+                return token
+            if not has_value and any(options[option] for option in matches):
+                next(tokens, None)  # the option's value
+        elif not all(f"-{char}" in options for char in flag[1:]):
+            return token
+    return None
 
 
 def _synthetic_arg(text: str):
@@ -85,7 +159,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _count(minimum: int):
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > MAX_FRAMES:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 0 to {MAX_FRAMES}, got {text!r}"
+        )
+    return value
+
+
+def _count(minimum: int, maximum: int = MAX_FRAMES):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -95,6 +181,8 @@ def _count(minimum: int):
             ) from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
@@ -106,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # -v/-q are accepted before and after the command; SUPPRESS keeps a
     # subcommand that does not repeat them from resetting the top-level ones.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-v",
         "--verbose",
@@ -122,11 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="less log output on stderr (-qq: errors only)",
     )
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Real-time compute pipelines over zero-copy shared-memory streams.",
         parents=[common],
     )
+    parser.leading_options = {
+        **common.leading_options,
+        **parser.leading_options,
+    }
     parser.set_defaults(verbose=0, quiet=0, log_level=None)
     parser.add_argument(
         "--version", action="version", version=f"%(prog)s {__version__}"
@@ -183,7 +275,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="feed a source stream with a synthetic pattern (repeatable); e.g. "
         "frame:random, frame:sine:500, gain:constant:1,constant=0.5",
     )
-    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=POLL_INTERVAL_S,
+        metavar="S",
+        help=f"seconds between failure/progress checks (default {POLL_INTERVAL_S})",
+    )
+    output = p.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json", action="store_true", help="print the final status as JSON"
+    )
+    output.add_argument(
+        "--json-status",
+        action="store_true",
+        help="print only the final runtime snapshot as JSON (the published "
+        "shmpipeline's output)",
+    )
     _add_spawn_method(p)
     p.set_defaults(handler=_cmd_run)
 
@@ -191,32 +299,66 @@ def build_parser() -> argparse.ArgumentParser:
         "benchmark",
         parents=[common],
         help="measure end-to-end latency and throughput",
-        description="Drive the pipeline's source streams and time the sinks: a lockstep "
-        "phase (write frame k, wait until every sink published frame k) gives the "
-        "latency; a pipelined phase (write frame k once the first stages finished "
-        "frame k-1) gives the throughput.",
+        description="Frame mode (default, --frames): drive the pipeline's source "
+        "streams and time the sinks: a lockstep phase (write frame k, wait until "
+        "every sink published frame k) gives the latency; a pipelined phase (write "
+        "frame k once the first stages finished frame k-1) gives the throughput. "
+        "Duration mode (--duration, --source, --output-stream or --poll-interval, "
+        "as in the published shmpipeline): let the pipeline run for --duration "
+        "seconds and report the throughput and inter-arrival spacing at one "
+        "output stream.",
     )
     p.add_argument("config", metavar="CFG", help="pipeline YAML file")
     p.add_argument(
         "--frames",
         type=_count(1),
-        default=1000,
+        default=None,
         metavar="N",
-        help="measured frames per phase (default 1000)",
+        help=f"frame mode: measured frames per phase (default {DEFAULT_FRAMES}, "
+        f"at most {MAX_FRAMES})",
     )
     p.add_argument(
         "--warmup",
-        type=_count(0),
-        default=100,
-        metavar="N",
-        help="unmeasured frames first (default 100)",
+        type=_non_negative_float,
+        default=None,
+        metavar="N|S",
+        help=f"unmeasured frames first in frame mode (default {DEFAULT_WARMUP}); "
+        f"seconds in duration mode (default {DEFAULT_WARMUP_S})",
     )
     p.add_argument(
         "--timeout",
         type=_positive_float,
         default=5.0,
         metavar="S",
-        help="give up when a frame takes longer than this (default 5 s)",
+        help="frame mode: give up when a frame takes longer than this (default 5 s)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help=f"duration mode: measured seconds (default {DEFAULT_DURATION_S})",
+    )
+    p.add_argument(
+        "--source",
+        type=_synthetic_arg,
+        default=None,
+        metavar="STREAM:PATTERN[:RATE]",
+        help="duration mode: feed a stream with a synthetic input while "
+        "measuring, e.g. frame:random:1000",
+    )
+    p.add_argument(
+        "--output-stream",
+        default=None,
+        metavar="STREAM",
+        help="duration mode: the stream to time (default: the only sink stream)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="duration mode: seconds between failure checks (default 1e-4)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     _add_spawn_method(p)
@@ -225,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("kinds", parents=[common], help="list registered kernel kinds")
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.set_defaults(handler=_cmd_kinds)
+
+    for role in ("sources", "sinks"):
+        p = sub.add_parser(
+            role, parents=[common], help=f"list registered {role[:-1]} plugin kinds"
+        )
+        p.add_argument("--json", action="store_true", help="print a JSON document")
+        p.set_defaults(handler=_cmd_endpoint_kinds, role=role)
 
     p = sub.add_parser(
         "cleanup",
@@ -260,7 +409,7 @@ def _add_spawn_method(parser: argparse.ArgumentParser) -> None:
 def _register_scenario_commands(
     subparsers: Any, common: argparse.ArgumentParser
 ) -> None:
-    """HOOK for the harness verbs (``scenario list|run|record``, SPEC §8).
+    """HOOK for the harness verbs (``scenario list|run|record``).
 
     They live in ``shmpipeline.testing.cli``, which must define
     ``register_commands(subparsers, parents) -> None``: add the ``scenario``
@@ -290,6 +439,11 @@ def _register_scenario_commands(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the shmpipeline CLI."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    unknown = _unknown_leading_option(argv, parser.leading_options)
+    if unknown is not None:
+        _error(f"unrecognized arguments: {unknown} (see '{PROG} --help')")
+        return EXIT_USAGE
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors
@@ -304,9 +458,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _UserError as exc:
             for line in exc.lines:
                 _error(line)
-            return EXIT_FAILED
+            return exc.exit_code
         except ConfigValidationError as exc:
             _report_config_error(exc)
+            return EXIT_FAILED
+        except StreamExistsError as exc:
+            _error(_exists_hint(exc))
             return EXIT_FAILED
         except ShmPipelineError as exc:
             _error(_one_line(exc))
@@ -357,6 +514,17 @@ def _one_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     head = text.split("\n\n", 1)[0]
     return " ".join(line.strip() for line in head.splitlines())
+
+
+def _exists_hint(exc: StreamExistsError) -> str:
+    """A live stream of the same name blocks this pipeline: say what a CLI
+    user can do (the Python-level advice, ``exist_ok=True``, is not theirs)."""
+    message = _one_line(exc).split("; pass exist_ok=True", 1)[0]
+    return (
+        f"{message}; another pipeline is using these stream names: stop it, or "
+        f"run this one in another namespace (e.g. SHMPIPELINE_NAMESPACE=mine "
+        f"{PROG} ...); '{PROG} cleanup' removes what crashed pipelines left behind"
+    )
 
 
 def _os_error(exc: OSError) -> str:
@@ -454,6 +622,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             print(f"FAILED  {item['path']} ({count} error{'s' if count > 1 else ''})")
             for error in item["errors"]:
                 print(f"  - {error}")
+        # The published CLI's closing words, which scripts grep for.
+        if valid:
+            print(f"Validation passed: {', '.join(args.configs)}")
+        else:
+            failed = sum(not item["valid"] for item in report)
+            print(f"Validation failed: {failed} of {len(report)} file(s) invalid")
     return EXIT_OK if valid else EXIT_FAILED
 
 
@@ -484,31 +658,50 @@ def _cmd_kinds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_cleanup(args: argparse.Namespace) -> int:
-    from .stream import cleanup_stale, list_segments
+def _cmd_endpoint_kinds(args: argparse.Namespace) -> int:
+    from .registry import get_default_registry
 
-    segments = list_segments(args.namespace)
-    stale = [info for info in segments if info.stale]
-    if args.dry_run:
-        removed = [info.segment_name for info in stale]
+    registry = get_default_registry()
+    table = registry.source_kinds if args.role == "sources" else registry.sink_kinds
+    kinds = list(table())
+    if args.json:
+        _emit_json({"kinds": kinds})
+    elif not kinds:
+        print(f"(no {args.role[:-1]} plugins registered)")
     else:
-        removed = cleanup_stale(args.namespace)
-    kept = [info.segment_name for info in segments if info.segment_name not in removed]
+        for kind in kinds:
+            print(kind)
+    return EXIT_OK
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from .stream import cleanup_segments
+
+    report = cleanup_segments(args.namespace, dry_run=args.dry_run)
     if args.json:
         _emit_json(
             {
                 "namespace": args.namespace,
                 "dry_run": args.dry_run,
-                "removed": removed,
-                "kept": kept,
-                "segments": [info.as_dict() for info in segments],
+                "removed": list(report.removed),
+                "kept": list(report.kept),
+                "skipped": [
+                    {"segment_name": name, "problem": problem}
+                    for name, problem in report.skipped
+                ],
+                "segments": [info.as_dict() for info in report.segments],
             }
         )
         return EXIT_OK
-    for name in removed:
+    for name in report.removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {name}")
+    for name, problem in report.skipped:
+        print(f"skipped {name}: {problem}")
     done = "to remove (dry run)" if args.dry_run else "removed"
-    print(f"{len(removed)} stale segment(s) {done}, {len(kept)} live kept")
+    line = f"{len(report.removed)} stale segment(s) {done}, {len(report.kept)} live kept"
+    if report.skipped:
+        line += f", {len(report.skipped)} skipped"
+    print(line)
     return EXIT_OK
 
 
@@ -583,9 +776,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 if deadline is not None and now >= deadline:
                     break
                 time.sleep(
-                    POLL_INTERVAL_S
+                    args.poll_interval
                     if deadline is None
-                    else min(POLL_INTERVAL_S, deadline - now)
+                    else min(args.poll_interval, deadline - now)
                 )
         except KeyboardInterrupt:
             exit_code = EXIT_INTERRUPTED
@@ -601,7 +794,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _shutdown(manager)
     if failure is not None:
         _error(f"pipeline failed: {failure}")
-    if args.json:
+    if args.json_status:
+        print(json.dumps(final, indent=2, sort_keys=True, default=_json_default))
+    elif args.json:
         _emit_json(
             {
                 "config": args.config,
@@ -701,199 +896,61 @@ def _print_run_summary(
 # --- benchmark --------------------------------------------------------------------------------
 
 
-def _percentiles(samples_ns: Sequence[int]) -> dict[str, float]:
-    data = np.asarray(samples_ns, dtype=np.float64) / 1e3
-    return {
-        "p50": float(np.percentile(data, 50)),
-        "p90": float(np.percentile(data, 90)),
-        "p99": float(np.percentile(data, 99)),
-        "mean": float(data.mean()),
-        "min": float(data.min()),
-        "max": float(data.max()),
-    }
-
-
-class _Driver:
-    """Writes source frames and waits for frame ids at the sinks."""
-
-    def __init__(self, manager: Any, config: Any, timeout: float) -> None:
-        from .graph import PipelineGraph
-        from .synthetic import SyntheticInputConfig, SyntheticPatternGenerator
-
-        graph = PipelineGraph.from_config(config)
-        self.manager = manager
-        self.timeout = timeout
-        specs = config.shared_memory_by_name
-        triggers = {k.input for k in config.kernels}
-        sources = list(graph.source_streams())
-        self.trigger_sources = [name for name in sources if name in triggers]
-        self.aux_sources = [name for name in sources if name not in triggers]
-        self.sinks = list(graph.sink_streams())
-        if not self.trigger_sources:
-            raise _UserError(
-                "benchmark: the pipeline has no source stream that triggers a kernel"
-            )
-        if not self.sinks:
-            raise _UserError("benchmark: the pipeline has no sink stream to time")
-        # The first stages: kernels triggered by a source; their outputs gate
-        # the pipelined phase.
-        self.first_outputs = sorted(
-            {k.output for k in config.kernels if k.input in self.trigger_sources}
-        )
-        self.frames: dict[str, list[Any]] = {}
-        for name in sources:
-            spec = specs[name]
-            gen = SyntheticPatternGenerator(
-                SyntheticInputConfig(
-                    name, pattern="random", seed=sources.index(name), amplitude=0.1
-                ),
-                shape=spec.shape,
-                dtype=spec.dtype,
-                storage=spec.storage,
-                gpu_device=spec.gpu_device,
-            )
-            self.frames[name] = [gen.frame(0), gen.frame(1)]
-        self.handles = {
-            name: manager.get_stream(name)
-            for name in {*sources, *self.sinks, *self.first_outputs}
-        }
-
-    def write_auxiliaries(self) -> None:
-        for name in self.aux_sources:
-            self.handles[name].write(self.frames[name][0])
-
-    def write(self, k: int) -> int:
-        """Publish frame ``k`` on every trigger source; return the publish time."""
-        for name in self.trigger_sources:
-            self.handles[name].write(self.frames[name][k & 1], frame_id=k)
-        return self.handles[self.trigger_sources[-1]].write_time_ns
-
-    def wait(self, names: Sequence[str], k: int) -> None:
-        """Wait until every stream in ``names`` published a frame id >= k."""
-        for name in names:
-            handle = self.handles[name]
-            if handle.frame_id >= k:
-                continue
-            deadline = time.monotonic() + self.timeout
-            count = handle.count
-            while handle.frame_id < k:
-                count = handle.wait_new(count, timeout=0.05)
-                if time.monotonic() > deadline:
-                    self._check_failed()
-                    raise _UserError(
-                        f"benchmark: stream {name!r} did not publish frame {k} within "
-                        f"{self.timeout:g} s (latest frame id {handle.frame_id})"
-                    )
-
-    def _check_failed(self) -> None:
-        status = self.manager.status()
-        if str(status.get("state")) == "failed":
-            raise _UserError(
-                f"benchmark: pipeline failed: {_failure_text(self.manager)}"
-            )
-
-    def latency_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
-        latency, round_trip = [], []
-        began = time.monotonic()
-        for i in range(warmup + frames):
-            k = start + i
-            t0 = time.monotonic_ns()
-            published = self.write(k)
-            self.wait(self.sinks, k)
-            t1 = time.monotonic_ns()
-            if i < warmup:
-                began = time.monotonic()
-                continue
-            last = max(self.handles[name].write_time_ns for name in self.sinks)
-            latency.append(last - published)
-            round_trip.append(t1 - t0)
-        elapsed = time.monotonic() - began
-        return {
-            "frames": frames,
-            "latency_us": _percentiles(latency),
-            "round_trip_us": _percentiles(round_trip),
-            "rate_hz": frames / elapsed if elapsed > 0 else None,
-        }
-
-    def throughput_phase(self, start: int, frames: int, warmup: int) -> dict[str, Any]:
-        for i in range(warmup):
-            self.write(start + i)
-            self.wait(self.first_outputs, start + i)
-        first = start + warmup
-        self.wait(self.sinks, first - 1)
-        counts = {name: self.handles[name].count for name in self.sinks}
-        began = time.monotonic()
-        for i in range(frames):
-            k = first + i
-            if i:
-                self.wait(self.first_outputs, k - 1)
-            self.write(k)
-        self.wait(self.sinks, first + frames - 1)
-        elapsed = time.monotonic() - began
-        delivered = min(self.handles[name].count - counts[name] for name in self.sinks)
-        return {
-            "frames_in": frames,
-            "frames_out": delivered,
-            "elapsed_s": elapsed,
-            "input_rate_hz": frames / elapsed,
-            "throughput_hz": delivered / elapsed,
-        }
-
-
 def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from .benchmarking import (
+        format_frame_report,
+        format_rate_report,
+        measure_output_rate,
+        run_frame_benchmark,
+    )
     from .manager import PipelineManager
 
+    duration_mode = any(
+        value is not None
+        for value in (args.duration, args.source, args.output_stream, args.poll_interval)
+    )
+    if duration_mode and args.frames is not None:
+        raise _UsageError(
+            "benchmark: --frames (frame mode) cannot be combined with --duration, "
+            "--source, --output-stream or --poll-interval (duration mode)"
+        )
+    warmup = args.warmup
+    if not duration_mode and warmup is not None and warmup != int(warmup):
+        raise _UsageError(
+            f"benchmark: --warmup counts frames in frame mode, got {warmup:g}"
+        )
     config = _load_valid_config(args.config)
+    if args.source is not None:
+        _check_synthetic_streams(config, [args.source])
     manager = PipelineManager(config, spawn_method=args.spawn_method)
     with _sigterm_as_interrupt():
         try:
             manager.build()
-            driver = _Driver(manager, config, args.timeout)
-            manager.start()
-            driver.write_auxiliaries()
-            _log.info(
-                "benchmark %s: sources %s, sinks %s, %d + %d frames per phase",
-                args.config,
-                ", ".join(driver.trigger_sources),
-                ", ".join(driver.sinks),
-                args.warmup,
-                args.frames,
-            )
-            latency = driver.latency_phase(1, args.frames, args.warmup)
-            throughput = driver.throughput_phase(
-                1 + args.warmup + args.frames, args.frames, args.warmup
-            )
-            driver._check_failed()
-            status = manager.status()
+            if duration_mode:
+                manager.start()
+                report = measure_output_rate(
+                    manager,
+                    duration_s=args.duration or DEFAULT_DURATION_S,
+                    warmup_s=DEFAULT_WARMUP_S if warmup is None else warmup,
+                    source=args.source,
+                    output_stream=args.output_stream,
+                    poll_interval=args.poll_interval or DEFAULT_BENCHMARK_POLL_S,
+                )
+            else:
+                report = run_frame_benchmark(
+                    manager,
+                    config,
+                    frames=args.frames or DEFAULT_FRAMES,
+                    warmup=DEFAULT_WARMUP if warmup is None else int(warmup),
+                    timeout=args.timeout,
+                    label=args.config,
+                )
         finally:
             _shutdown(manager)
-    report = {
-        "config": args.config,
-        "sources": driver.trigger_sources,
-        "auxiliary_sources": driver.aux_sources,
-        "sinks": driver.sinks,
-        "kernels": len(config.kernels),
-        "frames": args.frames,
-        "warmup": args.warmup,
-        "latency": latency,
-        "throughput": throughput,
-        "workers": status.get("workers"),
-    }
     if args.json:
         _emit_json(report)
+    elif duration_mode:
+        print("\n".join(format_rate_report(report)))
     else:
-        lat, rt, thr = latency["latency_us"], latency["round_trip_us"], throughput
-        print(
-            f"{args.config}: {len(config.kernels)} kernels, {args.frames} frames per phase"
-        )
-        print(
-            f"  latency (source -> sinks published)  p50 {lat['p50']:.1f} us  p99 {lat['p99']:.1f} us"
-        )
-        print(
-            f"  round trip (driver write -> sees sinks) p50 {rt['p50']:.1f} us  p99 {rt['p99']:.1f} us"
-        )
-        print(
-            f"  throughput {thr['throughput_hz']:.0f} frames/s at the sinks "
-            f"({thr['frames_out']} of {thr['frames_in']} frames delivered)"
-        )
+        print("\n".join(format_frame_report(report)))
     return EXIT_OK

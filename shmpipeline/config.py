@@ -1,10 +1,14 @@
 """Immutable configuration models for shared-memory pipelines.
 
-A pipeline file (YAML) or mapping has two lists: ``shared_memory`` (the named
-streams) and ``kernels`` (the compute stages wiring them). ``from_dict`` and
-``from_yaml`` validate it completely (SPEC §4) and return frozen dataclasses;
-the plain constructors do not validate (they are for code that already holds
-valid values, e.g. tests of one kernel).
+A pipeline file (YAML) or mapping has the lists ``shared_memory`` (the named
+streams), ``kernels`` (compute stages), ``sources`` and ``sinks`` (plugins run
+in manager threads), and an optional ``namespace`` (see
+``docs/DOCUMENT_MODEL.md`` for every field). ``from_dict`` and ``from_yaml``
+validate a document entry by entry (the parsers live in
+:mod:`shmpipeline._config_parse`) and return these frozen dataclasses; the
+plain constructors do not validate (they are for code that already holds
+valid values, e.g. tests of one kernel). Rules across kernels (one producer
+per stream) belong to the graph layer (:mod:`shmpipeline.graph`).
 
 Every problem is a :class:`~shmpipeline.errors.ConfigValidationError` whose
 message names the entry and the field::
@@ -16,20 +20,20 @@ Loaded from YAML, the error also carries ``path`` and ``line`` (the line of the
 offending field, else of its entry). All problems are collected before raising:
 ``exc.message`` is the first, ``exc.errors`` lists all of them. Nothing but
 ``ConfigValidationError`` escapes ``from_dict``/``from_yaml``, whatever the
-input.
+input, and every user value in a message is rendered bounded.
 
-Accepted forms and decisions (compatible with files the published
+Accepted forms and decisions (compatible with the documents the published
 ``shmpipeline`` accepts, except where that package accepted nonsense):
 
-- ``shape``: a non-empty list of positive integers; a bare positive integer
-  ``n`` is accepted as ``[n]``. Floats (even ``4.0``), strings, booleans and
-  nested lists are rejected.
+- ``shape``: a non-empty list of positive integers (``4.0`` reads as ``4``);
+  a bare positive integer ``n`` is accepted as ``[n]``. Other floats,
+  strings, booleans and nested lists are rejected.
 - ``dtype``: required; a numeric or bool NumPy dtype with an explicit width,
   spelled by name (``float32``, ``uint8``, ``bool``) or type code (``f4``,
-  ``<i2``). Width-less aliases (``float``, ``int``, ``double``, ``f``...) are
-  rejected because their width is ambiguous or platform-dependent; object,
-  string, datetime, structured and non-native byte-order dtypes are rejected.
-  Normalised to ``np.dtype``.
+  ``<i2``); ``float`` and ``double`` mean ``float64``. Other width-less
+  aliases (``int``, ``f``...) are rejected because their width is
+  platform-dependent; object, string, datetime, structured and non-native
+  byte-order dtypes are rejected. Normalised to ``np.dtype``.
 - ``storage``: ``cpu`` (default) or ``gpu``, case-insensitive. ``gpu_device``
   (``cuda`` or ``cuda:<n>``) is required for gpu streams and refused for cpu
   ones; ``cpu_mirror: true`` is only allowed on gpu streams.
@@ -40,24 +44,20 @@ Accepted forms and decisions (compatible with files the published
   ``{alias: stream}`` mapping. Explicit aliases must be Python identifiers
   (they are names in ``custom_operation`` expressions), not keywords; no alias
   may be ``input``; aliases and bound streams are unique per kernel.
-- ``read_timeout``/``pause_sleep``: positive finite numbers.
+- timings (``read_timeout``, ``pause_sleep``, ``poll_interval``...): positive
+  finite numbers.
 - ``parameters``: a mapping with string keys (values are free; kernels check
-  them). ``operation``: a non-empty string.
+  them, refusing unknown names). ``operation``: a non-empty string.
 - An explicit ``null`` for an optional field means "use the default".
-- Unknown keys are rejected at every level; keys that later published
-  releases added (``sources``, ``inputs``, ``poll_interval``...) get a message
-  saying they are not supported here.
+- Unknown keys are rejected at every level ("unsupported fields").
 - YAML: duplicate keys are rejected; ``1e-3`` (no dot) loads as a float, not
-  as the string YAML 1.1 would make of it.
+  as the string YAML 1.1 would make of it; alias bombs are refused.
 """
 
 from __future__ import annotations
 
-import keyword
 import math
-import re
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -65,993 +65,34 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline._problems import Loc, Problems, did_you_mean, is_int, is_real, show
-from shmpipeline._yaml import line_of, load_yaml_file, plain
-from shmpipeline.errors import ConfigValidationError, StreamLayoutError
-from shmpipeline.stream._names import check_name
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import load_yaml_file, plain
+from shmpipeline.errors import ConfigValidationError
 
 __all__ = [
     "SharedMemoryConfig",
     "AuxiliaryBinding",
     "SynchronizationConfig",
     "KernelConfig",
+    "SourceConfig",
+    "SinkConfig",
     "PipelineConfig",
 ]
 
-#: numpy's own limit on the number of dimensions is 64; we keep it sane
-MAX_NDIM = 32
-_INT64_MAX = 2**63 - 1
-
-_TOP_KEYS = ("shared_memory", "kernels")
-_STREAM_KEYS = ("name", "shape", "dtype", "storage", "gpu_device", "cpu_mirror")
-_KERNEL_KEYS = (
-    "name",
-    "kind",
-    "input",
-    "output",
-    "auxiliary",
-    "operation",
-    "parameters",
-    "read_timeout",
-    "pause_sleep",
-    "poll_interval",
-    "inputs",
-    "outputs",
-    "trigger_policy",
-    "synchronization",
-    "propagate_frame_id",
-)
-_SYNC_KEYS = ("mode", "on_skew", "max_skew_generations", "max_wait_s", "timeout")
+#: lifecycle policies of a stream at build()
+STREAM_MODES = ("create_or_attach", "create", "attach", "replace")
+#: initializer patterns and the keys each accepts
+INITIAL_PATTERNS = {
+    "constant": ("pattern", "value"),
+    "normal": ("pattern", "seed", "mean", "std"),
+    "values": ("pattern", "values"),
+    "identity": ("pattern", "scale"),
+}
 #: trigger policies of multi-input kernels
 TRIGGER_POLICIES = ("any_new", "all_new")
 #: synchronization modes and skew policies of multi-input kernels
 SYNC_MODES = ("count", "matching_frame_id")
 SYNC_ON_SKEW = ("drop_older",)
-# Keys later published releases added; named in the error so a migrating
-# user knows the key is real but unsupported rather than misspelt.
-_PUBLISHED_EXTENSIONS = {
-    "pipeline": {"sources", "sinks", "namespace"},
-    "stream": {"notify", "mode", "initial"},
-    "kernel": set(),
-}
-_GPU_DEVICE_RE = re.compile(r"cuda(:\d+)?\Z")
-_DTYPE_CODE_RE = re.compile(r"[<>=|]?[a-zA-Z]\d+\Z")
-_NUMERIC_KINDS = "biufc"
-
-
-def _entry_label(base: str, name: Any) -> str:
-    if isinstance(name, str) and name.strip():
-        return f"{base} {name.strip()!r}"
-    return base
-
-
-def _check_keys(
-    data: Mapping[Any, Any],
-    allowed: Sequence[str],
-    section: str,
-    where: str,
-    loc: Loc,
-    problems: Problems,
-) -> None:
-    for key in data:
-        if isinstance(key, str) and key in allowed:
-            continue
-        if isinstance(key, str) and key in _PUBLISHED_EXTENSIONS[section]:
-            problems.add(
-                where,
-                key,
-                "not supported by this runtime (a field of later published "
-                "shmpipeline releases); remove it",
-                (*loc, key),
-            )
-            continue
-        problems.add(
-            where,
-            None,
-            f"unknown key {show(key)}{did_you_mean(key, allowed)}; allowed: "
-            + ", ".join(allowed),
-            (*loc, key),
-        )
-
-
-# --- field parsers (return the value, or None after adding a problem) ----------------
-
-
-def _parse_text(
-    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
-) -> str | None:
-    if value is None:
-        problems.add(where, field_name, "required", loc)
-        return None
-    if not isinstance(value, str):
-        problems.add(where, field_name, f"must be a string, got {show(value)}", loc)
-        return None
-    text = value.strip()
-    if not text:
-        problems.add(where, field_name, "must not be empty", loc)
-        return None
-    if not text.isprintable():
-        problems.add(
-            where, field_name, f"must be printable text, got {show(value)}", loc
-        )
-        return None
-    return text
-
-
-def _parse_stream_ref(
-    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
-) -> str | None:
-    """A reference to a stream: a string (whether it exists is checked later)."""
-    return _parse_text(value, where, field_name, loc, problems)
-
-
-def _parse_stream_name(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> str | None:
-    name = _parse_text(value, where, "name", loc, problems)
-    if name is None:
-        return None
-    try:
-        check_name(name)
-    except StreamLayoutError as exc:
-        problems.add(where, "name", str(exc), loc)
-        return None
-    return name
-
-
-def _parse_shape(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> tuple[int, ...] | None:
-    def bad(problem: str) -> None:
-        problems.add(where, "shape", problem, loc)
-
-    if value is None:
-        bad("required (a list of positive integers, e.g. [64, 64])")
-        return None
-    if is_int(value):
-        dims: list[Any] = [value]
-    elif isinstance(value, (list, tuple)):
-        dims = list(value)
-    else:
-        bad(f"must be a list of positive integers, got {show(value)}")
-        return None
-    if not dims:
-        bad("must have at least one dimension")
-        return None
-    if len(dims) > MAX_NDIM:
-        bad(f"has {len(dims)} dimensions; at most {MAX_NDIM} are supported")
-        return None
-    shape: list[int] = []
-    for index, dim in enumerate(dims):
-        if not is_int(dim):
-            bad(f"dimension {index} must be a positive integer, got {show(dim)}")
-            return None
-        if dim <= 0:
-            bad(f"dimension {index} must be a positive integer, got {show(dim)}")
-            return None
-        shape.append(int(dim))
-    if math.prod(shape) > _INT64_MAX:
-        bad(f"too many elements in {show(tuple(shape))}")
-        return None
-    return tuple(shape)
-
-
-def _explicit_width_spelling(text: str, dtype: np.dtype) -> bool:
-    """``float32``/``bool``/``f4``/``<i2`` yes; ``float``/``int``/``f`` no."""
-    if text == dtype.name or dtype.kind == "b" and text in ("bool", "bool_", "?"):
-        return True
-    return bool(_DTYPE_CODE_RE.match(text))
-
-
-def _parse_dtype(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> np.dtype | None:
-    def bad(problem: str) -> None:
-        problems.add(where, "dtype", problem, loc)
-
-    if value is None:
-        bad("required (a NumPy dtype name such as 'float32')")
-        return None
-    text: str | None = None
-    if isinstance(value, np.dtype):
-        candidate: Any = value
-    elif isinstance(value, type) and issubclass(value, np.generic):
-        candidate = value
-    elif isinstance(value, str):
-        text = value.strip()
-        candidate = text
-    else:
-        bad(f"must be a NumPy dtype name such as 'float32', got {show(value)}")
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dtype = np.dtype(candidate)
-    except Exception:
-        bad(f"{show(value)} is not a NumPy dtype")
-        return None
-    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
-        bad(f"{show(value)} is not a numeric or bool dtype ({dtype.str})")
-        return None
-    if not dtype.isnative:
-        bad(f"{show(value)} has a non-native byte order; use {dtype.name!r}")
-        return None
-    if text is not None and not _explicit_width_spelling(text, dtype):
-        bad(
-            f"{show(value)} has no explicit width (it means {dtype.name!r} "
-            f"here); write {dtype.name!r}"
-        )
-        return None
-    return dtype
-
-
-def _parse_positive_float(
-    value: Any, where: str, field_name: str, loc: Loc, problems: Problems
-) -> float | None:
-    if not is_real(value):
-        problems.add(
-            where,
-            field_name,
-            f"must be a positive number of seconds, got {show(value)}",
-            loc,
-        )
-        return None
-    try:
-        number = float(value)
-    except (OverflowError, ValueError, TypeError):
-        number = math.inf
-    if not math.isfinite(number) or number <= 0.0:
-        problems.add(
-            where,
-            field_name,
-            f"must be a positive finite number of seconds, got {show(value)}",
-            loc,
-        )
-        return None
-    return number
-
-
-# --- entries -------------------------------------------------------------------------
-
-
-def _parse_stream(
-    raw: Any, base: str, loc: Loc, problems: Problems
-) -> tuple[SharedMemoryConfig | None, str | None]:
-    """Parse one ``shared_memory`` entry; return (config or None, name or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, shape and dtype, got " + show(raw),
-            loc,
-        )
-        return None, None
-    where = _entry_label(base, raw.get("name"))
-    before = len(problems)
-    _check_keys(raw, _STREAM_KEYS, "stream", where, loc, problems)
-    name = _parse_stream_name(raw.get("name"), where, (*loc, "name"), problems)
-    shape = _parse_shape(raw.get("shape"), where, (*loc, "shape"), problems)
-    dtype = _parse_dtype(raw.get("dtype"), where, (*loc, "dtype"), problems)
-
-    storage_raw = raw.get("storage")
-    storage: str | None = "cpu"
-    if storage_raw is not None:
-        if isinstance(storage_raw, str) and storage_raw.strip().lower() in (
-            "cpu",
-            "gpu",
-        ):
-            storage = storage_raw.strip().lower()
-        else:
-            problems.add(
-                where,
-                "storage",
-                f"must be 'cpu' or 'gpu', got {show(storage_raw)}",
-                (*loc, "storage"),
-            )
-            storage = None
-
-    gpu_raw = raw.get("gpu_device")
-    gpu_device: str | None = None
-    gpu_loc = (*loc, "gpu_device")
-    if storage == "cpu" and gpu_raw is not None:
-        problems.add(
-            where, "gpu_device", "not allowed on a cpu stream (storage: cpu)", gpu_loc
-        )
-    elif storage == "gpu" and gpu_raw is None:
-        problems.add(
-            where, "gpu_device", "required for storage: gpu (e.g. 'cuda:0')", gpu_loc
-        )
-    elif gpu_raw is not None:
-        if isinstance(gpu_raw, str) and _GPU_DEVICE_RE.match(gpu_raw.strip()):
-            gpu_device = gpu_raw.strip()
-        else:
-            problems.add(
-                where,
-                "gpu_device",
-                f"must be 'cuda' or 'cuda:<index>', got {show(gpu_raw)}",
-                gpu_loc,
-            )
-
-    mirror_raw = raw.get("cpu_mirror")
-    mirror_loc = (*loc, "cpu_mirror")
-    if mirror_raw is not None and not isinstance(mirror_raw, bool):
-        problems.add(
-            where,
-            "cpu_mirror",
-            f"must be true or false, got {show(mirror_raw)}",
-            mirror_loc,
-        )
-    elif mirror_raw is True and storage == "cpu":
-        problems.add(
-            where,
-            "cpu_mirror",
-            "only allowed on gpu streams (storage: gpu)",
-            mirror_loc,
-        )
-
-    # a present but invalid name still "defines" the stream for references,
-    # so one bad name does not cascade into errors on every kernel using it
-    raw_name = raw.get("name")
-    ref_name = raw_name.strip() if isinstance(raw_name, str) else None
-    if len(problems) > before:
-        return None, ref_name or None
-    assert name is not None and shape is not None and dtype is not None
-    assert storage is not None
-    config = SharedMemoryConfig(
-        name=name,
-        shape=shape,
-        dtype=dtype,
-        storage=storage,
-        gpu_device=gpu_device,
-        cpu_mirror=mirror_raw,
-    )
-    return config, name
-
-
-_ALIAS_PROBLEM = (
-    "alias {} must be a Python identifier, not a keyword (it is a name in "
-    "operation expressions)"
-)
-
-
-def _valid_alias(alias: str, stream: str) -> bool:
-    """An alias differing from its stream name must be usable in expressions;
-    the implicit alias of the list form is the stream name itself."""
-    if alias == stream:
-        return True
-    return alias.isidentifier() and not keyword.iskeyword(alias)
-
-
-def _parse_auxiliary(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> tuple[list[tuple[AuxiliaryBinding, Any]], bool]:
-    """Return ([(binding, loc key)], ok) for the list or mapping form."""
-    bindings: list[tuple[AuxiliaryBinding, Any]] = []
-    ok = True
-    if value is None:
-        return bindings, ok
-    if isinstance(value, Mapping):
-        for alias, stream in value.items():
-            item_loc = (*loc, alias)
-            if not isinstance(alias, str) or not alias.strip():
-                problems.add(
-                    where,
-                    "auxiliary",
-                    f"alias {show(alias)} must be a non-empty string",
-                    item_loc,
-                )
-                ok = False
-                continue
-            alias = alias.strip()
-            field_name = f"auxiliary.{alias}"
-            name = _parse_stream_ref(stream, where, field_name, item_loc, problems)
-            if name is None:
-                ok = False
-                continue
-            if not _valid_alias(alias, name):
-                problems.add(
-                    where, field_name, _ALIAS_PROBLEM.format(show(alias)), item_loc
-                )
-                ok = False
-                continue
-            bindings.append((AuxiliaryBinding(alias=alias, name=name), alias))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            item_loc = (*loc, index)
-            if isinstance(item, AuxiliaryBinding):
-                alias_raw, stream = item.alias, item.name
-            else:
-                alias_raw, stream = None, item
-            label = f"auxiliary[{index}]"
-            name = _parse_stream_ref(stream, where, label, item_loc, problems)
-            if name is None:
-                ok = False
-                continue
-            alias = name if alias_raw is None else alias_raw
-            if not isinstance(alias, str) or not _valid_alias(alias, name):
-                problems.add(
-                    where, label, _ALIAS_PROBLEM.format(show(alias)), item_loc
-                )
-                ok = False
-                continue
-            bindings.append((AuxiliaryBinding(alias=alias, name=name), index))
-    else:
-        problems.add(
-            where,
-            "auxiliary",
-            "must be a list of stream names or an {alias: stream} mapping, got "
-            + show(value),
-            loc,
-        )
-        return bindings, False
-
-    seen: dict[str, Any] = {}
-    for binding, key in bindings:
-        field_name = f"auxiliary.{binding.alias}"
-        if binding.alias == "input":
-            problems.add(
-                where,
-                field_name,
-                "alias 'input' is reserved for the trigger input; bind the stream "
-                "under another alias ({other_alias: stream})",
-                (*loc, key),
-            )
-            ok = False
-        elif binding.alias in seen:
-            problems.add(where, field_name, "duplicate alias", (*loc, key))
-            ok = False
-        seen.setdefault(binding.alias, key)
-    return bindings, ok
-
-
-def _parse_parameters(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> dict[str, Any] | None:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        problems.add(where, "parameters", f"must be a mapping, got {show(value)}", loc)
-        return None
-    for key in value:
-        if not isinstance(key, str):
-            problems.add(
-                where,
-                "parameters",
-                f"keys must be strings, got {show(key)}",
-                (*loc, key),
-            )
-            return None
-    return plain(value)
-
-
-@dataclass
-class KernelWiring:
-    """The wiring of one kernel, as far as it could be parsed (for cross checks
-    shared by config loading and :class:`~shmpipeline.graph.PipelineGraph`)."""
-
-    where: str
-    loc: Loc
-    name: str | None
-    input: str | None
-    output: str | None
-    auxiliary: list[tuple[AuxiliaryBinding, Any]]
-    #: every trigger input / output with the field and location naming it
-    #: (defaults to the primary input / output alone)
-    inputs: list[tuple[str, str, Loc]] | None = None
-    outputs: list[tuple[str, str, Loc]] | None = None
-
-    def trigger_refs(self) -> list[tuple[str, str, Loc]]:
-        if self.inputs is not None:
-            return self.inputs
-        if self.input is None:
-            return []
-        return [(self.input, "input", (*self.loc, "input"))]
-
-    def output_refs(self) -> list[tuple[str, str, Loc]]:
-        if self.outputs is not None:
-            return self.outputs
-        if self.output is None:
-            return []
-        return [(self.output, "output", (*self.loc, "output"))]
-
-
-def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
-    """Rules about one kernel's own bindings."""
-    where, loc = ref.where, ref.loc
-    triggers = ref.trigger_refs()
-    outputs = ref.output_refs()
-    trigger_names: set[str] = set()
-    for name, field_name, item_loc in triggers:
-        if name in trigger_names:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(name)} is listed twice; a kernel cannot declare "
-                "the same trigger input stream more than once",
-                item_loc,
-            )
-        trigger_names.add(name)
-    output_names: set[str] = set()
-    for name, field_name, item_loc in outputs:
-        if name in trigger_names:
-            problems.add(
-                where,
-                field_name,
-                f"is the trigger input {show(name)}; a kernel cannot write the "
-                "stream that triggers it",
-                item_loc,
-            )
-        elif name in output_names:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(name)} is listed twice; a kernel cannot declare "
-                "the same output stream more than once",
-                item_loc,
-            )
-        output_names.add(name)
-    bound: dict[str, str] = {}
-    for binding, key in ref.auxiliary:
-        field_name = f"auxiliary.{binding.alias}"
-        item_loc = (*loc, "auxiliary", key)
-        if binding.name in trigger_names:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(binding.name)} is already the trigger input",
-                item_loc,
-            )
-        elif binding.name in output_names:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(binding.name)} is the kernel's own output",
-                item_loc,
-            )
-        elif binding.name in bound:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(binding.name)} is already bound to alias "
-                f"{bound[binding.name]!r}",
-                item_loc,
-            )
-        bound.setdefault(binding.name, binding.alias)
-
-
-def _parse_stream_list(
-    raw: Mapping[Any, Any],
-    single: str,
-    several: str,
-    where: str,
-    loc: Loc,
-    problems: Problems,
-) -> list[tuple[str, str, Loc]] | None:
-    """``input``/``inputs`` (or ``output``/``outputs``): exactly one of the
-    two, the list non-empty; returns ``[(name, field, loc)]`` or None."""
-    one, many = raw.get(single), raw.get(several)
-    if one is not None and many is not None:
-        problems.add(
-            where,
-            several,
-            f"use either {single!r} or {several!r}, not both",
-            (*loc, several),
-        )
-        return None
-    if many is None:
-        name = _parse_stream_ref(one, where, single, (*loc, single), problems)
-        return None if name is None else [(name, single, (*loc, single))]
-    if not isinstance(many, (list, tuple)) or not many:
-        problems.add(
-            where,
-            several,
-            f"must be a non-empty list of stream names, got {show(many)}",
-            (*loc, several),
-        )
-        return None
-    refs: list[tuple[str, str, Loc]] = []
-    ok = True
-    for index, item in enumerate(many):
-        label = f"{several}[{index}]"
-        item_loc = (*loc, several, index)
-        name = _parse_stream_ref(item, where, label, item_loc, problems)
-        if name is None:
-            ok = False
-        else:
-            refs.append((name, label, item_loc))
-    return refs if ok else None
-
-
-def _parse_choice(
-    value: Any,
-    choices: Sequence[str],
-    where: str,
-    field_name: str,
-    loc: Loc,
-    problems: Problems,
-) -> str | None:
-    text = value.strip().lower() if isinstance(value, str) else None
-    if text not in choices:
-        problems.add(
-            where,
-            field_name,
-            f"must be one of {', '.join(map(repr, choices))}, got {show(value)}"
-            + did_you_mean(value, choices),
-            loc,
-        )
-        return None
-    return text
-
-
-def _parse_synchronization(
-    value: Any, where: str, loc: Loc, problems: Problems
-) -> SynchronizationConfig | None:
-    """The ``synchronization`` mapping of a multi-input kernel."""
-    if not isinstance(value, Mapping):
-        problems.add(
-            where, "synchronization", f"must be a mapping, got {show(value)}", loc
-        )
-        return None
-    before = len(problems)
-    label = "synchronization"
-    for key in value:
-        if not (isinstance(key, str) and key in _SYNC_KEYS):
-            problems.add(
-                where,
-                label,
-                f"unknown key {show(key)}{did_you_mean(key, _SYNC_KEYS)}; allowed: "
-                + ", ".join(_SYNC_KEYS)
-                + " (other keys are unsupported fields)",
-                (*loc, key),
-            )
-    mode = _parse_choice(
-        value.get("mode", "count"), SYNC_MODES, where, f"{label}.mode",
-        (*loc, "mode"), problems,
-    )
-    on_skew = _parse_choice(
-        value.get("on_skew", "drop_older"), SYNC_ON_SKEW, where,
-        f"{label}.on_skew", (*loc, "on_skew"), problems,
-    )
-    max_skew = value.get("max_skew_generations", 16)
-    if not is_int(max_skew) or max_skew < 1 or max_skew > 2**31:
-        problems.add(
-            where,
-            f"{label}.max_skew_generations",
-            f"must be a positive integer, got {show(max_skew)}",
-            (*loc, "max_skew_generations"),
-        )
-    if value.get("max_wait_s") is not None and value.get("timeout") is not None:
-        problems.add(
-            where,
-            f"{label}.timeout",
-            "is an alias of max_wait_s; give one of the two",
-            (*loc, "timeout"),
-        )
-    wait_key = "max_wait_s" if value.get("max_wait_s") is not None else "timeout"
-    wait_raw = value.get(wait_key)
-    max_wait = None
-    if wait_raw is not None:
-        max_wait = _parse_positive_float(
-            wait_raw, where, f"{label}.{wait_key}", (*loc, wait_key), problems
-        )
-    if len(problems) > before:
-        return None
-    return SynchronizationConfig(
-        mode=mode, on_skew=on_skew, max_skew_generations=int(max_skew),
-        max_wait_s=max_wait,
-    )
-
-
-def _parse_kernel(
-    raw: Any, base: str, loc: Loc, problems: Problems
-) -> tuple[KernelConfig | None, KernelWiring | None]:
-    """Parse one ``kernels`` entry; return (config or None, wiring or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, kind, input and output, got " + show(raw),
-            loc,
-        )
-        return None, None
-    where = _entry_label(base, raw.get("name"))
-    before = len(problems)
-    _check_keys(raw, _KERNEL_KEYS, "kernel", where, loc, problems)
-    name = _parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
-    kind = _parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
-    trigger_refs = _parse_stream_list(raw, "input", "inputs", where, loc, problems)
-    output_refs = _parse_stream_list(raw, "output", "outputs", where, loc, problems)
-    input_name = trigger_refs[0][0] if trigger_refs else None
-    output_name = output_refs[0][0] if output_refs else None
-    auxiliary, aux_ok = _parse_auxiliary(
-        raw.get("auxiliary"), where, (*loc, "auxiliary"), problems
-    )
-    operation = raw.get("operation")
-    if operation is not None:
-        operation = _parse_text(
-            operation, where, "operation", (*loc, "operation"), problems
-        )
-    parameters = _parse_parameters(
-        raw.get("parameters"), where, (*loc, "parameters"), problems
-    )
-    timing: dict[str, float | None] = {}
-    for key, default in (
-        ("read_timeout", 1.0),
-        ("pause_sleep", 0.01),
-        ("poll_interval", DEFAULT_POLL_INTERVAL),
-    ):
-        value = raw.get(key)
-        timing[key] = (
-            default
-            if value is None
-            else _parse_positive_float(value, where, key, (*loc, key), problems)
-        )
-
-    several = len(trigger_refs or ()) > 1
-    policy_raw = raw.get("trigger_policy")
-    trigger_policy = (
-        ("all_new" if several else "any_new")
-        if policy_raw is None
-        else _parse_choice(
-            policy_raw, TRIGGER_POLICIES, where, "trigger_policy",
-            (*loc, "trigger_policy"), problems,
-        )
-    )
-    synchronization = None
-    if raw.get("synchronization") is not None:
-        synchronization = _parse_synchronization(
-            raw["synchronization"], where, (*loc, "synchronization"), problems
-        )
-        if (
-            synchronization is not None
-            and synchronization.mode == "matching_frame_id"
-            and trigger_policy not in (None, "all_new")
-        ):
-            problems.add(
-                where,
-                "synchronization",
-                "mode 'matching_frame_id' requires trigger_policy 'all_new'",
-                (*loc, "synchronization"),
-            )
-    propagate = raw.get("propagate_frame_id", False)
-    if propagate is None:
-        propagate = False
-    if not isinstance(propagate, bool):
-        problems.add(
-            where,
-            "propagate_frame_id",
-            f"must be true or false, got {show(propagate)}",
-            (*loc, "propagate_frame_id"),
-        )
-
-    ref = KernelWiring(
-        where, loc, name, input_name, output_name, auxiliary,
-        inputs=trigger_refs, outputs=output_refs,
-    )
-    kernel_wiring_problems(ref, problems)
-    if len(problems) > before or not aux_ok:
-        return None, ref
-    assert trigger_refs is not None and output_refs is not None
-    assert name and kind and input_name and output_name and parameters is not None
-    config = KernelConfig(
-        name=name,
-        kind=kind,
-        input=input_name,
-        output=output_name,
-        auxiliary=tuple(binding for binding, _ in auxiliary),
-        operation=operation,
-        parameters=parameters,
-        read_timeout=timing["read_timeout"],  # type: ignore[arg-type]
-        pause_sleep=timing["pause_sleep"],  # type: ignore[arg-type]
-        poll_interval=timing["poll_interval"],  # type: ignore[arg-type]
-        outputs=tuple(n for n, _, _ in output_refs) if raw.get("outputs") else (),
-        inputs=tuple(n for n, _, _ in trigger_refs) if raw.get("inputs") else (),
-        trigger_policy=trigger_policy,  # type: ignore[arg-type]
-        synchronization=synchronization,
-        propagate_frame_id=propagate,
-    )
-    return config, ref
-
-
-def cross_entry_problems(
-    streams: Sequence[tuple[str, Loc, str | None]],
-    kernels: Sequence[KernelWiring],
-    problems: Problems,
-    *,
-    producers: bool = False,
-) -> None:
-    """Rules across entries: unique names, defined streams, and (with
-    ``producers``, the graph's rule) one producer per stream.
-
-    ``streams`` holds ``(where, loc, name)`` per shared_memory entry.
-    """
-    defined: dict[str, str] = {}
-    for where, loc, name in streams:
-        if name is None:
-            continue
-        if name in defined:
-            problems.add(
-                where,
-                "name",
-                f"duplicate shared memory name (also {defined[name]})",
-                (*loc, "name"),
-            )
-        else:
-            defined[name] = where
-    kernel_names: dict[str, str] = {}
-    for ref in kernels:
-        if ref.name is None:
-            continue
-        if ref.name in kernel_names:
-            problems.add(
-                ref.where,
-                "name",
-                f"duplicate kernel name (also {kernel_names[ref.name]})",
-                (*ref.loc, "name"),
-            )
-        else:
-            kernel_names[ref.name] = ref.where
-
-    def check_defined(ref: KernelWiring, field_name: str, stream: str | None, loc: Loc):
-        if stream is not None and stream not in defined:
-            problems.add(
-                ref.where,
-                field_name,
-                f"undefined shared memory {show(stream)}"
-                + did_you_mean(stream, list(defined)),
-                loc,
-            )
-
-    produced: dict[str, str] = {}
-    for ref in kernels:
-        for stream, field_name, loc in ref.trigger_refs():
-            check_defined(ref, field_name, stream, loc)
-        for binding, key in ref.auxiliary:
-            check_defined(
-                ref,
-                f"auxiliary.{binding.alias}",
-                binding.name,
-                (*ref.loc, "auxiliary", key),
-            )
-        for stream, field_name, loc in ref.output_refs():
-            check_defined(ref, field_name, stream, loc)
-            if producers:
-                _producer_problem(ref, stream, field_name, loc, produced, problems)
-
-
-def _producer_problem(
-    ref: KernelWiring,
-    stream: str,
-    field_name: str,
-    loc: Loc,
-    produced: dict[str, str],
-    problems: Problems,
-) -> None:
-    if stream in produced:
-        problems.add(
-            ref.where,
-            field_name,
-            f"shared memory {show(stream)} is already produced by "
-            f"{produced[stream]} (multiple producer kernels); a stream "
-            "has at most one producer",
-            loc,
-        )
-    else:
-        produced[stream] = ref.where
-
-
-def producer_problems(kernels: Sequence[KernelWiring], problems: Problems) -> None:
-    """The graph rule alone: a stream has at most one producer."""
-    produced: dict[str, str] = {}
-    for ref in kernels:
-        for stream, field_name, loc in ref.output_refs():
-            _producer_problem(ref, stream, field_name, loc, produced, problems)
-
-
-@dataclass
-class _Parsed:
-    """Result of parsing a whole pipeline mapping, valid or not."""
-
-    streams: list[SharedMemoryConfig | None]
-    kernels: list[KernelConfig | None]
-    problems: Problems
-    wirings: list[KernelWiring] = field(default_factory=list)
-
-    def config(self) -> PipelineConfig | None:
-        if len(self.problems):
-            return None
-        return PipelineConfig(
-            shared_memory=tuple(s for s in self.streams if s is not None),
-            kernels=tuple(k for k in self.kernels if k is not None),
-        )
-
-
-def _parse_pipeline(raw: Any) -> _Parsed:
-    problems = Problems()
-    parsed = _Parsed([], [], problems)
-    if not isinstance(raw, Mapping):
-        problems.add(
-            "pipeline",
-            None,
-            "must be a mapping with 'shared_memory' and 'kernels' lists, got "
-            + show(raw),
-            (),
-        )
-        return parsed
-    _check_keys(raw, _TOP_KEYS, "pipeline", "pipeline", (), problems)
-
-    stream_refs: list[tuple[str, Loc, str | None]] = []
-    streams_raw = raw.get("shared_memory")
-    if not isinstance(streams_raw, (list, tuple)) or not streams_raw:
-        problems.add(
-            "",
-            "shared_memory",
-            "required: a non-empty list of stream entries"
-            + ("" if streams_raw is None else f", got {show(streams_raw)}"),
-            ("shared_memory",),
-        )
-    else:
-        for index, entry in enumerate(streams_raw):
-            loc = ("shared_memory", index)
-            base = f"shared_memory[{index}]"
-            config, name = _parse_stream(entry, base, loc, problems)
-            parsed.streams.append(config)
-            stream_refs.append((_entry_label(base, name), loc, name))
-
-    kernel_refs: list[KernelWiring] = []
-    kernels_raw = raw.get("kernels")
-    if not isinstance(kernels_raw, (list, tuple)) or not kernels_raw:
-        problems.add(
-            "",
-            "kernels",
-            "required: a non-empty list of kernel entries"
-            + ("" if kernels_raw is None else f", got {show(kernels_raw)}"),
-            ("kernels",),
-        )
-    else:
-        for index, entry in enumerate(kernels_raw):
-            loc = ("kernels", index)
-            config, ref = _parse_kernel(entry, f"kernels[{index}]", loc, problems)
-            parsed.kernels.append(config)
-            if ref is not None:
-                kernel_refs.append(ref)
-
-    cross_entry_problems(stream_refs, kernel_refs, problems)
-    parsed.wirings = kernel_refs
-    return parsed
-
-
-def parse_pipeline_checked(raw: Any) -> _Parsed:
-    """:func:`_parse_pipeline`, with absurd nesting reported as a problem."""
-    try:
-        return _parse_pipeline(raw)
-    except RecursionError:
-        problems = Problems()
-        problems.add("pipeline", None, "data is nested too deeply", ())
-        return _Parsed([], [], problems)
-
-
-def _raise_problems(
-    problems: Problems, raw: Any = None, path: str | None = None
-) -> None:
-    """Raise the collected problems (first as message, all in ``errors``)."""
-    if not len(problems):
-        return
-    rendered: list[str] = []
-    first_line: int | None = None
-    for index, problem in enumerate(problems.items):
-        line = line_of(raw, problem.loc) if path is not None else None
-        if index == 0:
-            first_line = line
-        rendered.append(
-            ConfigValidationError(problem.message, path=path, line=line).args[0]
-        )
-    raise ConfigValidationError(
-        problems.items[0].message, path=path, line=first_line, errors=rendered
-    )
-
-
-# --- the dataclasses ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -1069,6 +110,21 @@ class SharedMemoryConfig:
     storage: str = "cpu"
     gpu_device: str | None = None
     cpu_mirror: bool | None = None
+    #: accepted for the published documents; our futex wake-ups are always on,
+    #: so it changes nothing here
+    notify: bool | None = None
+    #: what build() does when the segment exists (see STREAM_MODES)
+    mode: str = "create_or_attach"
+    #: value published at every build(): {"pattern": ..., ...} or None
+    initial: dict[str, Any] | None = None
+    #: the pipeline's namespace (scopes the segment name, not the stream name)
+    namespace: str | None = field(default=None, repr=False)
+
+    @property
+    def resource_name(self) -> str:
+        """The name the segment is claimed under: ``namespace.name`` (or
+        ``name``); wiring, ``get_stream`` and messages keep using ``name``."""
+        return self.name if self.namespace is None else f"{self.namespace}.{self.name}"
 
     def __post_init__(self) -> None:
         # Convenience normalisation for direct construction (never raises):
@@ -1088,13 +144,15 @@ class SharedMemoryConfig:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SharedMemoryConfig:
         """Build a validated shared-memory configuration from a mapping."""
+        from shmpipeline._config_parse import parse_stream_entry, raise_problems
+
         problems = Problems()
         try:
-            config, _ = _parse_stream(raw, "shared_memory", (), problems)
+            config, _ = parse_stream_entry(raw, "shared_memory", (), problems)
         except RecursionError:
             problems.add("shared_memory", None, "data is nested too deeply", ())
             config = None
-        _raise_problems(problems)
+        raise_problems(problems)
         assert config is not None
         return config
 
@@ -1120,6 +178,12 @@ class SharedMemoryConfig:
             out["gpu_device"] = self.gpu_device
         if self.cpu_mirror is not None:
             out["cpu_mirror"] = self.cpu_mirror
+        if self.notify is not None:
+            out["notify"] = self.notify
+        if self.mode != "create_or_attach":
+            out["mode"] = self.mode
+        if self.initial is not None:
+            out["initial"] = plain(self.initial)
         return out
 
 
@@ -1207,13 +271,15 @@ class KernelConfig:
         Checks the kernel's own fields and bindings; whether the streams exist
         is a pipeline-level check (:meth:`PipelineConfig.from_dict`).
         """
+        from shmpipeline._config_parse import parse_kernel_entry, raise_problems
+
         problems = Problems()
         try:
-            config, _ = _parse_kernel(raw, "kernel", (), problems)
+            config, _ = parse_kernel_entry(raw, "kernel", (), problems)
         except RecursionError:
             problems.add("kernel", None, "data is nested too deeply", ())
             config = None
-        _raise_problems(problems)
+        raise_problems(problems)
         assert config is not None
         return config
 
@@ -1299,6 +365,119 @@ class KernelConfig:
         return out
 
 
+class _EndpointBindings:
+    """Auxiliary helpers shared by the endpoint configs."""
+
+    auxiliary: tuple[AuxiliaryBinding, ...]
+
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Auxiliary shared-memory names in config order."""
+        return tuple(b.name for b in self.auxiliary)
+
+    @property
+    def auxiliary_aliases(self) -> tuple[str, ...]:
+        """Auxiliary aliases in config order."""
+        return tuple(b.alias for b in self.auxiliary)
+
+    @property
+    def auxiliary_by_alias(self) -> dict[str, str]:
+        """Auxiliary bindings keyed by alias."""
+        return {b.alias: b.name for b in self.auxiliary}
+
+    def _auxiliary_dict(self) -> Any:
+        if all(b.alias == b.name for b in self.auxiliary):
+            return [b.name for b in self.auxiliary]
+        return {b.alias: b.name for b in self.auxiliary}
+
+
+@dataclass(frozen=True)
+class SourceConfig(_EndpointBindings):
+    """One manager-owned source plugin: writes ``stream`` (or every stream of
+    ``streams``, one coordinated generation at a time) from a manager thread.
+    """
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    poll_interval: float = 0.01
+    read_timeout: float | None = None
+    streams: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SourceConfig:
+        """Build a validated source configuration from a mapping."""
+        from shmpipeline._config_parse import endpoint_from_dict
+
+        return endpoint_from_dict(raw, "source")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Every stream this source publishes, in declaration order."""
+        return self.streams if self.streams else (self.stream,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.output_streams) > 1:
+            out["streams"] = list(self.output_streams)
+        else:
+            out["stream"] = self.stream
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["poll_interval"] = self.poll_interval
+        if self.read_timeout is not None:
+            out["read_timeout"] = self.read_timeout
+        return out
+
+
+@dataclass(frozen=True)
+class SinkConfig(_EndpointBindings):
+    """One manager-owned sink plugin: consumes ``stream`` in a manager thread;
+    a stateful sink may publish ``outputs``."""
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    read_timeout: float = 1.0
+    pause_sleep: float = 0.01
+    consume_timeout: float | None = None
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SinkConfig:
+        """Build a validated sink configuration from a mapping."""
+        from shmpipeline._config_parse import endpoint_from_dict
+
+        return endpoint_from_dict(raw, "sink")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Streams this stateful sink may publish."""
+        return self.outputs
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "stream": self.stream}
+        if self.outputs:
+            out["outputs"] = list(self.outputs)
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["read_timeout"] = self.read_timeout
+        out["pause_sleep"] = self.pause_sleep
+        if self.consume_timeout is not None:
+            out["consume_timeout"] = self.consume_timeout
+        return out
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Complete pipeline configuration loaded from YAML or a mapping.
@@ -1312,6 +491,11 @@ class PipelineConfig:
     shared_memory: tuple[SharedMemoryConfig, ...]
     kernels: tuple[KernelConfig, ...]
     source_path: Path | None = field(default=None, compare=False, repr=False)
+    sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
+    sinks: tuple[SinkConfig, ...] = field(default_factory=tuple)
+    namespace: str | None = None
+    #: directory plugin parameters resolve against (metadata, not serialised)
+    base_path: Path | None = field(default=None, compare=False, repr=False)
     # the parts this object held when from_dict validated them; a copy with
     # other parts (dataclasses.replace) is no longer known to be valid
     _validated_parts: tuple[Any, ...] | None = field(
@@ -1319,14 +503,21 @@ class PipelineConfig:
     )
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> PipelineConfig:
+    def from_dict(
+        cls, raw: Mapping[str, Any], *, base_path: str | PathLike[str] | None = None
+    ) -> PipelineConfig:
         """Create a validated pipeline configuration from a plain mapping.
 
-        Raises :class:`ConfigValidationError` listing every problem found.
+        ``base_path`` is where plugin parameters resolve (default: the
+        current directory now). Raises :class:`ConfigValidationError` listing
+        every problem found.
         """
+        from shmpipeline._config_parse import parse_pipeline_checked, raise_problems
+
         parsed = parse_pipeline_checked(raw)
-        _raise_problems(parsed.problems)
-        config = parsed.config()
+        raise_problems(parsed.problems)
+        base = Path.cwd() if base_path is None else Path(base_path).expanduser()
+        config = parsed.config(base.resolve())
         assert config is not None
         return config._mark_validated()
 
@@ -1336,15 +527,17 @@ class PipelineConfig:
 
         Errors carry the file path and the line of the offending entry/field.
         """
+        from shmpipeline._config_parse import parse_pipeline_checked, raise_problems
+
         raw, display, file_path = load_yaml_file(path)
         parsed = parse_pipeline_checked(raw)
-        _raise_problems(parsed.problems, raw, display)
-        config = parsed.config()
-        assert config is not None
+        raise_problems(parsed.problems, raw, display)
         try:
             resolved = file_path.resolve()
         except (OSError, RuntimeError):
             resolved = file_path.absolute()
+        config = parsed.config(resolved.parent)
+        assert config is not None
         return replace(config, source_path=resolved)._mark_validated()
 
     def _mark_validated(self) -> PipelineConfig:
@@ -1352,7 +545,7 @@ class PipelineConfig:
         return self
 
     def _parts(self) -> tuple[Any, ...]:
-        return (self.shared_memory, self.kernels)
+        return (self.shared_memory, self.kernels, self.sources, self.sinks)
 
     @property
     def validated(self) -> bool:
@@ -1376,77 +569,36 @@ class PipelineConfig:
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths in parameters are resolved against:
-        the YAML file's directory, else the current working directory."""
+        the YAML file's directory, else ``base_path``, else the current
+        working directory."""
         if self.source_path is not None:
             return Path(self.source_path).parent
+        if self.base_path is not None:
+            return Path(self.base_path)
         return Path.cwd().resolve()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back to an equal config."""
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [s.to_dict() for s in self.shared_memory],
             "kernels": [k.to_dict() for k in self.kernels],
         }
+        if self.sources:
+            out["sources"] = [e.to_dict() for e in self.sources]
+        if self.sinks:
+            out["sinks"] = [e.to_dict() for e in self.sinks]
+        if self.namespace is not None:
+            out["namespace"] = self.namespace
+        return out
+
+    @property
+    def sources_by_name(self) -> dict[str, SourceConfig]:
+        """Source configurations keyed by name."""
+        return {e.name: e for e in self.sources}
+
+    @property
+    def sinks_by_name(self) -> dict[str, SinkConfig]:
+        """Sink configurations keyed by name."""
+        return {e.name: e for e in self.sinks}
 
 
-# --- helpers for graph validation ------------------------------------------------------
-
-
-def raw_from_config(config: Any) -> Any:
-    """A raw mapping of a (possibly hand-built, possibly invalid) config object,
-    keeping field values as they are so validation sees what is there."""
-    if not isinstance(config, PipelineConfig):
-        return config
-
-    def stream(spec: Any) -> Any:
-        if not isinstance(spec, SharedMemoryConfig):
-            return spec
-        return {
-            "name": spec.name,
-            "shape": spec.shape,
-            "dtype": spec.dtype,
-            "storage": spec.storage,
-            "gpu_device": spec.gpu_device,
-            "cpu_mirror": spec.cpu_mirror,
-        }
-
-    def kernel(item: Any) -> Any:
-        if not isinstance(item, KernelConfig):
-            return item
-        wiring: dict[str, Any] = {}
-        if item.inputs:
-            wiring["inputs"] = item.inputs
-        else:
-            wiring["input"] = item.input
-        if item.outputs:
-            wiring["outputs"] = item.outputs
-        else:
-            wiring["output"] = item.output
-        sync = item.synchronization
-        return {
-            "name": item.name,
-            "kind": item.kind,
-            **wiring,
-            "auxiliary": item.auxiliary,
-            "operation": item.operation,
-            "parameters": item.parameters,
-            "read_timeout": item.read_timeout,
-            "pause_sleep": item.pause_sleep,
-            "poll_interval": item.poll_interval,
-            "trigger_policy": item.trigger_policy,
-            "synchronization": sync.to_dict()
-            if isinstance(sync, SynchronizationConfig)
-            else sync,
-            "propagate_frame_id": item.propagate_frame_id,
-        }
-
-    shared = config.shared_memory
-    kernels = config.kernels
-    return {
-        "shared_memory": [stream(s) for s in shared]
-        if isinstance(shared, (list, tuple))
-        else shared,
-        "kernels": [kernel(k) for k in kernels]
-        if isinstance(kernels, (list, tuple))
-        else kernels,
-    }

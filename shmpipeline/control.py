@@ -45,6 +45,12 @@ class ControlBlock:
         block.fields[LAST_FRAME_ID] = -1
         return block
 
+    def reset(self) -> None:
+        """Back to a fresh block (command RUN, no frames): a pooled worker's
+        block is reused by the next kernel it runs."""
+        self.array[:] = 0.0
+        self.fields[LAST_FRAME_ID] = -1
+
     def __reduce__(self):
         return (ControlBlock, (self.raw,))
 

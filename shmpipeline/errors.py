@@ -56,6 +56,11 @@ class StateTransitionError(ShmPipelineError, RuntimeError):
     """A manager operation was called in a state that does not allow it."""
 
 
+class BenchmarkError(ShmPipelineError, RuntimeError):
+    """A benchmark cannot run on this pipeline (nothing to drive or time) or
+    a frame did not arrive in time."""
+
+
 class WorkerProcessError(ShmPipelineError, RuntimeError):
     """A worker process failed: raised in ``__init__``, while opening its
     streams, or died (signal / non-zero exit)."""
@@ -93,6 +98,12 @@ class StreamExistsError(StreamError, FileExistsError):
     """A live segment of that name already exists."""
 
 
+class SegmentAccessError(StreamError, PermissionError):
+    """A name under ``/dev/shm`` is not one of this user's segments: a FIFO,
+    directory, symbolic link or other non-regular file, another user's file,
+    or one we may not open. The message names it and says what to do."""
+
+
 class StreamLayoutError(StreamError, ValueError):
     """A segment is foreign, of another layout version, or its shape/dtype
     disagrees with what the caller expected."""
@@ -107,6 +118,12 @@ class StreamFrameError(StreamError, ValueError):
     layout; the stream is left untouched and usable."""
 
 
+class StreamWriterDiedError(StreamError, RuntimeError):
+    """A reader waiting without a timeout for a new frame found that the
+    stream's writer process (its creator, before anyone wrote) is dead, so no
+    frame can come."""
+
+
 class GpuUnavailableError(ShmPipelineError, RuntimeError):
     """A GPU kind or GPU stream was used without torch or without CUDA."""
 
@@ -114,11 +131,21 @@ class GpuUnavailableError(ShmPipelineError, RuntimeError):
 # --- harness ----------------------------------------------------------------
 
 
-class GoldenMismatchError(ShmPipelineError, AssertionError):
+class GoldenError(ShmPipelineError):
+    """Base class of the golden-file errors of the test harness."""
+
+
+class GoldenMismatchError(GoldenError, AssertionError):
     """Captured scenario outputs differ from the recorded golden file."""
 
 
-class GoldenMissingError(ShmPipelineError, FileNotFoundError):
+class GoldenFileError(GoldenMismatchError):
+    """A file named as a golden cannot be used as one: unreadable, not a
+    golden of this format, over the size limits, or a file recording would
+    have to overwrite although it is no golden."""
+
+
+class GoldenMissingError(GoldenError, FileNotFoundError):
     """A scenario's golden file does not exist yet; the message says how to
     record it."""
 
@@ -141,8 +168,11 @@ __all__ = [
     "StreamLayoutError",
     "StreamClosedError",
     "StreamFrameError",
+    "StreamWriterDiedError",
     "GpuUnavailableError",
+    "GoldenError",
     "GoldenMismatchError",
+    "GoldenFileError",
     "GoldenMissingError",
     "DeviceTimeoutError",
 ]

@@ -31,16 +31,15 @@ import numpy as np
 
 from shmpipeline._problems import Problems, show
 from shmpipeline._yaml import line_of, load_yaml_file
-from shmpipeline.config import (
-    KernelConfig,
+from shmpipeline._config_parse import (
     KernelWiring,
-    PipelineConfig,
     cross_entry_problems,
     kernel_wiring_problems,
     parse_pipeline_checked,
     producer_problems,
     raw_from_config,
 )
+from shmpipeline.config import KernelConfig, PipelineConfig
 from shmpipeline.errors import ConfigValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -337,6 +336,36 @@ class PipelineGraph:
             )
             kernel_wiring_problems(ref, problems)
             refs.append(ref)
+        for section, entries in (
+            ("sources", getattr(self.config, "sources", ())),
+            ("sinks", getattr(self.config, "sinks", ())),
+        ):
+            for i, endpoint in enumerate(entries):
+                loc = (section, i)
+                if section == "sources":
+                    reads: list[Any] = []
+                    writes = [
+                        (name, f"streams[{j}]" if endpoint.streams else "stream", loc)
+                        for j, name in enumerate(endpoint.output_streams)
+                    ]
+                else:
+                    reads = [(endpoint.stream, "stream", loc)]
+                    writes = [
+                        (name, f"outputs[{j}]", loc)
+                        for j, name in enumerate(endpoint.outputs)
+                    ]
+                ref = KernelWiring(
+                    where=f"{section}[{i}] {endpoint.name!r}",
+                    loc=loc,
+                    name=endpoint.name,
+                    input=None,
+                    output=None,
+                    auxiliary=[(b, j) for j, b in enumerate(endpoint.auxiliary)],
+                    inputs=reads,
+                    outputs=writes,
+                )
+                kernel_wiring_problems(ref, problems)
+                refs.append(ref)
         cross_entry_problems(streams, refs, problems, producers=True)
         return [p.message for p in problems.items]
 
@@ -368,7 +397,7 @@ class PipelineGraph:
         ``source_streams``, ``sink_streams``, ``orphaned_streams``,
         ``topological_order``, ``cycles``, ``validation_errors``.
         """
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [
                 {
                     "name": spec.name,
@@ -413,6 +442,18 @@ class PipelineGraph:
             "cycles": [list(group) for group in self.cycles()],
             "validation_errors": self.validation_errors(),
         }
+        for entry, kernel in zip(out["kernels"], self._kernels, strict=True):
+            if len(kernel.trigger_inputs) > 1:
+                entry["inputs"] = list(kernel.trigger_inputs)
+                entry["trigger_policy"] = kernel.trigger_policy
+            if len(kernel.all_outputs) > 1:
+                entry["outputs"] = list(kernel.all_outputs)
+        endpoints = {
+            "sources": [e.to_dict() for e in getattr(self.config, "sources", ())],
+            "sinks": [e.to_dict() for e in getattr(self.config, "sinks", ())],
+        }
+        out.update({key: value for key, value in endpoints.items() if value})
+        return out
 
     def describe(self) -> str:
         """Return a human-readable, multi-line pipeline graph summary."""
@@ -443,7 +484,8 @@ class PipelineGraph:
         for number, name in enumerate(order, start=1):
             kernel = by_name[name]
             text = (
-                f"  {number}. {name} [{kernel.kind}] {kernel.input} -> {kernel.output}"
+                f"  {number}. {name} [{kernel.kind}] {', '.join(kernel.trigger_inputs)}"
+                f" -> {', '.join(kernel.all_outputs)}"
             )
             if kernel.auxiliary:
                 text += "  aux: " + ", ".join(
@@ -463,6 +505,14 @@ class PipelineGraph:
             "Sources: " + (", ".join(self.source_streams()) or "none"),
             "Sinks: " + (", ".join(self.sink_streams()) or "none"),
         ]
+        for source in getattr(self.config, "sources", ()):
+            lines.append(
+                f"Source plugin: {source.name} [{source.kind}] -> "
+                + ", ".join(source.output_streams)
+            )
+        for sink in getattr(self.config, "sinks", ()):
+            outputs = f" -> {', '.join(sink.outputs)}" if sink.outputs else ""
+            lines.append(f"Sink plugin: {sink.name} [{sink.kind}] {sink.stream}{outputs}")
         orphaned = self.orphaned_streams()
         if orphaned:
             lines.append("Orphaned streams: " + ", ".join(orphaned))
@@ -592,6 +642,10 @@ def validate_pipeline_config(
         if message not in seen:
             seen.add(message)
             errors.append(render(message, ("kernels", index)))
+    if not parsed.problems.items:
+        built_config = parsed.config()
+        if built_config is not None:
+            errors += _endpoint_errors(built_config, registry, built)
     return errors
 
 
@@ -606,6 +660,7 @@ def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> li
 
         registry = get_default_registry()
     streams = config.shared_memory_by_name
+    errors += _endpoint_errors(config, registry, streams)
     for index, kernel in enumerate(config.kernels):
         try:
             registry.validate(kernel, streams)
@@ -617,4 +672,82 @@ def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> li
                     f"validation raised {type(exc).__name__}: {exc}", index, kernel.name
                 )
             )
+    return errors
+
+
+def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> list[str]:
+    """Each source's and sink's own checks (its plugin's ``validate_config``),
+    messages prefixed with the entry as config loading does."""
+    errors: list[str] = []
+    for section, method in (("sources", "validate_source"), ("sinks", "validate_sink")):
+        validate = getattr(registry, method, None)
+        for index, endpoint in enumerate(getattr(config, section, ())):
+            if validate is None:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: the registry cannot "
+                    "validate sources and sinks"
+                )
+                continue
+            try:
+                validate(endpoint, streams)
+            except ConfigValidationError as exc:
+                own = f"{section[:-1]} {endpoint.name!r}: "
+                message = exc.message
+                if message.startswith(own):
+                    message = message[len(own) :]
+                errors.append(f"{section}[{index}] {endpoint.name!r}: {message}")
+            except Exception as exc:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: validation raised "
+                    f"{type(exc).__name__}: {exc}"
+                )
+    if not errors:
+        errors += _feedback_errors(config, registry)
+    return errors
+
+
+def _feedback_errors(config: Any, registry: Any) -> list[str]:
+    """Lockstep sources (``required_feedback_aliases``) need their response
+    to come back through kernels that forward the frame_id token: trace each
+    feedback auxiliary, a sink's output, back to the source's own streams."""
+    errors: list[str] = []
+    by_output = {name: k for k in config.kernels for name in k.all_outputs}
+    sink_of = {name: s for s in config.sinks for name in s.outputs}
+    get_source = getattr(registry, "get_source", None)
+    for index, source in enumerate(config.sources):
+        if get_source is None:
+            break
+        aliases = tuple(getattr(get_source(source.kind), "required_feedback_aliases", ()))
+        where = f"sources[{index}] {source.name!r}"
+        for alias in aliases:
+            stream = source.auxiliary_by_alias.get(alias)
+            if stream is None:
+                errors.append(f"{where}: auxiliary: requires feedback alias {alias!r}")
+                continue
+            sink = sink_of.get(stream)
+            if sink is None:
+                errors.append(
+                    f"{where}: auxiliary.{alias}: feedback stream {stream!r} must be "
+                    "declared as a sink output"
+                )
+                continue
+            pending, seen = [sink.stream], set()
+            while pending:
+                name = pending.pop()
+                if name in source.output_streams or name in seen:
+                    continue
+                seen.add(name)
+                kernel = by_output.get(name)
+                if kernel is None:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: feedback path cannot trace "
+                        f"sink input {name!r} to a source output"
+                    )
+                elif not kernel.propagate_frame_id:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: kernel {kernel.name!r} on the "
+                        "feedback path must set propagate_frame_id: true"
+                    )
+                else:
+                    pending.extend(kernel.trigger_inputs)
     return errors

@@ -242,6 +242,10 @@ def parse_synthetic_shorthand(text: str) -> SyntheticInputConfig:
                 f"synthetic input {stream!r}: {option.strip()!r}: expected FIELD=VALUE "
                 "with FIELD one of " + ", ".join(settable)
             )
+        if key in values:
+            raise ConfigValidationError(
+                f"synthetic input {stream!r}: {key} given twice"
+            )
         values[key] = _shorthand_number(stream, key, value)
     return SyntheticInputConfig(**values)
 

@@ -143,7 +143,7 @@ def test_validate_ok(capsys, cfg):
     path = cfg(GOOD)
     code, out, err = run_cli(capsys, "validate", path)
     assert code == 0
-    assert out.strip() == f"OK      {path}"
+    assert out.splitlines() == [f"OK      {path}", f"Validation passed: {path}"]
 
 
 def test_validate_reports_every_error_of_every_file(capsys, cfg):
@@ -158,6 +158,7 @@ def test_validate_reports_every_error_of_every_file(capsys, cfg):
     assert "unknown kernel kind 'cpu.scal'" in out
     assert f"OK      {good}" in out
     assert f"FAILED  {missing}" in out and "not found" in out
+    assert out.splitlines()[-1] == "Validation failed: 2 of 3 file(s) invalid"
 
 
 def test_validate_json(capsys, cfg):

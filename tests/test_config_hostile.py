@@ -165,3 +165,15 @@ def test_a_replaced_config_is_checked_again():
     assert not broken.validated
     errors = validate_pipeline_config(broken)
     assert any("duplicate kernel name" in e for e in errors)
+
+
+def test_a_huge_entry_name_is_shown_bounded():
+    raw = {
+        "shared_memory": [{"name": "a" * 1_000_000, "shape": [2], "dtype": "nope"}],
+        "kernels": [{"name": "k" * 1_000_000, "kind": "cpu.copy", "input": "x",
+                     "output": "y"}],
+    }
+    with pytest.raises(ConfigValidationError) as info:
+        PipelineConfig.from_dict(raw)
+    assert all(len(message) < 1000 for message in info.value.errors)
+    assert info.value.errors[0].startswith("shared_memory[0] 'aaaa")

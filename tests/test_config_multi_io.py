@@ -134,3 +134,26 @@ def test_graph_edges_of_a_fan_in():
     assert roles == [("a", "join", "input"), ("b", "join", "input:1"),
                      ("join", "out", "output")]
     assert graph.consumers("b") == ("join",)
+
+
+def test_graph_to_dict_names_every_input_and_the_endpoints():
+    raw = fan_in()
+    raw["sinks"] = [{"name": "drain", "kind": "null.sink", "stream": "out"}]
+    out = PipelineGraph(PipelineConfig.from_dict(raw)).to_dict()
+    (kernel,) = out["kernels"]
+    assert kernel["input"] == "a" and kernel["inputs"] == ["a", "b"]
+    assert kernel["trigger_policy"] == "all_new" and "outputs" not in kernel
+    assert out["sinks"] == [{"name": "drain", "kind": "null.sink", "stream": "out",
+                             "read_timeout": 1.0, "pause_sleep": 0.01}]
+    assert "sources" not in out
+
+
+def test_describe_names_the_fan_in_and_the_endpoints():
+    raw = fan_in()
+    raw["sources"] = [{"name": "cams", "kind": "synthetic.frame_set",
+                       "streams": ["a", "b"]}]
+    raw["sinks"] = [{"name": "drain", "kind": "null.sink", "stream": "out"}]
+    text = PipelineGraph(PipelineConfig.from_dict(raw)).describe()
+    assert "  1. join [cpu.concatenate] a, b -> out" in text
+    assert "Source plugin: cams [synthetic.frame_set] -> a, b" in text
+    assert "Sink plugin: drain [null.sink] out" in text

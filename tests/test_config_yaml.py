@@ -87,9 +87,9 @@ def test_flow_mapping_field_line(tmp_path):
 
 
 def test_block_mapping_field_line(tmp_path):
-    path = write(tmp_path, VALID.replace("    dtype: float32\n", "    dtype: float\n"))
+    path = write(tmp_path, VALID.replace("    dtype: float32\n", "    dtype: int\n"))
     exc = load_error(path)
-    assert exc.message.startswith("shared_memory[2] 'gain_map': dtype: 'float'")
+    assert exc.message.startswith("shared_memory[2] 'gain_map': dtype: 'int'")
     assert exc.line == 6
 
 

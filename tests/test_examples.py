@@ -35,7 +35,7 @@ def lockstep(manager, inputs: dict[str, np.ndarray], k: int, sink: str) -> np.nd
     return frame
 
 
-# --- references (float64, straight from SPEC §5) ----------------------------------------
+# --- references (float64, straight from the kinds' definitions) ------------------------
 
 
 def ref_centroids(image: np.ndarray, tile: int) -> np.ndarray:

@@ -61,7 +61,7 @@ def test_kernel_errors_are_prefixed_with_index_and_name():
 
 def test_config_and_kernel_errors_are_all_returned():
     data = ao_loop()
-    data["shared_memory"][3]["dtype"] = "float"  # matrix
+    data["shared_memory"][3]["dtype"] = "int"  # matrix
     data["kernels"][1]["input"] = "slope"  # unknown stream
     data["kernels"][3]["pause_sleep"] = 0  # bad field
     registry = RecordingRegistry(
@@ -69,8 +69,8 @@ def test_config_and_kernel_errors_are_all_returned():
     )
     errors = validate_pipeline_config(data, registry=registry)
     assert errors == [
-        "shared_memory[3] 'matrix': dtype: 'float' has no explicit width (it means "
-        "'float64' here); write 'float64'",
+        "shared_memory[3] 'matrix': dtype: 'int' has no explicit width (it means "
+        "'int64' here); write 'int64'",
         "kernels[3] 'integrate': pause_sleep: must be a positive finite number of "
         "seconds, got 0",
         "kernels[1] 'flatten': input: undefined shared memory 'slope' (did you mean "

@@ -16,6 +16,40 @@ from shmpipeline.testing.golden import load_golden, save_golden
 
 pytest_plugins = ["pytester"]
 
+
+def _import_the_package() -> None:
+    """Import every shmpipeline module now: pytester's in-process runs drop
+    the modules first imported inside them, and a class pickled later by
+    another test in this worker (a spawned kernel's config) would then no
+    longer be the class its module holds (PicklingError)."""
+    import importlib
+    import pkgutil
+
+    import shmpipeline
+
+    for name in (
+        "multiprocessing.connection",
+        "multiprocessing.forkserver",
+        "multiprocessing.heap",
+        "multiprocessing.popen_forkserver",
+        "multiprocessing.popen_spawn_posix",
+        "multiprocessing.queues",
+        "multiprocessing.resource_tracker",
+        "multiprocessing.sharedctypes",
+        "multiprocessing.synchronize",
+    ):
+        importlib.import_module(name)
+    for info in pkgutil.walk_packages(shmpipeline.__path__, "shmpipeline."):
+        if ".gpu" in info.name or info.name.endswith(("_torch", "__main__")):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # an optional dependency absent here
+            continue
+
+
+_import_the_package()
+
 SHIPPED = Path(__file__).resolve().parents[1] / "scenarios"
 
 
@@ -40,7 +74,13 @@ def test_options_are_registered(pytester):
         "--scenario-dir",
         "--update-goldens",
         "--require-gpu",
+        "--force-regen",
+        "--remove-unused-goldens",
+        "--scenario-report=DIR",
+        "--scenario-executor",
+        "--scenario-allow-outside-paths",
         "scenario_dir",
+        "scenario_collect",
     ):
         assert option in text
 

@@ -1,4 +1,4 @@
-"""Walk the seed API page (a copy of ../shared/seed-api.txt) and check that
+"""Walk the seed API page (tests/data/seed-api.txt) and check that
 every class, function, method and property it names exists with the
 documented parameters, in order, with the documented defaults. Extra
 trailing parameters are allowed only when they have defaults (calls written

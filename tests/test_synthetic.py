@@ -43,7 +43,7 @@ DTYPES = (
 
 
 def reference(spec: SyntheticInputConfig, shape: tuple[int, ...], n: int) -> np.ndarray:
-    """Frame ``n`` in float64, written straight from SPEC §6."""
+    """Frame ``n`` in float64, written straight from the pattern's definition."""
     A, off, P, K = spec.amplitude, spec.offset, spec.period, spec.impulse_interval
     size = math.prod(shape)
     i = np.arange(size, dtype=np.float64).reshape(shape)

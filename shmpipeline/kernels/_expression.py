@@ -24,7 +24,11 @@ Semantics follow NumPy (broadcasting, ufunc type promotion, literals are "weak"
 Python scalars per NEP 50, so ``input * 0.5`` keeps a float32 input float32).
 Sub-expressions made only of literals are folded once at compile time, with
 Python arithmetic for operators and NumPy for functions, and stay weak
-scalars; a folding failure (``1/0``) is a validation error.
+scalars; a folding failure (``1/0``) is a validation error. A constant
+exponent larger in magnitude than :data:`MAX_CONSTANT_EXPONENT` (``input **
+10**10``) is refused at validation: past it every float64 base outside
+(0.5, 2) overflows or underflows. A data-dependent overflow at run time
+gives ``inf`` as in NumPy (the hot path sets no error state per frame).
 """
 
 from __future__ import annotations
@@ -109,6 +113,8 @@ ELEMENTWISE_UFUNCS = frozenset(
 )
 MAX_NODES = 256
 _MAX_POWER_BITS = 256
+#: Largest magnitude of a constant exponent applied to a stream operand.
+MAX_CONSTANT_EXPONENT = 1024
 
 
 @dataclass(frozen=True)
@@ -382,9 +388,21 @@ class _Parser:
         source = self.segment(node)
         if all(isinstance(a, Const) for a in args):
             return Const(self.fold(op, [a.value for a in args], node), source)
+        if op == "power" and isinstance(args[1], Const):
+            self.check_exponent(args[1].value, node)
         shape = self.result_shape(op, args, node)
         dtype = self.result_dtype(op, args, node)
         return Op(op, args, shape, dtype, source)
+
+    def check_exponent(self, exponent: Number, node: ast.AST) -> None:
+        if abs(exponent) > MAX_CONSTANT_EXPONENT:
+            shown = _shorten(repr(exponent), 40)
+            raise self.fail(
+                f"constant exponent {shown} is too large",
+                node,
+                f"its magnitude must be at most {MAX_CONSTANT_EXPONENT} (past it "
+                "every float64 base outside (0.5, 2) overflows or underflows)",
+            )
 
     def result_shape(
         self, op: str, args: tuple[Node, ...], node: ast.AST
@@ -544,6 +562,7 @@ def _closest(word: str, candidates: Any) -> str | None:
 __all__ = [
     "ELEMENTWISE_UFUNCS",
     "FUNCTIONS",
+    "MAX_CONSTANT_EXPONENT",
     "Const",
     "Node",
     "Op",

@@ -10,7 +10,15 @@ only when one is created or opened); :func:`create_stream` /
 
 from __future__ import annotations
 
-from ._admin import SegmentInfo, cleanup_stale, exists, list_segments, unlink
+from ._admin import (
+    CleanupReport,
+    SegmentInfo,
+    cleanup_segments,
+    cleanup_stale,
+    exists,
+    list_segments,
+    unlink,
+)
 from ._names import NAMESPACE_ENV, current_namespace, segment_name
 from .factory import create_stream, empty_frame, open_stream
 from .gpu import GpuSharedStream, HostToDeviceStream
@@ -26,6 +34,8 @@ __all__ = [
     "SegmentInfo",
     "list_segments",
     "cleanup_stale",
+    "cleanup_segments",
+    "CleanupReport",
     "current_namespace",
     "segment_name",
     "exists",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,7 +46,7 @@ def scenario_dirs(config: pytest.Config) -> list[Path]:
 
 def configure(config: pytest.Config) -> None:
     """Give the session (this xdist worker) its own namespace, and resolve
-    ``--scenario`` names into the files to collect."""
+    ``--scenario`` names and globs into the files to collect."""
     previous = os.environ.get(NAMESPACE_ENV)
     config.stash[_SAVED_ENV] = (previous,)
     if not previous:
@@ -55,7 +56,7 @@ def configure(config: pytest.Config) -> None:
     names = config.getoption("shmpipeline_scenarios", None) or []
     if not names:
         return
-    from shmpipeline.testing.scenario import resolve_scenario
+    from shmpipeline.testing.scenario import match_scenarios
 
     dirs = scenario_dirs(config)
     invocation = Path(config.invocation_params.dir)
@@ -66,7 +67,7 @@ def configure(config: pytest.Config) -> None:
             if candidate.is_file():
                 paths[candidate.resolve()] = None
             else:
-                paths[resolve_scenario(name, dirs)] = None
+                paths.update(dict.fromkeys(match_scenarios(name, dirs)))
         except ScenarioError as exc:
             raise pytest.UsageError(f"--scenario {name}: {exc}") from None
     config.stash[_SCENARIOS] = paths
@@ -168,38 +169,60 @@ class ScenarioCheckFailed(AssertionError):
     """A scenario item failed; the message is the whole report."""
 
 
+_OUTCOMES = pytest.StashKey[list]()
+
+
+def golden_mode(config: pytest.Config) -> str:
+    """``update``, ``regen`` or ``compare`` from the command-line options."""
+    if config.getoption("shmpipeline_update_goldens", False):
+        return "update"
+    if config.getoption("shmpipeline_force_regen", False):
+        return "regen"
+    return "compare"
+
+
 def collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    wanted = parent.config.stash.get(_SCENARIOS, None)
-    if not wanted:
-        return None
+    """A :class:`ScenarioFile` for a scenario YAML that was named by
+    ``--scenario``, given on the command line, or found in a collected
+    directory with ``scenario_collect = true``."""
+    from shmpipeline.testing.scenario import looks_like_scenario
+
+    config = parent.config
     try:
         resolved = Path(file_path).resolve()
     except OSError:
         return None
-    if resolved not in wanted:
+    wanted = config.stash.get(_SCENARIOS, None) or {}
+    if resolved in wanted:
+        return ScenarioFile.from_parent(parent, path=Path(file_path))
+    explicit = parent.session.isinitpath(file_path)
+    if not explicit and not config.getini("scenario_collect"):
+        return None
+    if not looks_like_scenario(resolved):
         return None
     return ScenarioFile.from_parent(parent, path=Path(file_path))
 
 
 class ScenarioFile(pytest.File):
-    """A scenario YAML named by ``--scenario``: one item."""
+    """A scenario YAML: one item, or one per combination of its matrix."""
 
     def collect(self):
-        from shmpipeline.testing.scenario import declared_requirements, load_scenario
+        from shmpipeline.testing.requirements import unmet_for_file
+        from shmpipeline.testing.scenario import load_scenarios
 
+        unmet = unmet_for_file(self.path, probe_gpu=False)
+        if unmet:
+            yield UnmetScenario.from_parent(self, name=self.path.stem, unmet=unmet)
+            return
+        allow = bool(self.config.getoption("shmpipeline_allow_outside", False))
         try:
-            scenario = load_scenario(self.path)
+            scenarios = load_scenarios(self.path, allow_outside_paths=allow)
         except ScenarioError as exc:
-            if "gpu" in declared_requirements(self.path):
-                # e.g. gpu kinds that cannot be validated without torch: the
-                # scenario is skipped (or failed with --require-gpu) like any
-                # gpu item, the load error reported only where a GPU exists
-                yield UnloadableGpuScenario.from_parent(
-                    self, name=self.path.stem, error=exc
-                )
-                return
             raise self.CollectError("\n".join(exc.errors)) from None
-        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+        for scenario in scenarios:
+            yield ScenarioItem.from_parent(
+                self, name=scenario.item_name, scenario=scenario
+            )
 
 
 class ScenarioItem(pytest.Item):
@@ -217,19 +240,26 @@ class ScenarioItem(pytest.Item):
 
         if "gpu" in self.scenario.requirements:
             require_gpu(self.config)
-        update = bool(self.config.getoption("shmpipeline_update_goldens", False))
+        executor = self.config.getoption("shmpipeline_executor", "replay") or "replay"
         with namespace_guard(self.config, self.name) as namespace:
             with _namespace_env(namespace):
-                outcome = check_scenario(self.scenario, update_goldens=update)
+                outcome = check_scenario(
+                    self.scenario,
+                    goldens=golden_mode(self.config),
+                    executor=executor,
+                    accept=pytest_accept_command(self.nodeid),
+                )
         self.user_properties.append(("scenario_status", outcome.status))
+        self.user_properties.append(("scenario_executor", outcome.executor))
+        report_outcome(self.config, outcome)
+        if outcome.ok:  # (a failure's report is the failure text itself)
+            self.add_report_section("call", "shmpipeline", outcome.format())
         if outcome.result.latency is not None:
             self.add_report_section(
-                "call", "shmpipeline", outcome.result.latency.format()
+                "call", "shmpipeline latency", outcome.result.latency.format()
             )
         if not outcome.ok:
             raise ScenarioCheckFailed(outcome.format())
-        if outcome.status == "recorded":
-            self.add_report_section("call", "shmpipeline", outcome.message)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, (ScenarioCheckFailed, ScenarioError)):
@@ -237,28 +267,120 @@ class ScenarioItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
-        return self.path, None, f"scenario {self.scenario.name}"
+        return self.path, None, f"scenario {self.scenario.item_name}"
 
 
-class UnloadableGpuScenario(pytest.Item):
-    """A ``requirements: [gpu]`` scenario that does not load here."""
+class UnmetScenario(pytest.Item):
+    """A scenario whose requirements are not met here: skipped with the
+    reason (failed with ``--require-gpu`` when a GPU or torch is missing)."""
 
-    def __init__(self, *, error: ScenarioError, **kwargs: Any) -> None:
+    def __init__(self, *, unmet: tuple, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.error = error
-        self.add_marker("gpu")
+        self.unmet = unmet
         self.add_marker("scenario")
 
     def runtest(self) -> None:
-        raise self.error
-
-    def repr_failure(self, excinfo, style=None):
-        if isinstance(excinfo.value, ScenarioError):
-            return "\n".join(excinfo.value.errors)
-        return super().repr_failure(excinfo, style=style)
+        reason = "; ".join(u.format() for u in self.unmet)
+        hardware = any(u.hardware for u in self.unmet)
+        if hardware and self.config.getoption("shmpipeline_require_gpu", False):
+            pytest.fail(f"--require-gpu: {reason}", pytrace=False)
+        pytest.skip(reason)
 
     def reportinfo(self):
         return self.path, None, f"scenario {self.name}"
+
+
+def pytest_accept_command(nodeid: str) -> str:
+    """The pytest command that re-records the golden of item ``nodeid``."""
+    return f"pytest {shlex.quote(nodeid)} --update-goldens"
+
+
+def report_outcome(config: pytest.Config, outcome: Any) -> None:
+    """Write the HTML report of ``outcome`` when ``--scenario-report`` is set."""
+    directory = config.getoption("shmpipeline_report_dir", None)
+    if not directory:
+        return
+    from shmpipeline.testing.report_html import write_scenario_report
+
+    target = Path(config.invocation_params.dir) / directory
+    write_scenario_report(outcome, target)
+
+
+def _scenario_activity(config: pytest.Config) -> bool:
+    if config.getoption("shmpipeline_scenarios", None):
+        return True
+    if config.getini("scenario_collect"):
+        return True
+    for flag in (
+        "shmpipeline_update_goldens",
+        "shmpipeline_force_regen",
+        "shmpipeline_remove_unused",
+    ):
+        if config.getoption(flag, False):
+            return True
+    return any(
+        str(arg).split("::")[0].endswith((".yaml", ".yml")) for arg in config.args
+    )
+
+
+def _inventory_dirs(config: pytest.Config) -> list[Path]:
+    invocation = Path(config.invocation_params.dir)
+    dirs: dict[Path, None] = {}
+    if (
+        config.getoption("shmpipeline_scenario_dirs", None)
+        or config.getini("scenario_dir")
+        or (Path(config.rootpath) / "scenarios").is_dir()
+    ):
+        dirs.update(dict.fromkeys(scenario_dirs(config)))
+    for path in config.stash.get(_SCENARIOS, None) or {}:
+        dirs[path.parent] = None
+    for arg in config.args:
+        candidate = (invocation / str(arg).split("::")[0]).resolve()
+        if candidate.is_dir():
+            dirs[candidate] = None
+        elif candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            dirs[candidate.parent] = None
+    return list(dirs)
+
+
+def session_finish(session: pytest.Session) -> None:
+    """On the controlling process: write the HTML index of the reports."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    directory = config.getoption("shmpipeline_report_dir", None)
+    if directory:
+        from shmpipeline.testing.report_html import write_index
+
+        target = Path(config.invocation_params.dir) / directory
+        if target.is_dir():
+            write_index(target)
+
+
+def terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Report goldens no scenario names any more (and remove them when asked)."""
+    if hasattr(config, "workerinput") or not _scenario_activity(config):
+        return
+    from shmpipeline.testing.golden_inventory import remove_goldens, unused_goldens
+
+    unused = unused_goldens(_inventory_dirs(config))
+    directory = config.getoption("shmpipeline_report_dir", None)
+    if directory:
+        index = Path(config.invocation_params.dir) / directory / "index.html"
+        if index.is_file():
+            terminalreporter.write_line(f"shmpipeline: scenario report {index}")
+    if not unused:
+        return
+    if config.getoption("shmpipeline_remove_unused", False):
+        removed = remove_goldens(unused)
+        terminalreporter.section("shmpipeline: unused goldens removed")
+        for path in removed:
+            terminalreporter.write_line(str(path))
+        return
+    terminalreporter.section("shmpipeline: unused goldens")
+    for path in unused:
+        terminalreporter.write_line(f"{path} (no scenario names it)")
+    terminalreporter.write_line("remove them with --remove-unused-goldens")
 
 
 # --- fixtures' helpers -------------------------------------------------------------------
@@ -319,6 +441,14 @@ class ScenarioRunner:
                 dirs.append(base)
         return resolve_scenario(name_or_path, dirs)
 
+    def golden_for_node(self) -> Path:
+        """``goldens/<test file stem>/<test name>.golden.npz`` beside the test
+        file: where a scenario built in Python records its golden."""
+        node = self.request.node
+        name = re.sub(r"[^A-Za-z0-9_.=\-\[\],]+", "_", node.name)
+        test_file = Path(self.request.path)
+        return test_file.parent / "goldens" / test_file.stem / f"{name}.golden.npz"
+
     def __call__(
         self,
         name_or_path: Any,
@@ -326,31 +456,47 @@ class ScenarioRunner:
         check: bool = True,
         update_goldens: bool | None = None,
         registry: Any = None,
+        golden: Any = None,
     ) -> Any:
+        from dataclasses import replace
+
         from shmpipeline.testing.runner import check_scenario
-        from shmpipeline.testing.scenario import Scenario
+        from shmpipeline.testing.scenario import Scenario, load_scenario
 
-        scenario = (
-            name_or_path
-            if isinstance(name_or_path, Scenario)
-            else self.resolve(name_or_path)
-        )
-        if update_goldens is None:
-            update_goldens = bool(
-                self.config.getoption("shmpipeline_update_goldens", False)
-            )
-        if isinstance(scenario, Scenario):
-            requirements = scenario.requirements
+        allow = bool(self.config.getoption("shmpipeline_allow_outside", False))
+        if isinstance(name_or_path, Scenario):
+            scenario = name_or_path
         else:
-            from shmpipeline.testing.scenario import load_scenario
+            from shmpipeline.testing.requirements import unmet_for_file
 
-            scenario = load_scenario(scenario)
-            requirements = scenario.requirements
-        if "gpu" in requirements:
+            path = self.resolve(name_or_path)
+            unmet = unmet_for_file(path, registry=registry, probe_gpu=False)
+            if unmet:
+                reason = "; ".join(u.format() for u in unmet)
+                hardware = any(u.hardware for u in unmet)
+                if hardware and self.config.getoption("shmpipeline_require_gpu", False):
+                    pytest.fail(f"--require-gpu: {reason}", pytrace=False)
+                pytest.skip(reason)
+            scenario = load_scenario(path, registry=registry, allow_outside_paths=allow)
+        if golden is not None:
+            scenario = replace(scenario, golden=Path(golden))
+        elif scenario.golden is None:
+            scenario = replace(scenario, golden=self.golden_for_node())
+        if "gpu" in scenario.requirements:
             require_gpu(self.config)
+        if update_goldens is None:
+            mode = golden_mode(self.config)
+        else:
+            mode = "update" if update_goldens else "compare"
         outcome = check_scenario(
-            scenario, update_goldens=update_goldens, registry=registry
+            scenario,
+            goldens=mode,
+            registry=registry,
+            executor=self.config.getoption("shmpipeline_executor", "replay")
+            or "replay",
+            accept=pytest_accept_command(self.request.node.nodeid),
         )
+        report_outcome(self.config, outcome)
         if check and not outcome.ok:
             pytest.fail(outcome.format(), pytrace=False)
         return outcome

@@ -1,25 +1,36 @@
-"""``shmpipeline scenario list|run|record`` (SPEC §7, §8).
+"""``shmpipeline scenario list|run|record|unused``.
 
 Registered by :func:`register_commands` through the hook of
 :mod:`shmpipeline.cli`::
 
     shmpipeline scenario list [DIR...] [--json]
-    shmpipeline scenario run NAME|FILE... [--dir DIR] [--report out.json] [--require-gpu]
-    shmpipeline scenario record NAME|FILE... [--dir DIR]
+    shmpipeline scenario run [NAME|GLOB|FILE...] [--all] [--dir DIR] [--report out.json]
+                             [--report-html DIR] [--require-gpu] [--force-regen]
+                             [--executor replay|inline] [--namespace NS]
+    shmpipeline scenario record [NAME|GLOB|FILE...] [--all] [--dir DIR] [--namespace NS]
+    shmpipeline scenario unused [DIR...] [--remove]
 
 ``run`` prints the same report as the pytest plugin and exits 1 when a
 scenario fails (golden mismatch, unexpected kernel failure, missing golden),
-0 when all pass. A scenario requiring a GPU is skipped (exit 0, said on
-stderr) where no CUDA device is present, unless ``--require-gpu``.
-Names are looked up in ``--dir`` (default ``scenarios/`` under the working
-directory if it exists, else the working directory).
+0 when all pass. A scenario whose requirements are not met here (a GPU,
+torch, a plugin's kernel kind) is skipped with its reason (exit 0), unless
+``--require-gpu`` and the missing piece is a GPU or torch. ``record``
+rewrites a golden only when its values or the scenario changed. Each
+invocation replays in a fresh shared-memory namespace (``--namespace`` to
+choose one), so two jobs on one host never collide. Names are looked up in
+``--dir`` (default ``scenarios/`` under the working directory if it exists,
+else the working directory).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +38,8 @@ __all__ = ["register_commands"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_USAGE = 2
+NAMESPACE_ENV = "SHMPIPELINE_NAMESPACE"
 
 
 def _default_dirs() -> list[Path]:
@@ -56,13 +69,31 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.set_defaults(handler=_cmd_list)
 
+    p = verbs.add_parser(
+        "unused", parents=parents, help="list goldens no scenario names any more"
+    )
+    p.add_argument(
+        "dirs",
+        nargs="*",
+        metavar="DIR",
+        help="directories to search (default: ./scenarios if present, else .)",
+    )
+    p.add_argument("--remove", action="store_true", help="delete them")
+    p.set_defaults(handler=_cmd_unused)
+
     for verb, help_text in (
         ("run", "replay scenarios and compare them with their goldens"),
         ("record", "replay scenarios and (re)write their golden files"),
     ):
         p = verbs.add_parser(verb, parents=parents, help=help_text)
         p.add_argument(
-            "scenarios", nargs="+", metavar="NAME|FILE", help="scenario names or files"
+            "scenarios",
+            nargs="*",
+            metavar="NAME|FILE",
+            help="scenario names, globs such as 'ao_*', or files",
+        )
+        p.add_argument(
+            "--all", action="store_true", help="every scenario in the directories"
         )
         p.add_argument(
             "--dir",
@@ -76,13 +107,42 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
         p.add_argument(
             "--report", metavar="FILE", help="also write a JSON report to FILE"
         )
+        p.add_argument(
+            "--report-html",
+            metavar="DIR",
+            help="write an HTML report per scenario and index.html into DIR",
+        )
+        p.add_argument(
+            "--namespace",
+            metavar="NS",
+            help="shared-memory namespace of the replays (default: a fresh one)",
+        )
+        p.add_argument(
+            "--executor",
+            choices=("replay", "inline"),
+            default="replay",
+            help="replay: the real multi-process pipeline (default); inline: the "
+            "in-process reference executor (quick, not the real pipeline)",
+        )
+        p.add_argument(
+            "--allow-outside-paths",
+            action="store_true",
+            help="let pipeline:, golden: and file: paths leave the scenario's folder",
+        )
+        p.add_argument(
+            "--require-gpu",
+            action="store_true",
+            help="fail (instead of skipping) scenarios needing a missing GPU or torch",
+        )
         if verb == "run":
             p.add_argument(
-                "--require-gpu",
+                "--force-regen",
                 action="store_true",
-                help="fail (instead of skipping) scenarios needing a missing GPU",
+                help="rewrite the goldens of failing scenarios (they still fail)",
             )
-        p.set_defaults(handler=_cmd_run if verb == "run" else _cmd_record)
+        p.set_defaults(
+            handler=_cmd_run if verb == "run" else _cmd_record, verb_parser=p
+        )
 
 
 def _info(message: str) -> None:
@@ -91,7 +151,8 @@ def _info(message: str) -> None:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from shmpipeline.errors import ScenarioError
-    from shmpipeline.testing.scenario import find_scenarios, load_scenario
+    from shmpipeline.testing.requirements import unmet_for_file
+    from shmpipeline.testing.scenario import find_scenarios, load_scenarios
 
     dirs = [Path(d) for d in args.dirs] or _default_dirs()
     for directory in dirs:
@@ -99,25 +160,38 @@ def _cmd_list(args: argparse.Namespace) -> int:
             raise ScenarioError(f"not a directory: {directory}")
     rows: list[dict[str, Any]] = []
     for path in find_scenarios(dirs):
+        unmet = unmet_for_file(path)
+        if unmet:
+            rows.append(
+                {
+                    "name": path.stem,
+                    "path": str(path),
+                    "skipped": [
+                        f"needs {u.need}: skipped here ({u.reason})" for u in unmet
+                    ],
+                }
+            )
+            continue
         try:
-            scenario = load_scenario(path)
+            scenarios = load_scenarios(path)
         except ScenarioError as exc:
             rows.append({"name": path.stem, "path": str(path), "error": str(exc)})
             continue
-        golden = scenario.golden
-        rows.append(
-            {
-                "name": scenario.name,
-                "path": str(path),
-                "mode": scenario.mode,
-                "frames": scenario.frame_count,
-                "requirements": list(scenario.requirements),
-                "expect_failure": scenario.expect_failure is not None,
-                "golden": None if golden is None else str(golden),
-                "golden_present": bool(golden is not None and golden.is_file()),
-                "description": scenario.description,
-            }
-        )
+        for scenario in scenarios:
+            golden = scenario.golden
+            rows.append(
+                {
+                    "name": scenario.item_name,
+                    "path": str(path),
+                    "mode": scenario.mode,
+                    "frames": scenario.frame_count,
+                    "requirements": list(scenario.requirements),
+                    "expect_failure": scenario.expect_failure is not None,
+                    "golden": None if golden is None else str(golden),
+                    "golden_present": bool(golden is not None and golden.is_file()),
+                    "description": scenario.description,
+                }
+            )
     if args.json:
         print(json.dumps({"scenarios": rows}, indent=2))
         return EXIT_OK
@@ -128,6 +202,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         if "error" in row:
             print(f"{row['name']:<{width}}  INVALID  {row['error'].splitlines()[0]}")
+            continue
+        if "skipped" in row:
+            print(f"{row['name']:<{width}}  {'; '.join(row['skipped'])}")
             continue
         tags = [row["mode"], f"{row['frames']} frames"]
         if row["requirements"]:
@@ -143,11 +220,40 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _resolve(names: list[str], dirs: list[str]) -> list[Path]:
-    from shmpipeline.testing.scenario import resolve_scenario
+def _cmd_unused(args: argparse.Namespace) -> int:
+    from shmpipeline.errors import ScenarioError
+    from shmpipeline.testing.golden_inventory import remove_goldens, unused_goldens
 
-    search = [Path(d) for d in dirs] or _default_dirs()
-    return [resolve_scenario(name, search) for name in names]
+    dirs = [Path(d) for d in args.dirs] or _default_dirs()
+    for directory in dirs:
+        if not directory.is_dir():
+            raise ScenarioError(f"not a directory: {directory}")
+    unused = unused_goldens(dirs)
+    if args.remove:
+        for path in remove_goldens(unused):
+            print(f"removed {path}")
+        return EXIT_OK
+    for path in unused:
+        print(path)
+    if unused:
+        _info(f"{len(unused)} golden(s) no scenario names; remove them with --remove")
+    return EXIT_OK
+
+
+def _resolve(args: argparse.Namespace) -> list[Path]:
+    from shmpipeline.errors import ScenarioError
+    from shmpipeline.testing.scenario import find_scenarios, match_scenarios
+
+    search = [Path(d) for d in args.dirs] or _default_dirs()
+    if args.all:
+        found = find_scenarios(search)
+        if not found:
+            raise ScenarioError(f"no scenarios in {', '.join(map(str, search))}")
+        return found
+    paths: dict[Path, None] = {}
+    for name in args.scenarios:
+        paths.update(dict.fromkeys(match_scenarios(name, search)))
+    return list(paths)
 
 
 def _write_report(path: str | None, outcomes: list[dict[str, Any]]) -> None:
@@ -160,49 +266,93 @@ def _write_report(path: str | None, outcomes: list[dict[str, Any]]) -> None:
     Path(path).write_text(json.dumps(document, indent=2, default=str) + "\n")
 
 
-def _run(args: argparse.Namespace, *, update: bool) -> int:
-    from shmpipeline.testing.gpu_probe import cuda_probe
-    from shmpipeline.testing.runner import check_scenario
-    from shmpipeline.testing.scenario import declared_requirements, load_scenario
+@contextlib.contextmanager
+def _namespace(chosen: str | None) -> Iterator[str]:
+    """Run with ``chosen`` or a fresh namespace in the environment."""
+    namespace = chosen or f"cli{os.getpid()}{uuid.uuid4().hex[:8]}"
+    previous = os.environ.get(NAMESPACE_ENV)
+    os.environ[NAMESPACE_ENV] = namespace
+    try:
+        yield namespace
+    finally:
+        if previous is None:
+            os.environ.pop(NAMESPACE_ENV, None)
+        else:
+            os.environ[NAMESPACE_ENV] = previous
 
-    paths = _resolve(args.scenarios, args.dirs)
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    if args.all and args.scenarios:
+        return "give scenario names or --all, not both"
+    if not args.all and not args.scenarios:
+        return "name the scenarios to replay (names, globs or files), or give --all"
+    return None
+
+
+def _run(args: argparse.Namespace, *, mode: str) -> int:
+    from shmpipeline.testing.requirements import unmet_for_file
+    from shmpipeline.testing.runner import check_scenario
+    from shmpipeline.testing.scenario import load_scenarios
+
+    problem = _usage_problem(args)
+    if problem is not None:
+        parser = args.verb_parser
+        parser.print_usage(sys.stderr)
+        _info(f"{parser.prog}: error: {problem}")
+        return EXIT_USAGE
+    paths = _resolve(args)
     reports: list[dict[str, Any]] = []
     failed = 0
-    runnable = []
+    ran = 0
+    scenarios = []
     for path in paths:
-        if "gpu" in declared_requirements(path):
-            present, reason = cuda_probe()
-            if not present:
-                name = path.stem
-                if getattr(args, "require_gpu", False):
-                    print(f"scenario {name}: failed\nrequires a GPU: {reason}")
-                    status, ok = "failed", False
-                    failed += 1
-                else:
-                    _info(f"scenario {name}: skipped ({reason})")
-                    status, ok = "skipped", True
-                reports.append(
-                    {"scenario": name, "status": status, "ok": ok, "message": reason}
-                )
-                continue
-        runnable.append(path)
-    scenarios = [load_scenario(path) for path in runnable]
-    for scenario in scenarios:
-        outcome = check_scenario(scenario, update_goldens=update)
-        print(outcome.format(), flush=True)
-        reports.append(outcome.to_dict())
-        if not outcome.ok:
-            failed += 1
+        unmet = unmet_for_file(path)
+        if unmet:
+            reason = "; ".join(u.format() for u in unmet)
+            hardware = any(u.hardware for u in unmet)
+            if hardware and args.require_gpu:
+                print(f"scenario {path.stem}: failed\n--require-gpu: {reason}")
+                status, ok = "failed", False
+                failed += 1
+            else:
+                print(f"scenario {path.stem}: skipped ({reason})", flush=True)
+                status, ok = "skipped", True
+            reports.append(
+                {"scenario": path.stem, "status": status, "ok": ok, "message": reason}
+            )
+            continue
+        scenarios.extend(
+            load_scenarios(path, allow_outside_paths=args.allow_outside_paths)
+        )
+    outcomes = []
+    with _namespace(args.namespace):
+        for scenario in scenarios:
+            outcome = check_scenario(scenario, goldens=mode, executor=args.executor)
+            outcomes.append(outcome)
+            ran += 1
+            print(outcome.format(), flush=True)
+            reports.append(outcome.to_dict())
+            if not outcome.ok:
+                failed += 1
     _write_report(args.report, reports)
+    if args.report_html:
+        from shmpipeline.testing.report_html import write_index, write_scenario_report
+
+        directory = Path(args.report_html)
+        for outcome in outcomes:
+            write_scenario_report(outcome, directory)
+        index = write_index(directory)
+        _info(f"HTML report: {index}")
     if failed:
-        _info(f"shmpipeline: error: {failed} of {len(scenarios)} scenario(s) failed")
+        total = ran + sum(1 for r in reports if "run" not in r)
+        _info(f"shmpipeline: error: {failed} of {total} scenario(s) failed")
         return EXIT_FAILED
     return EXIT_OK
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(args, update=False)
+    return _run(args, mode="regen" if args.force_regen else "compare")
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
-    return _run(args, update=True)
+    return _run(args, mode="update")

@@ -3,8 +3,16 @@
 A golden is an ``.npz`` file beside the scenario: one array per captured
 stream (shape ``(frames, *stream_shape)``) plus a JSON metadata entry
 (:data:`METADATA_KEY`) holding the format version, the scenario hash, the
-shmpipeline version, the creation date and each stream's shape, dtype and
-frame count.
+shmpipeline version, each stream's shape, dtype and frame count, and (from
+format version 2) the distribution and version that provided each kernel
+kind. Version 2 has no creation date and fixed zip timestamps, so equal
+content gives equal bytes; version 1 files (with a date) are still read.
+
+Reading is bounded: the file must be a regular file of at most
+:data:`MAX_GOLDEN_FILE_BYTES`, and the members' declared sizes (at most
+:data:`MAX_GOLDEN_ARRAY_BYTES` in all) and each array header are checked
+before anything is decompressed. Writing replaces only a golden of this
+format, never another file.
 
 Comparison rules (SPEC §8), per stream:
 
@@ -43,10 +51,13 @@ that diverged (see :meth:`ComparisonReport.format`).
 
 from __future__ import annotations
 
-import datetime as _dt
+import io
 import json
+import math
 import os
-import tempfile
+import stat
+import uuid
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from os import PathLike
@@ -58,9 +69,11 @@ import numpy as np
 
 from shmpipeline.errors import (
     ConfigValidationError,
+    GoldenFileError,
     GoldenMismatchError,
     GoldenMissingError,
 )
+from shmpipeline.user_files import read_user_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from shmpipeline.testing.scenario import Tolerance, Tolerances
@@ -72,16 +85,36 @@ __all__ = [
     "ComparisonReport",
     "Golden",
     "GoldenMissingError",
+    "MAX_GOLDEN_ARRAY_BYTES",
+    "MAX_GOLDEN_FILE_BYTES",
     "StreamComparison",
     "ToleranceSpec",
     "compare_captures",
     "default_tolerance",
+    "differing_elements",
+    "is_golden_file",
     "load_golden",
+    "obtained_path",
     "save_golden",
 ]
 
-#: Version of the golden file layout (bump on incompatible changes).
-FORMAT_VERSION = 1
+#: Version of the golden file layout (bump on incompatible changes). Version 2
+#: writes byte-identical files for identical content (fixed zip timestamps, no
+#: creation date) and records the distributions that provided each kernel kind;
+#: version 1 files are still read.
+FORMAT_VERSION = 2
+#: Largest golden file read (compressed bytes on disk).
+MAX_GOLDEN_FILE_BYTES = 64 * 1024 * 1024
+#: Largest total size of a golden's arrays once decompressed: a small
+#: ``.npz`` can inflate to gigabytes (a zip bomb), so the members' declared
+#: sizes are checked before anything is decompressed.
+MAX_GOLDEN_ARRAY_BYTES = 512 * 1024 * 1024
+#: Most members a golden may hold (one per captured stream plus metadata).
+MAX_GOLDEN_MEMBERS = 4096
+#: Timestamp written into every zip member, so equal content gives equal bytes.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: Suffix of the file written beside a golden when a run does not match it.
+OBTAINED_SUFFIX = ".obtained.npz"
 #: Name of the JSON metadata entry inside the ``.npz``.
 METADATA_KEY = "__shmpipeline_golden__"
 #: ``(rtol, atol)`` per float dtype when the scenario sets none.
@@ -99,10 +132,11 @@ ToleranceSpec = Union["Tolerances", "Tolerance", Mapping[str, Any]]
 
 _TOL_KEYS = ("rtol", "atol", "ulp")
 
-#: How to record a golden (quoted by :class:`GoldenMissingError`).
+#: How to record a golden (quoted by :class:`GoldenMissingError`); callers
+#: that know the scenario give the exact command instead.
 _RECORD_HINT = (
-    "record it with `pytest --scenario NAME --update-goldens` or "
-    "`shmpipeline scenario record NAME`"
+    "record it with `shmpipeline scenario record SCENARIO.yaml` or "
+    "`pytest SCENARIO.yaml --update-goldens`"
 )
 
 
@@ -132,6 +166,15 @@ def _package_version() -> str:
     return str(__version__)
 
 
+def obtained_path(golden: str | PathLike[str]) -> Path:
+    """Where a run that does not match ``golden`` is written for offline
+    diffing: ``x.golden.npz`` -> ``x.golden.obtained.npz`` (same layout,
+    readable with :func:`load_golden`)."""
+    path = Path(golden)
+    stem = path.name[: -len(".npz")] if path.name.endswith(".npz") else path.name
+    return path.with_name(stem + OBTAINED_SUFFIX)
+
+
 def save_golden(
     path: str | PathLike[str],
     captures: Mapping[str, Any],
@@ -142,8 +185,12 @@ def save_golden(
     """Write ``captures`` (stream -> ``(frames, *shape)`` array) as a golden.
 
     ``metadata`` entries (JSON-serialisable) are stored beside the standard
-    ones. The file is written to a temporary name then renamed, so a reader
-    never sees half a golden. Returns the path.
+    ones. Equal content gives byte-identical files. The file is written to
+    a temporary name then renamed, so a reader never sees half a golden; it
+    gets the mode any new file of the user gets (``0666`` less the umask,
+    i.e. ``0644`` usually). An existing file at ``path`` is replaced only
+    when it is a golden of this format (anything else, a symlink included,
+    raises :class:`~shmpipeline.errors.GoldenFileError`). Returns the path.
     """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
@@ -170,61 +217,111 @@ def save_golden(
         format_version=FORMAT_VERSION,
         scenario_hash=str(scenario_hash),
         shmpipeline_version=_package_version(),
-        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         streams=streams,
     )
     payload = dict(arrays)
     payload[METADATA_KEY] = np.array(json.dumps(meta, sort_keys=True))
+    content = _npz_bytes(payload)
+    _check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
+        fd = os.open(tmp, flags, 0o666)  # the umask applies, as for any new file
         with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **payload)
+            handle.write(content)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
-def load_golden(path: str | PathLike[str]) -> Golden:
-    """Read a golden written by :func:`save_golden`.
+def _npz_bytes(payload: Mapping[str, np.ndarray]) -> bytes:
+    """An ``.npz`` (what :func:`numpy.savez_compressed` writes) with fixed
+    member timestamps and order, so equal arrays give equal bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(payload):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, payload[name], allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, member.getvalue())
+    return buffer.getvalue()
+
+
+def _check_replaceable(path: Path) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise GoldenFileError(
+            f"refusing to write golden {path}: it exists and is not a regular file "
+            "(a symlink, directory or device); remove it or name another golden path"
+        )
+    if not is_golden_file(path):
+        raise GoldenFileError(
+            f"refusing to overwrite {path}: it is not a shmpipeline golden file; "
+            "remove it or name another golden path"
+        )
+
+
+def is_golden_file(path: str | PathLike[str]) -> bool:
+    """Whether ``path`` is a regular file holding a golden of this format
+    (a zip with the metadata member); reads at most the size limit."""
+    try:
+        data = read_user_bytes(
+            path, what="golden", error=GoldenFileError, max_bytes=MAX_GOLDEN_FILE_BYTES
+        )
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return f"{METADATA_KEY}.npy" in archive.namelist()
+    except (GoldenFileError, zipfile.BadZipFile, OSError, ValueError):
+        return False
+
+
+def load_golden(
+    path: str | PathLike[str], *, max_bytes: int = MAX_GOLDEN_ARRAY_BYTES
+) -> Golden:
+    """Read a golden written by :func:`save_golden` (any format version up to
+    :data:`FORMAT_VERSION`).
 
     Raises :class:`~shmpipeline.errors.GoldenMissingError` (saying how to
     record it) when the file does not exist, and
-    :class:`~shmpipeline.errors.GoldenMismatchError` when it is not a golden
-    this version can read (foreign or corrupt file, unknown format version,
-    arrays disagreeing with the recorded shapes/dtypes).
+    :class:`~shmpipeline.errors.GoldenFileError` (a
+    :class:`~shmpipeline.errors.GoldenMismatchError`) when it is not a
+    golden this version can read: not a regular file (FIFO, device,
+    directory), over :data:`MAX_GOLDEN_FILE_BYTES` on disk or ``max_bytes``
+    decompressed (checked before decompressing), foreign or corrupt,
+    an unknown format version, arrays disagreeing with the recorded streams.
     """
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise GoldenMissingError(f"golden file missing: {path}; {_RECORD_HINT}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is one error
-        raise GoldenMismatchError(
-            f"{path}: not a readable golden file ({type(exc).__name__}: {exc}); "
-            f"{_RECORD_HINT}"
-        ) from exc
+    data = read_user_bytes(
+        path, what="golden", error=GoldenFileError, max_bytes=MAX_GOLDEN_FILE_BYTES
+    )
+    arrays = _read_npz(path, data, max_bytes)
     raw = arrays.pop(METADATA_KEY, None)
     if raw is None:
-        raise GoldenMismatchError(
+        raise GoldenFileError(
             f"{path}: no shmpipeline metadata (not a golden file); {_RECORD_HINT}"
         )
     try:
         metadata = json.loads(str(raw[()]))
-    except ValueError as exc:
-        raise GoldenMismatchError(f"{path}: corrupt golden metadata: {exc}") from exc
+    except (ValueError, IndexError) as exc:
+        raise GoldenFileError(f"{path}: corrupt golden metadata: {exc}") from None
     if not isinstance(metadata, dict):
-        raise GoldenMismatchError(f"{path}: corrupt golden metadata: not a mapping")
+        raise GoldenFileError(f"{path}: corrupt golden metadata: not a mapping")
     version = metadata.get("format_version")
     if (
         not isinstance(version, int)
         or isinstance(version, bool)
         or not 1 <= version <= FORMAT_VERSION
     ):
-        raise GoldenMismatchError(
+        raise GoldenFileError(
             f"{path}: golden format version {version!r} is not supported by this "
             f"shmpipeline {_package_version()} (reads 1 to {FORMAT_VERSION}); "
             f"re-{_RECORD_HINT}"
@@ -233,6 +330,70 @@ def load_golden(path: str | PathLike[str]) -> Golden:
     for array in arrays.values():
         array.setflags(write=False)
     return Golden(MappingProxyType(arrays), MappingProxyType(metadata), path)
+
+
+def _read_npz(path: Path, data: bytes, max_bytes: int) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` held in ``data``, refusing before any
+    decompression when the members would inflate past ``max_bytes``, and
+    checking each array header against its member's size."""
+
+    def bad(why: str) -> GoldenFileError:
+        return GoldenFileError(
+            f"{path}: not a readable golden file ({why}); {_RECORD_HINT}"
+        )
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise bad(f"not a zip archive: {exc}") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > MAX_GOLDEN_MEMBERS:
+            raise bad(f"{len(members)} members, more than {MAX_GOLDEN_MEMBERS}")
+        total = sum(member.file_size for member in members)
+        if total > max_bytes:
+            raise GoldenFileError(
+                f"{path}: its arrays take {total} bytes once decompressed, over the "
+                f"{max_bytes}-byte limit for goldens (a corrupt or hostile file?)"
+            )
+        arrays: dict[str, np.ndarray] = {}
+        for member in members:
+            if not member.filename.endswith(".npy"):
+                raise bad(f"unexpected member {member.filename!r}")
+            try:
+                with archive.open(member) as handle:
+                    array = _read_member(handle, member.file_size)
+            except GoldenFileError as exc:
+                raise bad(f"member {member.filename!r}: {exc}") from None
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+                raise bad(f"member {member.filename!r}: {exc}") from None
+            arrays[member.filename[: -len(".npy")]] = array
+    return arrays
+
+
+def _read_member(handle: Any, size: int) -> np.ndarray:
+    """One ``.npy`` member whose header must agree with its declared size."""
+    fmt = np.lib.format
+    version = fmt.read_magic(handle)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(handle)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(handle)
+    else:
+        raise GoldenFileError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise GoldenFileError("object arrays are not allowed")
+    count = math.prod(shape)
+    needed = count * dtype.itemsize
+    if needed > size:
+        raise GoldenFileError(
+            f"header claims {needed} bytes of data in a {size}-byte member"
+        )
+    data = handle.read(needed)
+    if len(data) != needed:
+        raise GoldenFileError(f"truncated: {len(data)} of {needed} bytes")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _check_recorded_streams(
@@ -746,6 +907,34 @@ def _compare_values(
         result["nan_mismatches"] = int(nan_bad.sum())
         result["first_nan_mismatch"] = _where(int(np.argmax(nan_bad)), bad.shape)
     return StreamComparison(name, "mismatch", **result)
+
+
+def differing_elements(
+    actual: Any, expected: Any, tolerance: Mapping[str, Any] | None
+) -> np.ndarray:
+    """Boolean mask of the elements of ``actual`` not close to ``expected``
+    (same shape), under a resolved tolerance as reported in
+    :attr:`StreamComparison.tolerance` (``rtol``/``atol``, ``ulp``, or
+    ``None``: exact); NaN positions must agree. For reports that highlight
+    the diverging elements."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.dtype.kind not in "fc" or tolerance is None:
+        return np.asarray(a != e)
+    if a.dtype.kind == "c":
+        return differing_elements(a.real, e.real, tolerance) | differing_elements(
+            a.imag, e.imag, tolerance
+        )
+    nan_a, nan_e = np.isnan(a), np.isnan(e)
+    valid = ~(nan_a | nan_e)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if "ulp" in tolerance:
+            close = _ulp_distance(a, e) <= int(tolerance["ulp"])
+        else:
+            a64, e64 = a.astype(np.float64), e.astype(np.float64)
+            bound = float(tolerance["atol"]) + float(tolerance["rtol"]) * np.abs(e64)
+            finite = np.isfinite(a64) & np.isfinite(e64)
+            close = (a64 == e64) | (finite & (np.abs(a64 - e64) <= bound))
+    return (nan_a != nan_e) | (valid & ~close)
 
 
 def _ulp_distance(a: np.ndarray, e: np.ndarray) -> np.ndarray:

@@ -6,12 +6,28 @@ Kept thin: options, hooks and fixture shells; the work lives in
 Options::
 
     --scenario NAME          replay a scenario as a test item (repeatable;
-                             alias --shmpipeline-scenario; NAME or a path)
+                             alias --shmpipeline-scenario; a name, a glob
+                             such as 'ao_*', or a path)
     --scenario-dir DIR       where scenarios are looked up (repeatable; ini
                              option ``scenario_dir``; default ``scenarios/``
                              under the rootdir if it exists, else the rootdir)
-    --update-goldens         record goldens instead of comparing
+    --update-goldens         record goldens (a file is rewritten only when
+                             its values or the scenario changed)
+    --force-regen            compare; rewrite only the failing goldens, which
+                             still fail so the change gets reviewed
+    --remove-unused-goldens  delete goldens no scenario names any more
+    --scenario-report DIR    write an HTML report per scenario and an index
+    --scenario-executor E    ``replay`` (default: the real pipeline) or
+                             ``inline`` (quick, in-process, not the pipeline)
+    --scenario-allow-outside-paths  let scenario paths leave their folder
     --require-gpu            fail, instead of skipping, what needs a GPU
+
+A scenario YAML (a file with a top-level ``pipeline`` key) is collected when
+named on the command line (``pytest scenarios/ao_closed_loop.yaml``), by
+``--scenario``, or, with the ini option ``scenario_collect = true``, from any
+directory pytest collects (``testpaths`` included). Items are named
+``scenarios/ao_closed_loop.yaml::ao_closed_loop`` (``...::name[r0=0.1]`` for
+a combination of a ``matrix``) and carry the ``scenario`` marker.
 
 Fixtures: ``pipeline_manager`` (a factory, or indirect parametrization with a
 config), ``run_scenario`` (replay + golden check), ``shmpipeline_namespace``
@@ -42,7 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="shmpipeline_scenarios",
         default=[],
         metavar="NAME",
-        help="replay the scenario NAME (or a scenario file) as a test; repeatable",
+        help="replay the scenario NAME (a glob such as 'ao_*', or a scenario "
+        "file) as a test; repeatable",
     )
     group.addoption(
         "--scenario-dir",
@@ -58,7 +75,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         dest="shmpipeline_update_goldens",
         default=False,
-        help="record scenario goldens instead of comparing with them",
+        help="record scenario goldens instead of comparing with them (a golden "
+        "is rewritten only when its values or the scenario changed)",
+    )
+    group.addoption(
+        "--force-regen",
+        action="store_true",
+        dest="shmpipeline_force_regen",
+        default=False,
+        help="compare with the goldens, rewrite the failing ones and still fail "
+        "those tests (review and commit the new files)",
+    )
+    group.addoption(
+        "--remove-unused-goldens",
+        action="store_true",
+        dest="shmpipeline_remove_unused",
+        default=False,
+        help="delete golden files no scenario in the scenario directories names",
+    )
+    group.addoption(
+        "--scenario-report",
+        dest="shmpipeline_report_dir",
+        default=None,
+        metavar="DIR",
+        help="write one self-contained HTML report per scenario (and index.html) "
+        "into DIR",
+    )
+    group.addoption(
+        "--scenario-executor",
+        dest="shmpipeline_executor",
+        default="replay",
+        choices=("replay", "inline"),
+        help="replay: the real multi-process pipeline (default); inline: the "
+        "in-process reference executor, for quick local iteration (not the "
+        "real pipeline)",
+    )
+    group.addoption(
+        "--scenario-allow-outside-paths",
+        action="store_true",
+        dest="shmpipeline_allow_outside",
+        default=False,
+        help="let pipeline:, golden: and file: paths of scenarios leave the "
+        "scenario's directory",
     )
     group.addoption(
         "--require-gpu",
@@ -73,6 +131,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="paths",
         default=[],
         help="directories holding scenario YAMLs (relative to the ini file)",
+    )
+    parser.addini(
+        "scenario_collect",
+        type="bool",
+        default=False,
+        help="collect scenario YAMLs from the directories pytest collects "
+        "(default false: only files named on the command line or by --scenario)",
     )
     parser.addini(
         "shmpipeline_leak_guard",
@@ -97,9 +162,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path, parent):
-    if not parent.config.getoption("shmpipeline_scenarios", None):
+    if file_path.suffix not in (".yaml", ".yml"):
         return None
     return _support().collect_file(file_path, parent)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _support().session_finish(session)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    _support().terminal_summary(terminalreporter, config)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -145,11 +218,14 @@ def pipeline_manager(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def run_scenario(request: pytest.FixtureRequest):
-    """``run_scenario(name_or_path, *, check=True, update_goldens=None)``:
-    replay a scenario and compare it with its golden (honouring
-    ``--update-goldens``); returns the
-    :class:`~shmpipeline.testing.runner.ScenarioOutcome` and, with
-    ``check=True``, fails the test with the comparison report when it did
-    not pass. Names are looked up in the scenario directories and beside the
+    """``run_scenario(name_or_path_or_scenario, *, check=True,
+    update_goldens=None, golden=None)``: replay a scenario and compare it
+    with its golden (honouring ``--update-goldens``/``--force-regen``);
+    returns the :class:`~shmpipeline.testing.runner.ScenarioOutcome` and,
+    with ``check=True``, fails the test with the comparison report when it
+    did not pass. Names are looked up in the scenario directories and beside
+    the test file. A :class:`~shmpipeline.testing.scenario.Scenario` without
+    a golden path (built from a mapping) gets one derived from the test's
+    node id: ``goldens/<test file stem>/<test name>.golden.npz`` beside the
     test file."""
     return _support().ScenarioRunner(request)

@@ -44,7 +44,11 @@ escapes :func:`load_scenario`.
 
 from __future__ import annotations
 
+import copy
+import fnmatch
 import hashlib
+import io
+import itertools
 import json
 import math
 import numbers
@@ -64,6 +68,12 @@ from shmpipeline._problems import Problems, did_you_mean, is_int, is_real, show
 from shmpipeline._yaml import line_of, load_yaml_file, plain
 from shmpipeline.config import PipelineConfig
 from shmpipeline.errors import ConfigValidationError, ScenarioError
+from shmpipeline.user_files import (
+    check_regular_file,
+    read_user_bytes,
+    read_user_text,
+    resolve_inside,
+)
 
 __all__ = [
     "ExpectedFailure",
@@ -76,18 +86,28 @@ __all__ = [
     "SyntheticInput",
     "Tolerance",
     "Tolerances",
+    "MAX_MATRIX_COMBINATIONS",
+    "expand_matrix",
     "find_scenarios",
     "load_scenario",
+    "load_scenarios",
+    "looks_like_scenario",
+    "match_scenarios",
+    "quick_load",
     "resolve_scenario",
+    "declared_goldens",
     "declared_requirements",
     "scenario_from_config",
+    "scenarios_from_dict",
     "scenario_hash",
 ]
 
 #: Version of the hashed scenario representation (bump when it changes).
 HASH_VERSION = 1
 MODES = ("lockstep", "free_running")
-REQUIREMENTS = ("gpu",)
+REQUIREMENTS = ("gpu", "torch")
+#: ``requirements`` entries naming a kernel kind a plugin must provide.
+KIND_REQUIREMENT_PREFIX = "kind:"
 DEFAULT_FRAMES = 20
 DEFAULT_TIMEOUT_S = 10.0
 MAX_FRAMES = 10_000_000
@@ -109,7 +129,10 @@ _TOP_KEYS = (
     "rate_hz",
     "duration",
     "timeout",
+    "matrix",
 )
+#: Most combinations one ``matrix`` may expand into.
+MAX_MATRIX_COMBINATIONS = 256
 _INPUT_KINDS = ("synthetic", "fake", "constant", "file")
 _TOLERANCE_KEYS = ("rtol", "atol", "ulp")
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
@@ -274,6 +297,13 @@ class Scenario:
     timeout: float = DEFAULT_TIMEOUT_S
     path: Path | None = field(default=None, compare=False)
     pipeline_path: Path | None = field(default=None, compare=False)
+    variant: str = ""
+
+    @property
+    def item_name(self) -> str:
+        """The pytest item name: ``name``, or ``name[r0=0.1]`` for one
+        combination of a ``matrix``."""
+        return f"{self.name}[{self.variant}]" if self.variant else self.name
 
     @property
     def inputs_by_stream(self) -> dict[str, InputSpec]:
@@ -306,23 +336,87 @@ class Scenario:
         *,
         base_dir: str | PathLike[str] | None = None,
         registry: Any = None,
+        allow_outside_paths: bool = False,
     ) -> Scenario:
         """Validate a scenario mapping; relative paths resolve against
         ``base_dir`` (default: the working directory); kernel kinds against
         ``registry`` (default: the default registry)."""
+        if isinstance(raw, Mapping) and raw.get("matrix") is not None:
+            raise ScenarioError(
+                "matrix: a scenario with a matrix is several scenarios; build them "
+                "with scenarios_from_dict()"
+            )
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         return _build(
-            raw, display=None, path=None, base_dir=base.resolve(), registry=registry
+            raw,
+            display=None,
+            path=None,
+            base_dir=base.resolve(),
+            registry=registry,
+            allow_outside=allow_outside_paths,
         )
 
 
 # --- public functions ----------------------------------------------------------------
 
 
-def load_scenario(path: str | PathLike[str], *, registry: Any = None) -> Scenario:
+def scenarios_from_dict(
+    raw: Mapping[str, Any],
+    *,
+    base_dir: str | PathLike[str] | None = None,
+    registry: Any = None,
+    allow_outside_paths: bool = False,
+) -> tuple[Scenario, ...]:
+    """:meth:`Scenario.from_dict` for a mapping that may declare a
+    ``matrix``: one scenario per combination (each with its ``variant``)."""
+    base = (Path(base_dir) if base_dir is not None else Path.cwd()).resolve()
+    return tuple(
+        _build(
+            variant_raw,
+            display=None,
+            path=None,
+            base_dir=base,
+            registry=registry,
+            allow_outside=allow_outside_paths,
+            variant=variant,
+        )
+        for variant, variant_raw in _variants(raw, None)
+    )
+
+
+def load_scenario(
+    path: str | PathLike[str],
+    *,
+    registry: Any = None,
+    allow_outside_paths: bool = False,
+) -> Scenario:
     """Load and validate a scenario file (``ScenarioError`` on any problem);
     kernel kinds are checked against ``registry`` (default: the default
-    registry)."""
+    registry). The ``pipeline``, ``golden`` and ``file`` paths it names must
+    stay inside the scenario's directory unless ``allow_outside_paths``; a
+    FIFO, device, directory or oversized file is refused before reading."""
+    scenarios = load_scenarios(
+        path, registry=registry, allow_outside_paths=allow_outside_paths
+    )
+    if len(scenarios) != 1:
+        raise ScenarioError(
+            f"declares a matrix of {len(scenarios)} combinations; load them with "
+            "load_scenarios()",
+            path=str(path),
+        )
+    return scenarios[0]
+
+
+def load_scenarios(
+    path: str | PathLike[str],
+    *,
+    registry: Any = None,
+    allow_outside_paths: bool = False,
+) -> tuple[Scenario, ...]:
+    """Load a scenario file as :func:`load_scenario` does, expanding its
+    ``matrix`` (if any) into one scenario per combination, each with its
+    ``variant`` id and its own golden."""
+    check_regular_file(path, what="scenario file", error=ScenarioError)
     try:
         raw, display, file_path = load_yaml_file(path)
     except ConfigValidationError as exc:
@@ -332,13 +426,119 @@ def load_scenario(path: str | PathLike[str], *, registry: Any = None) -> Scenari
         resolved = file_path.resolve()
     except (OSError, RuntimeError):
         resolved = file_path.absolute()
-    return _build(
-        raw,
-        display=display,
-        path=resolved,
-        base_dir=resolved.parent,
-        registry=registry,
+    return tuple(
+        _build(
+            variant_raw,
+            display=display,
+            path=resolved,
+            base_dir=resolved.parent,
+            registry=registry,
+            allow_outside=allow_outside_paths,
+            variant=variant,
+        )
+        for variant, variant_raw in _variants(raw, display)
     )
+
+
+def _variants(raw: Any, display: str | None) -> list[tuple[str, Any]]:
+    if not isinstance(raw, Mapping) or raw.get("matrix") is None:
+        return [("", raw)]
+    try:
+        return expand_matrix(raw)
+    except ScenarioError as exc:
+        line = line_of(raw, ("matrix",)) if display is not None else None
+        raise ScenarioError(exc.message, path=display, line=line) from None
+
+
+def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(variant id, scenario mapping)`` per combination of ``raw['matrix']``.
+
+    ``matrix`` maps a dotted path into the scenario (``inputs.wfs.atmosphere.r0``;
+    integers index lists) to the list of values it takes; the combinations
+    are the cartesian product, in the order given. An id reads
+    ``r0=0.1,gain=0.4`` (the last path component, or the whole path where
+    two would read alike). Raises :class:`ScenarioError` naming the entry.
+    """
+    matrix = raw.get("matrix")
+    if not isinstance(matrix, Mapping) or not matrix:
+        raise ScenarioError(
+            "matrix: must map dotted paths (e.g. inputs.wfs.synthetic.amplitude) "
+            "to lists of values"
+        )
+    axes: list[tuple[str, tuple[Any, ...]]] = []
+    count = 1
+    for key, values in matrix.items():
+        if (
+            not isinstance(key, str)
+            or not key.strip()
+            or key.split(".")[0]
+            in (
+                "matrix",
+                "name",
+            )
+        ):
+            raise ScenarioError(
+                f"matrix: {show(key)}: must be a dotted path to a field "
+                "other than name and matrix"
+            )
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(f"matrix.{key}: must be a non-empty list of values")
+        axes.append((key.strip(), tuple(values)))
+        count *= len(values)
+        if count > MAX_MATRIX_COMBINATIONS:
+            raise ScenarioError(
+                f"matrix: more than {MAX_MATRIX_COMBINATIONS} combinations"
+            )
+    labels = _axis_labels([key for key, _ in axes])
+    base = {k: v for k, v in raw.items() if k != "matrix"}
+    expanded: list[tuple[str, dict[str, Any]]] = []
+    for combination in itertools.product(*(values for _, values in axes)):
+        variant_raw: Any = base
+        parts = []
+        for (key, _), label, value in zip(axes, labels, combination, strict=True):
+            variant_raw = _set_path(variant_raw, key, value)
+            parts.append(f"{label}={_show_value(value)}")
+        expanded.append((",".join(parts), variant_raw))
+    ids = [variant for variant, _ in expanded]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("matrix: two combinations read alike; use distinct values")
+    return expanded
+
+
+def _axis_labels(keys: list[str]) -> list[str]:
+    short = [
+        next((p for p in reversed(k.split(".")) if not p.isdigit()), k) for k in keys
+    ]
+    return [s if short.count(s) == 1 else k for s, k in zip(short, keys, strict=True)]
+
+
+def _show_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return json.dumps(_canonical(value), separators=(",", ":"))
+
+
+def _set_path(node: Any, dotted: str, value: Any) -> Any:
+    """A copy of ``node`` with the element at ``dotted`` set (copies only the
+    containers along the path, keeping their line information)."""
+    head, _, rest = dotted.partition(".")
+    if isinstance(node, Mapping):
+        copied = copy.copy(node)
+        if not rest:
+            copied[head] = value
+            return copied
+        if head not in node:
+            raise ScenarioError(f"matrix.{dotted}: no field {head!r} to set")
+        copied[head] = _set_path(node[head], rest, value)
+        return copied
+    if isinstance(node, list) and head.isdigit() and int(head) < len(node):
+        copied = copy.copy(node)
+        index = int(head)
+        copied[index] = value if not rest else _set_path(node[index], rest, value)
+        return copied
+    raise ScenarioError(f"matrix: cannot set {dotted!r} (no such field or index)")
 
 
 def scenario_from_config(
@@ -419,7 +619,7 @@ def find_scenarios(dirs: Iterable[str | PathLike[str]]) -> list[Path]:
     for directory in dirs:
         root = Path(directory)
         if root.is_file():
-            if _looks_like_scenario(root):
+            if looks_like_scenario(root):
                 found[root.resolve()] = None
             continue
         if not root.is_dir():
@@ -430,7 +630,7 @@ def find_scenarios(dirs: Iterable[str | PathLike[str]]) -> list[Path]:
             relative = candidate.relative_to(root).parts[:-1]
             if any(part.startswith(".") for part in relative):
                 continue
-            if _looks_like_scenario(candidate):
+            if looks_like_scenario(candidate):
                 found[candidate.resolve()] = None
     return sorted(found)
 
@@ -465,6 +665,10 @@ def resolve_scenario(
 
 
 # --- parsing ------------------------------------------------------------------------
+
+
+class _LocalError(Exception):
+    """A path problem turned into a located scenario problem by the caller."""
 
 
 class _Problems(Problems):
@@ -509,6 +713,8 @@ def _build(
     path: Path | None,
     base_dir: Path,
     registry: Any = None,
+    allow_outside: bool = False,
+    variant: str = "",
 ):
     problems = _Problems()
     if not isinstance(raw, Mapping):
@@ -538,18 +744,18 @@ def _build(
     requirements = _parse_requirements(raw, problems)
 
     pipeline, pipeline_path = _parse_pipeline(
-        raw, display, base_dir, path, problems, registry
+        raw, display, base_dir, path, problems, registry, allow_outside
     )
     if pipeline is None:
         # Nothing else can be checked against a broken pipeline.
         _raise(problems, raw, display)
         raise ScenarioError("pipeline: invalid", path=display)
 
-    inputs = _parse_inputs(raw, pipeline, seed or 0, base_dir, problems)
+    inputs = _parse_inputs(raw, pipeline, seed or 0, base_dir, problems, allow_outside)
     capture = _parse_capture(raw, pipeline, problems)
     tolerances = _parse_tolerances(raw, pipeline, problems)
     expect_failure = _parse_expect_failure(raw, pipeline, problems)
-    golden = _parse_golden(raw, name, base_dir, path, problems)
+    golden = _parse_golden(raw, name, base_dir, path, problems, allow_outside, variant)
     _raise(problems, raw, display)
     return Scenario(
         name=name,
@@ -569,6 +775,7 @@ def _build(
         timeout=timeout,
         path=path,
         pipeline_path=pipeline_path,
+        variant=variant,
     )
 
 
@@ -664,12 +871,20 @@ def _parse_requirements(raw: Mapping, problems: _Problems) -> tuple[str, ...]:
         return ()
     found: list[str] = []
     for index, item in enumerate(items):
-        text = item.strip().lower() if isinstance(item, str) else None
-        if text not in REQUIREMENTS:
+        text = item.strip() if isinstance(item, str) else None
+        if text is not None and text.startswith(KIND_REQUIREMENT_PREFIX):
+            kind = text[len(KIND_REQUIREMENT_PREFIX) :].strip()
+            text = KIND_REQUIREMENT_PREFIX + kind if kind else None
+        elif text is not None:
+            text = text.lower()
+            if text not in REQUIREMENTS:
+                text = None
+        if text is None:
             problems.at(
                 ("requirements", index),
                 f"unknown requirement {show(item)}; known: "
-                + ", ".join(REQUIREMENTS),
+                + ", ".join(REQUIREMENTS)
+                + f", {KIND_REQUIREMENT_PREFIX}NAME",
             )
             continue
         if text not in found:
@@ -684,6 +899,7 @@ def _parse_pipeline(
     path: Path | None,
     problems: _Problems,
     registry: Any = None,
+    allow_outside: bool = False,
 ) -> tuple[PipelineConfig | None, Path | None]:
     from shmpipeline.graph import validate_pipeline_config
 
@@ -692,9 +908,19 @@ def _parse_pipeline(
         problems.at(("pipeline",), "required (a mapping, or a path to a pipeline YAML)")
         return None, None
     if isinstance(value, str):
-        file_path = (base_dir / value.strip()).resolve()
-        if not file_path.is_file():
-            problems.at(("pipeline",), f"pipeline file not found: {file_path}")
+        try:
+            file_path = resolve_inside(
+                base_dir,
+                value.strip(),
+                what="pipeline",
+                error=_LocalError,
+                allow_outside=allow_outside,
+            )
+            if not file_path.exists():
+                raise _LocalError(f"pipeline file not found: {file_path}")
+            check_regular_file(file_path, what="pipeline file", error=_LocalError)
+        except _LocalError as exc:
+            problems.at(("pipeline",), str(exc))
             return None, None
         errors = validate_pipeline_config(file_path, registry=registry)
         if errors:
@@ -746,6 +972,7 @@ def _parse_inputs(
     seed: int,
     base_dir: Path,
     problems: _Problems,
+    allow_outside: bool = False,
 ) -> tuple[InputSpec, ...]:
     from shmpipeline.graph import PipelineGraph
 
@@ -779,7 +1006,15 @@ def _parse_inputs(
             problems.at(loc, f"not a source stream ({why}); inputs feed sources only")
             continue
         spec = _parse_input(
-            item, stream, specs[stream], seed, base_dir, loc, specs, problems
+            item,
+            stream,
+            specs[stream],
+            seed,
+            base_dir,
+            loc,
+            specs,
+            problems,
+            allow_outside,
         )
         if spec is None:
             continue
@@ -816,6 +1051,7 @@ def _parse_input(
     loc: Loc,
     specs: Mapping[str, Any],
     problems: _Problems,
+    allow_outside: bool = False,
 ) -> InputSpec | None:
     if not isinstance(item, Mapping):
         problems.at(
@@ -845,7 +1081,9 @@ def _parse_input(
         return _parse_constant(
             item["constant"], stream, spec, (*loc, "constant"), problems
         )
-    return _parse_file(item["file"], stream, spec, base_dir, (*loc, "file"), problems)
+    return _parse_file(
+        item["file"], stream, spec, base_dir, (*loc, "file"), problems, allow_outside
+    )
 
 
 def _parse_synthetic(item, stream, spec, seed, loc, problems) -> InputSpec | None:
@@ -963,16 +1201,28 @@ def _parse_constant(value, stream, spec, loc, problems) -> InputSpec | None:
     return StaticInput(stream, value=array, origin="constant")
 
 
-def _parse_file(value, stream, spec, base_dir, loc, problems) -> InputSpec | None:
+def _parse_file(
+    value, stream, spec, base_dir, loc, problems, allow_outside=False
+) -> InputSpec | None:
     if not isinstance(value, str) or not value.strip():
         problems.at(loc, "must be a path to a .npy file (relative to the scenario)")
         return None
-    file_path = (base_dir / value.strip()).resolve()
     try:
-        data = np.load(file_path, allow_pickle=False)
-    except FileNotFoundError:
-        problems.at(loc, f"file not found: {file_path}")
+        file_path = resolve_inside(
+            base_dir,
+            value.strip(),
+            what="file",
+            error=_LocalError,
+            allow_outside=allow_outside,
+        )
+        if not file_path.exists():
+            raise _LocalError(f"file not found: {file_path}")
+        content = read_user_bytes(file_path, what="file", error=_LocalError)
+    except _LocalError as exc:
+        problems.at(loc, str(exc))
         return None
+    try:
+        data = np.load(io.BytesIO(content), allow_pickle=False)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is bad input
         problems.at(loc, f"cannot read {file_path} as .npy: {exc}")
         return None
@@ -1145,18 +1395,68 @@ def _parse_expect_failure(
 
 
 def _parse_golden(
-    raw, name: str, base_dir: Path, path: Path | None, problems
+    raw,
+    name: str,
+    base_dir: Path,
+    path: Path | None,
+    problems,
+    allow_outside: bool = False,
+    variant: str = "",
 ) -> Path | None:
     value = raw.get("golden")
     if value is None:
-        return (base_dir / f"{name}.golden.npz").resolve() if path is not None else None
+        if path is None:
+            return None
+        value = f"{name}.golden.npz"
     if not isinstance(value, str) or not value.strip():
         problems.at(("golden",), "must be a file path (relative to the scenario)")
         return None
-    return (base_dir / value.strip()).resolve()
+    try:
+        return resolve_inside(
+            base_dir,
+            _variant_file(value.strip(), variant),
+            what="golden",
+            error=_LocalError,
+            allow_outside=allow_outside,
+        )
+    except _LocalError as exc:
+        problems.at(("golden",), str(exc))
+        return None
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def declared_goldens(path: str | PathLike[str]) -> tuple[Path, ...]:
+    """The golden files a scenario file names (one per matrix combination),
+    read without validating it; ``()`` when it cannot be read."""
+    file_path = Path(path).resolve()
+    raw = quick_load(file_path)
+    if not isinstance(raw, Mapping):
+        return ()
+    try:
+        variants = expand_matrix(raw) if raw.get("matrix") is not None else [("", raw)]
+    except ScenarioError:
+        return ()
+    found: list[Path] = []
+    for variant, variant_raw in variants:
+        name = variant_raw.get("name")
+        name = name.strip() if isinstance(name, str) else file_path.stem
+        value = variant_raw.get("golden")
+        value = value.strip() if isinstance(value, str) else f"{name}.golden.npz"
+        found.append((file_path.parent / _variant_file(value, variant)).resolve())
+    return tuple(found)
+
+
+def _variant_file(name: str, variant: str) -> str:
+    """``x.golden.npz`` -> ``x.r0=0.1.golden.npz`` for a matrix combination."""
+    if not variant:
+        return name
+    tag = re.sub(r"[^A-Za-z0-9_.=\-]+", "_", variant.replace(",", "-"))
+    for suffix in (".golden.npz", ".npz"):
+        if name.endswith(suffix):
+            return f"{name[: -len(suffix)]}.{tag}{suffix}"
+    return f"{name}.{tag}"
 
 
 def _canonical(value: Any) -> Any:
@@ -1179,23 +1479,51 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _quick_load(path: Path) -> Any:
+def quick_load(path: Path) -> Any:
+    """The parsed YAML of a file, or ``None`` when it is not a readable
+    regular file or does not parse (never blocks on a FIFO; no validation)."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_user_text(path, what="scenario file", error=ScenarioError)
+        return yaml.safe_load(text)
     except Exception:  # noqa: BLE001 - not a scenario we can list
         return None
 
 
-def _looks_like_scenario(path: Path) -> bool:
-    data = _quick_load(path)
+def looks_like_scenario(path: str | PathLike[str]) -> bool:
+    """Whether ``path`` is a readable YAML mapping with a top-level
+    ``pipeline`` key (what collection and listing treat as a scenario)."""
+    data = quick_load(Path(path))
     return isinstance(data, Mapping) and "pipeline" in data
+
+
+def match_scenarios(
+    pattern: str, dirs: Iterable[str | PathLike[str]] = ()
+) -> list[Path]:
+    """Scenario files matching ``pattern``: a glob (``ao_*``) over the names
+    and file stems of the scenarios in ``dirs``, else one name or path as
+    :func:`resolve_scenario` finds it. Raises :class:`ScenarioError` when
+    nothing matches."""
+    if not any(char in pattern for char in "*?[") or Path(pattern).is_file():
+        return [resolve_scenario(pattern, dirs)]
+    dirs = [Path(d) for d in dirs]
+    found = [
+        path
+        for path in find_scenarios(dirs)
+        if fnmatch.fnmatchcase(path.stem, pattern)
+        or fnmatch.fnmatchcase(_declared_name(path) or "", pattern)
+        or fnmatch.fnmatchcase(str(path), pattern)
+    ]
+    if not found:
+        where = ", ".join(str(d) for d in dirs) or "no directory"
+        raise ScenarioError(f"no scenario matches {pattern!r} (searched {where})")
+    return found
 
 
 def declared_requirements(path: str | PathLike[str]) -> tuple[str, ...]:
     """The ``requirements`` a scenario file declares, read without
     validating it (so a GPU scenario can be skipped where it cannot even be
     validated, e.g. without torch)."""
-    data = _quick_load(Path(path))
+    data = quick_load(Path(path))
     value = data.get("requirements") if isinstance(data, Mapping) else None
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list):
@@ -1204,11 +1532,11 @@ def declared_requirements(path: str | PathLike[str]) -> tuple[str, ...]:
         item.strip().lower()
         for item in items
         if isinstance(item, str) and item.strip().lower() in REQUIREMENTS
-    )
+    )  # kind:NAME entries: see shmpipeline.testing.requirements
 
 
 def _declared_name(path: Path) -> str | None:
-    data = _quick_load(path)
+    data = quick_load(path)
     if isinstance(data, Mapping) and isinstance(data.get("name"), str):
         return data["name"].strip()
     return None
