@@ -368,6 +368,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON document")
     p.set_defaults(handler=_cmd_kinds)
 
+    for role in ("sources", "sinks"):
+        p = sub.add_parser(
+            role, parents=[common], help=f"list registered {role[:-1]} plugin kinds"
+        )
+        p.add_argument("--json", action="store_true", help="print a JSON document")
+        p.set_defaults(handler=_cmd_endpoint_kinds, role=role)
+
     p = sub.add_parser(
         "cleanup",
         parents=[common],
@@ -645,6 +652,22 @@ def _cmd_kinds(args: argparse.Namespace) -> int:
         _log.warning("kernel plugin: %s", problem)
     if args.json:
         _emit_json({"kinds": kinds, "plugin_errors": problems})
+    else:
+        for kind in kinds:
+            print(kind)
+    return EXIT_OK
+
+
+def _cmd_endpoint_kinds(args: argparse.Namespace) -> int:
+    from .registry import get_default_registry
+
+    registry = get_default_registry()
+    table = registry.source_kinds if args.role == "sources" else registry.sink_kinds
+    kinds = list(table())
+    if args.json:
+        _emit_json({"kinds": kinds})
+    elif not kinds:
+        print(f"(no {args.role[:-1]} plugins registered)")
     else:
         for kind in kinds:
             print(kind)

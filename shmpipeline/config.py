@@ -1,35 +1,39 @@
 """Immutable configuration models for shared-memory pipelines.
 
-A pipeline file (YAML) or mapping has two lists: ``shared_memory`` (the named
-streams) and ``kernels`` (the compute stages wiring them). ``from_dict`` and
-``from_yaml`` validate it completely (SPEC §4) and return frozen dataclasses;
-the plain constructors do not validate (they are for code that already holds
-valid values, e.g. tests of one kernel).
+A pipeline file (YAML) or mapping has the lists ``shared_memory`` (the named
+streams), ``kernels`` (compute stages), ``sources`` and ``sinks`` (plugins run
+in manager threads), and an optional ``namespace`` (see
+``docs/DOCUMENT_MODEL.md`` for every field). ``from_dict`` and ``from_yaml``
+validate a document entry by entry (the parsers live in
+:mod:`shmpipeline._config_parse`) and return these frozen dataclasses; the
+plain constructors do not validate (they are for code that already holds
+valid values, e.g. tests of one kernel). Rules across kernels (one producer
+per stream) belong to the graph layer (:mod:`shmpipeline.graph`).
 
 Every problem is a :class:`~shmpipeline.errors.ConfigValidationError` whose
 message names the entry and the field::
 
-    kernels[2] 'scale_stage': input: unknown shared memory 'fram'
+    kernels[2] 'scale_stage': input: undefined shared memory 'fram'
     shared_memory[0] 'frame': shape: dimension 1 must be a positive integer, got 2.7
 
 Loaded from YAML, the error also carries ``path`` and ``line`` (the line of the
 offending field, else of its entry). All problems are collected before raising:
 ``exc.message`` is the first, ``exc.errors`` lists all of them. Nothing but
 ``ConfigValidationError`` escapes ``from_dict``/``from_yaml``, whatever the
-input.
+input, and every user value in a message is rendered bounded.
 
-Accepted forms and decisions (compatible with files the published
+Accepted forms and decisions (compatible with the documents the published
 ``shmpipeline`` accepts, except where that package accepted nonsense):
 
-- ``shape``: a non-empty list of positive integers; a bare positive integer
-  ``n`` is accepted as ``[n]``. Floats (even ``4.0``), strings, booleans and
-  nested lists are rejected.
+- ``shape``: a non-empty list of positive integers (``4.0`` reads as ``4``);
+  a bare positive integer ``n`` is accepted as ``[n]``. Other floats,
+  strings, booleans and nested lists are rejected.
 - ``dtype``: required; a numeric or bool NumPy dtype with an explicit width,
   spelled by name (``float32``, ``uint8``, ``bool``) or type code (``f4``,
-  ``<i2``). Width-less aliases (``float``, ``int``, ``double``, ``f``...) are
-  rejected because their width is ambiguous or platform-dependent; object,
-  string, datetime, structured and non-native byte-order dtypes are rejected.
-  Normalised to ``np.dtype``.
+  ``<i2``); ``float`` and ``double`` mean ``float64``. Other width-less
+  aliases (``int``, ``f``...) are rejected because their width is
+  platform-dependent; object, string, datetime, structured and non-native
+  byte-order dtypes are rejected. Normalised to ``np.dtype``.
 - ``storage``: ``cpu`` (default) or ``gpu``, case-insensitive. ``gpu_device``
   (``cuda`` or ``cuda:<n>``) is required for gpu streams and refused for cpu
   ones; ``cpu_mirror: true`` is only allowed on gpu streams.
@@ -40,1043 +44,55 @@ Accepted forms and decisions (compatible with files the published
   ``{alias: stream}`` mapping. Explicit aliases must be Python identifiers
   (they are names in ``custom_operation`` expressions), not keywords; no alias
   may be ``input``; aliases and bound streams are unique per kernel.
-- ``read_timeout``/``pause_sleep``: positive finite numbers.
+- timings (``read_timeout``, ``pause_sleep``, ``poll_interval``...): positive
+  finite numbers.
 - ``parameters``: a mapping with string keys (values are free; kernels check
-  them). ``operation``: a non-empty string.
+  them, refusing unknown names). ``operation``: a non-empty string.
 - An explicit ``null`` for an optional field means "use the default".
-- Unknown keys are rejected at every level; keys that later published
-  releases added (``sources``, ``inputs``, ``poll_interval``...) get a message
-  saying they are not supported here.
+- Unknown keys are rejected at every level ("unsupported fields").
 - YAML: duplicate keys are rejected; ``1e-3`` (no dot) loads as a float, not
-  as the string YAML 1.1 would make of it.
+  as the string YAML 1.1 would make of it; alias bombs are refused.
 """
 
 from __future__ import annotations
 
-import difflib
-import keyword
 import math
-import numbers
-import re
-import reprlib
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from shmpipeline.errors import ConfigValidationError, StreamLayoutError
-from shmpipeline.stream._names import check_name
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import load_yaml_file, plain
+from shmpipeline.errors import ConfigValidationError
 
 __all__ = [
     "SharedMemoryConfig",
     "AuxiliaryBinding",
+    "SynchronizationConfig",
     "KernelConfig",
+    "SourceConfig",
+    "SinkConfig",
     "PipelineConfig",
 ]
 
-#: numpy's own limit on the number of dimensions is 64; we keep it sane
-MAX_NDIM = 32
-_INT64_MAX = 2**63 - 1
-
-_TOP_KEYS = ("shared_memory", "kernels")
-_STREAM_KEYS = ("name", "shape", "dtype", "storage", "gpu_device", "cpu_mirror")
-_KERNEL_KEYS = (
-    "name",
-    "kind",
-    "input",
-    "output",
-    "auxiliary",
-    "operation",
-    "parameters",
-    "read_timeout",
-    "pause_sleep",
-)
-# Keys later published releases added; named in the error so a migrating
-# user knows the key is real but unsupported rather than misspelt.
-_PUBLISHED_EXTENSIONS = {
-    "pipeline": {"sources", "sinks", "namespace"},
-    "stream": {"notify", "mode", "initial"},
-    "kernel": {
-        "inputs",
-        "outputs",
-        "poll_interval",
-        "trigger_policy",
-        "synchronization",
-        "propagate_frame_id",
-    },
+#: lifecycle policies of a stream at build()
+STREAM_MODES = ("create_or_attach", "create", "attach", "replace")
+#: initializer patterns and the keys each accepts
+INITIAL_PATTERNS = {
+    "constant": ("pattern", "value"),
+    "normal": ("pattern", "seed", "mean", "std"),
+    "values": ("pattern", "values"),
+    "identity": ("pattern", "scale"),
 }
-_GPU_DEVICE_RE = re.compile(r"cuda(:\d+)?\Z")
-_DTYPE_CODE_RE = re.compile(r"[<>=|]?[a-zA-Z]\d+\Z")
-_NUMERIC_KINDS = "biufc"
-
-Loc = tuple[Any, ...]
-
-
-# --- small helpers ---------------------------------------------------------------
-
-
-class _ShortRepr(reprlib.Repr):
-    """``repr`` bounded in length and depth (user values can be anything)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.maxstring = 60
-        self.maxother = 60
-        self.maxlevel = 3
-        self.maxlist = self.maxtuple = self.maxdict = self.maxset = 6
-
-    def repr_int(self, x: int, level: int) -> str:
-        if x.bit_length() > 128:
-            return f"<{x.bit_length()}-bit integer>"
-        return super().repr_int(x, level)
-
-
-_short_repr = _ShortRepr()
-
-
-def _show(value: Any) -> str:
-    """A short, safe description of an arbitrary user value."""
-    try:
-        return _short_repr.repr(value)
-    except Exception:  # a hostile __repr__ must not escape validation
-        return f"<{type(value).__name__} object>"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _hint(word: Any, candidates: Sequence[str]) -> str:
-    if not isinstance(word, str):
-        return ""
-    close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-
-
-def _plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
-    """Deep copy of mappings/lists into plain ``dict``/``list`` (tuples kept).
-
-    Shared sub-objects (YAML aliases) stay shared, so a "billion laughs"
-    document costs linear time.
-    """
-    if memo is None:
-        memo = {}
-    if isinstance(value, Mapping):
-        if id(value) in memo:
-            return memo[id(value)]
-        out: dict[Any, Any] = {}
-        memo[id(value)] = out
-        for key, item in value.items():
-            out[key] = _plain(item, memo)
-        return out
-    if isinstance(value, list):
-        if id(value) in memo:
-            return memo[id(value)]
-        seq: list[Any] = []
-        memo[id(value)] = seq
-        seq.extend(_plain(item, memo) for item in value)
-        return seq
-    if isinstance(value, tuple):
-        return tuple(_plain(item, memo) for item in value)
-    return value
-
-
-# --- problem collection ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Problem:
-    """One validation problem: the message and where in the raw data it is."""
-
-    message: str
-    loc: Loc
-
-
-class _Problems:
-    """Collects problems so that every one of them can be reported."""
-
-    def __init__(self) -> None:
-        self.items: list[_Problem] = []
-
-    def add(self, where: str, field_name: str | None, problem: str, loc: Loc) -> None:
-        parts = [part for part in (where, field_name) if part]
-        self.items.append(_Problem(": ".join([*parts, problem]), loc))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-def _entry_label(base: str, name: Any) -> str:
-    if isinstance(name, str) and name.strip():
-        return f"{base} {name.strip()!r}"
-    return base
-
-
-def _check_keys(
-    data: Mapping[Any, Any],
-    allowed: Sequence[str],
-    section: str,
-    where: str,
-    loc: Loc,
-    problems: _Problems,
-) -> None:
-    for key in data:
-        if isinstance(key, str) and key in allowed:
-            continue
-        if isinstance(key, str) and key in _PUBLISHED_EXTENSIONS[section]:
-            problems.add(
-                where,
-                key,
-                "not supported by this runtime (a field of later published "
-                "shmpipeline releases); remove it",
-                (*loc, key),
-            )
-            continue
-        problems.add(
-            where,
-            None,
-            f"unknown key {_show(key)}{_hint(key, allowed)}; allowed: "
-            + ", ".join(allowed),
-            (*loc, key),
-        )
-
-
-# --- field parsers (return the value, or None after adding a problem) ----------------
-
-
-def _parse_text(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
-) -> str | None:
-    if value is None:
-        problems.add(where, field_name, "required", loc)
-        return None
-    if not isinstance(value, str):
-        problems.add(where, field_name, f"must be a string, got {_show(value)}", loc)
-        return None
-    text = value.strip()
-    if not text:
-        problems.add(where, field_name, "must not be empty", loc)
-        return None
-    if not text.isprintable():
-        problems.add(
-            where, field_name, f"must be printable text, got {_show(value)}", loc
-        )
-        return None
-    return text
-
-
-def _parse_stream_ref(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
-) -> str | None:
-    """A reference to a stream: a string (whether it exists is checked later)."""
-    return _parse_text(value, where, field_name, loc, problems)
-
-
-def _parse_stream_name(
-    value: Any, where: str, loc: Loc, problems: _Problems
-) -> str | None:
-    name = _parse_text(value, where, "name", loc, problems)
-    if name is None:
-        return None
-    try:
-        check_name(name)
-    except StreamLayoutError as exc:
-        problems.add(where, "name", str(exc), loc)
-        return None
-    return name
-
-
-def _parse_shape(
-    value: Any, where: str, loc: Loc, problems: _Problems
-) -> tuple[int, ...] | None:
-    def bad(problem: str) -> None:
-        problems.add(where, "shape", problem, loc)
-
-    if value is None:
-        bad("required (a list of positive integers, e.g. [64, 64])")
-        return None
-    if _is_int(value):
-        dims: list[Any] = [value]
-    elif isinstance(value, (list, tuple)):
-        dims = list(value)
-    else:
-        bad(f"must be a list of positive integers, got {_show(value)}")
-        return None
-    if not dims:
-        bad("must have at least one dimension")
-        return None
-    if len(dims) > MAX_NDIM:
-        bad(f"has {len(dims)} dimensions; at most {MAX_NDIM} are supported")
-        return None
-    shape: list[int] = []
-    for index, dim in enumerate(dims):
-        if not _is_int(dim):
-            bad(f"dimension {index} must be a positive integer, got {_show(dim)}")
-            return None
-        if dim <= 0:
-            bad(f"dimension {index} must be a positive integer, got {_show(dim)}")
-            return None
-        shape.append(int(dim))
-    if math.prod(shape) > _INT64_MAX:
-        bad(f"too many elements in {_show(tuple(shape))}")
-        return None
-    return tuple(shape)
-
-
-def _explicit_width_spelling(text: str, dtype: np.dtype) -> bool:
-    """``float32``/``bool``/``f4``/``<i2`` yes; ``float``/``int``/``f`` no."""
-    if text == dtype.name or dtype.kind == "b" and text in ("bool", "bool_", "?"):
-        return True
-    return bool(_DTYPE_CODE_RE.match(text))
-
-
-def _parse_dtype(
-    value: Any, where: str, loc: Loc, problems: _Problems
-) -> np.dtype | None:
-    def bad(problem: str) -> None:
-        problems.add(where, "dtype", problem, loc)
-
-    if value is None:
-        bad("required (a NumPy dtype name such as 'float32')")
-        return None
-    text: str | None = None
-    if isinstance(value, np.dtype):
-        candidate: Any = value
-    elif isinstance(value, type) and issubclass(value, np.generic):
-        candidate = value
-    elif isinstance(value, str):
-        text = value.strip()
-        candidate = text
-    else:
-        bad(f"must be a NumPy dtype name such as 'float32', got {_show(value)}")
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dtype = np.dtype(candidate)
-    except Exception:
-        bad(f"{_show(value)} is not a NumPy dtype")
-        return None
-    if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype:
-        bad(f"{_show(value)} is not a numeric or bool dtype ({dtype.str})")
-        return None
-    if not dtype.isnative:
-        bad(f"{_show(value)} has a non-native byte order; use {dtype.name!r}")
-        return None
-    if text is not None and not _explicit_width_spelling(text, dtype):
-        bad(
-            f"{_show(value)} has no explicit width (it means {dtype.name!r} "
-            f"here); write {dtype.name!r}"
-        )
-        return None
-    return dtype
-
-
-def _parse_positive_float(
-    value: Any, where: str, field_name: str, loc: Loc, problems: _Problems
-) -> float | None:
-    if not _is_real(value):
-        problems.add(
-            where,
-            field_name,
-            f"must be a positive number of seconds, got {_show(value)}",
-            loc,
-        )
-        return None
-    try:
-        number = float(value)
-    except (OverflowError, ValueError, TypeError):
-        number = math.inf
-    if not math.isfinite(number) or number <= 0.0:
-        problems.add(
-            where,
-            field_name,
-            f"must be a positive finite number of seconds, got {_show(value)}",
-            loc,
-        )
-        return None
-    return number
-
-
-# --- entries -------------------------------------------------------------------------
-
-
-def _parse_stream(
-    raw: Any, base: str, loc: Loc, problems: _Problems
-) -> tuple[SharedMemoryConfig | None, str | None]:
-    """Parse one ``shared_memory`` entry; return (config or None, name or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, shape and dtype, got " + _show(raw),
-            loc,
-        )
-        return None, None
-    where = _entry_label(base, raw.get("name"))
-    before = len(problems)
-    _check_keys(raw, _STREAM_KEYS, "stream", where, loc, problems)
-    name = _parse_stream_name(raw.get("name"), where, (*loc, "name"), problems)
-    shape = _parse_shape(raw.get("shape"), where, (*loc, "shape"), problems)
-    dtype = _parse_dtype(raw.get("dtype"), where, (*loc, "dtype"), problems)
-
-    storage_raw = raw.get("storage")
-    storage: str | None = "cpu"
-    if storage_raw is not None:
-        if isinstance(storage_raw, str) and storage_raw.strip().lower() in (
-            "cpu",
-            "gpu",
-        ):
-            storage = storage_raw.strip().lower()
-        else:
-            problems.add(
-                where,
-                "storage",
-                f"must be 'cpu' or 'gpu', got {_show(storage_raw)}",
-                (*loc, "storage"),
-            )
-            storage = None
-
-    gpu_raw = raw.get("gpu_device")
-    gpu_device: str | None = None
-    gpu_loc = (*loc, "gpu_device")
-    if storage == "cpu" and gpu_raw is not None:
-        problems.add(
-            where, "gpu_device", "not allowed on a cpu stream (storage: cpu)", gpu_loc
-        )
-    elif storage == "gpu" and gpu_raw is None:
-        problems.add(
-            where, "gpu_device", "required for storage: gpu (e.g. 'cuda:0')", gpu_loc
-        )
-    elif gpu_raw is not None:
-        if isinstance(gpu_raw, str) and _GPU_DEVICE_RE.match(gpu_raw.strip()):
-            gpu_device = gpu_raw.strip()
-        else:
-            problems.add(
-                where,
-                "gpu_device",
-                f"must be 'cuda' or 'cuda:<index>', got {_show(gpu_raw)}",
-                gpu_loc,
-            )
-
-    mirror_raw = raw.get("cpu_mirror")
-    mirror_loc = (*loc, "cpu_mirror")
-    if mirror_raw is not None and not isinstance(mirror_raw, bool):
-        problems.add(
-            where,
-            "cpu_mirror",
-            f"must be true or false, got {_show(mirror_raw)}",
-            mirror_loc,
-        )
-    elif mirror_raw is True and storage == "cpu":
-        problems.add(
-            where,
-            "cpu_mirror",
-            "only allowed on gpu streams (storage: gpu)",
-            mirror_loc,
-        )
-
-    # a present but invalid name still "defines" the stream for references,
-    # so one bad name does not cascade into errors on every kernel using it
-    raw_name = raw.get("name")
-    ref_name = raw_name.strip() if isinstance(raw_name, str) else None
-    if len(problems) > before:
-        return None, ref_name or None
-    assert name is not None and shape is not None and dtype is not None
-    assert storage is not None
-    config = SharedMemoryConfig(
-        name=name,
-        shape=shape,
-        dtype=dtype,
-        storage=storage,
-        gpu_device=gpu_device,
-        cpu_mirror=mirror_raw,
-    )
-    return config, name
-
-
-_ALIAS_PROBLEM = (
-    "alias {} must be a Python identifier, not a keyword (it is a name in "
-    "operation expressions)"
-)
-
-
-def _valid_alias(alias: str, stream: str) -> bool:
-    """An alias differing from its stream name must be usable in expressions;
-    the implicit alias of the list form is the stream name itself."""
-    if alias == stream:
-        return True
-    return alias.isidentifier() and not keyword.iskeyword(alias)
-
-
-def _parse_auxiliary(
-    value: Any, where: str, loc: Loc, problems: _Problems
-) -> tuple[list[tuple[AuxiliaryBinding, Any]], bool]:
-    """Return ([(binding, loc key)], ok) for the list or mapping form."""
-    bindings: list[tuple[AuxiliaryBinding, Any]] = []
-    ok = True
-    if value is None:
-        return bindings, ok
-    if isinstance(value, Mapping):
-        for alias, stream in value.items():
-            item_loc = (*loc, alias)
-            if not isinstance(alias, str) or not alias.strip():
-                problems.add(
-                    where,
-                    "auxiliary",
-                    f"alias {_show(alias)} must be a non-empty string",
-                    item_loc,
-                )
-                ok = False
-                continue
-            alias = alias.strip()
-            field_name = f"auxiliary.{alias}"
-            name = _parse_stream_ref(stream, where, field_name, item_loc, problems)
-            if name is None:
-                ok = False
-                continue
-            if not _valid_alias(alias, name):
-                problems.add(
-                    where, field_name, _ALIAS_PROBLEM.format(_show(alias)), item_loc
-                )
-                ok = False
-                continue
-            bindings.append((AuxiliaryBinding(alias=alias, name=name), alias))
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            item_loc = (*loc, index)
-            if isinstance(item, AuxiliaryBinding):
-                alias_raw, stream = item.alias, item.name
-            else:
-                alias_raw, stream = None, item
-            label = f"auxiliary[{index}]"
-            name = _parse_stream_ref(stream, where, label, item_loc, problems)
-            if name is None:
-                ok = False
-                continue
-            alias = name if alias_raw is None else alias_raw
-            if not isinstance(alias, str) or not _valid_alias(alias, name):
-                problems.add(
-                    where, label, _ALIAS_PROBLEM.format(_show(alias)), item_loc
-                )
-                ok = False
-                continue
-            bindings.append((AuxiliaryBinding(alias=alias, name=name), index))
-    else:
-        problems.add(
-            where,
-            "auxiliary",
-            "must be a list of stream names or an {alias: stream} mapping, got "
-            + _show(value),
-            loc,
-        )
-        return bindings, False
-
-    seen: dict[str, Any] = {}
-    for binding, key in bindings:
-        field_name = f"auxiliary.{binding.alias}"
-        if binding.alias == "input":
-            problems.add(
-                where,
-                field_name,
-                "alias 'input' is reserved for the trigger input; bind the stream "
-                "under another alias ({other_alias: stream})",
-                (*loc, key),
-            )
-            ok = False
-        elif binding.alias in seen:
-            problems.add(where, field_name, "duplicate alias", (*loc, key))
-            ok = False
-        seen.setdefault(binding.alias, key)
-    return bindings, ok
-
-
-def _parse_parameters(
-    value: Any, where: str, loc: Loc, problems: _Problems
-) -> dict[str, Any] | None:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        problems.add(where, "parameters", f"must be a mapping, got {_show(value)}", loc)
-        return None
-    for key in value:
-        if not isinstance(key, str):
-            problems.add(
-                where,
-                "parameters",
-                f"keys must be strings, got {_show(key)}",
-                (*loc, key),
-            )
-            return None
-    return _plain(value)
-
-
-@dataclass
-class _KernelRef:
-    """The wiring of one kernel, as far as it could be parsed (for cross checks
-    shared by config loading and :class:`~shmpipeline.graph.PipelineGraph`)."""
-
-    where: str
-    loc: Loc
-    name: str | None
-    input: str | None
-    output: str | None
-    auxiliary: list[tuple[AuxiliaryBinding, Any]]
-
-
-def _kernel_self_problems(ref: _KernelRef, problems: _Problems) -> None:
-    """Rules about one kernel's own bindings."""
-    where, loc = ref.where, ref.loc
-    if ref.input is not None and ref.input == ref.output:
-        problems.add(
-            where,
-            "output",
-            f"is the trigger input {ref.input!r}; a kernel cannot write the stream "
-            "that triggers it",
-            (*loc, "output"),
-        )
-    bound: dict[str, str] = {}
-    for binding, key in ref.auxiliary:
-        field_name = f"auxiliary.{binding.alias}"
-        item_loc = (*loc, "auxiliary", key)
-        if binding.name == ref.input:
-            problems.add(
-                where,
-                field_name,
-                f"stream {binding.name!r} is already the trigger input",
-                item_loc,
-            )
-        elif binding.name == ref.output:
-            problems.add(
-                where,
-                field_name,
-                f"stream {binding.name!r} is the kernel's own output",
-                item_loc,
-            )
-        elif binding.name in bound:
-            problems.add(
-                where,
-                field_name,
-                f"stream {binding.name!r} is already bound to alias "
-                f"{bound[binding.name]!r}",
-                item_loc,
-            )
-        bound.setdefault(binding.name, binding.alias)
-
-
-def _parse_kernel(
-    raw: Any, base: str, loc: Loc, problems: _Problems
-) -> tuple[KernelConfig | None, _KernelRef | None]:
-    """Parse one ``kernels`` entry; return (config or None, wiring or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, kind, input and output, got " + _show(raw),
-            loc,
-        )
-        return None, None
-    where = _entry_label(base, raw.get("name"))
-    before = len(problems)
-    _check_keys(raw, _KERNEL_KEYS, "kernel", where, loc, problems)
-    name = _parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
-    kind = _parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
-    input_name = _parse_stream_ref(
-        raw.get("input"), where, "input", (*loc, "input"), problems
-    )
-    output_name = _parse_stream_ref(
-        raw.get("output"), where, "output", (*loc, "output"), problems
-    )
-    auxiliary, aux_ok = _parse_auxiliary(
-        raw.get("auxiliary"), where, (*loc, "auxiliary"), problems
-    )
-    operation = raw.get("operation")
-    if operation is not None:
-        operation = _parse_text(
-            operation, where, "operation", (*loc, "operation"), problems
-        )
-    parameters = _parse_parameters(
-        raw.get("parameters"), where, (*loc, "parameters"), problems
-    )
-    timing: dict[str, float | None] = {}
-    for key, default in (("read_timeout", 1.0), ("pause_sleep", 0.01)):
-        value = raw.get(key)
-        timing[key] = (
-            default
-            if value is None
-            else _parse_positive_float(value, where, key, (*loc, key), problems)
-        )
-
-    ref = _KernelRef(where, loc, name, input_name, output_name, auxiliary)
-    _kernel_self_problems(ref, problems)
-    if len(problems) > before or not aux_ok:
-        return None, ref
-    assert name and kind and input_name and output_name and parameters is not None
-    config = KernelConfig(
-        name=name,
-        kind=kind,
-        input=input_name,
-        output=output_name,
-        auxiliary=tuple(binding for binding, _ in auxiliary),
-        operation=operation,
-        parameters=parameters,
-        read_timeout=timing["read_timeout"],  # type: ignore[arg-type]
-        pause_sleep=timing["pause_sleep"],  # type: ignore[arg-type]
-    )
-    return config, ref
-
-
-def _cross_problems(
-    streams: Sequence[tuple[str, Loc, str | None]],
-    kernels: Sequence[_KernelRef],
-    problems: _Problems,
-) -> None:
-    """Rules across entries: unique names, defined streams, one producer each.
-
-    ``streams`` holds ``(where, loc, name)`` per shared_memory entry.
-    """
-    defined: dict[str, str] = {}
-    for where, loc, name in streams:
-        if name is None:
-            continue
-        if name in defined:
-            problems.add(
-                where,
-                "name",
-                f"duplicate shared memory name (also {defined[name]})",
-                (*loc, "name"),
-            )
-        else:
-            defined[name] = where
-    kernel_names: dict[str, str] = {}
-    for ref in kernels:
-        if ref.name is None:
-            continue
-        if ref.name in kernel_names:
-            problems.add(
-                ref.where,
-                "name",
-                f"duplicate kernel name (also {kernel_names[ref.name]})",
-                (*ref.loc, "name"),
-            )
-        else:
-            kernel_names[ref.name] = ref.where
-
-    def check_defined(ref: _KernelRef, field_name: str, stream: str | None, loc: Loc):
-        if stream is not None and stream not in defined:
-            problems.add(
-                ref.where,
-                field_name,
-                f"unknown shared memory {stream!r}{_hint(stream, list(defined))}",
-                loc,
-            )
-
-    producers: dict[str, str] = {}
-    for ref in kernels:
-        check_defined(ref, "input", ref.input, (*ref.loc, "input"))
-        for binding, key in ref.auxiliary:
-            check_defined(
-                ref,
-                f"auxiliary.{binding.alias}",
-                binding.name,
-                (*ref.loc, "auxiliary", key),
-            )
-        check_defined(ref, "output", ref.output, (*ref.loc, "output"))
-        if ref.output is None:
-            continue
-        if ref.output in producers:
-            problems.add(
-                ref.where,
-                "output",
-                f"shared memory {ref.output!r} is already produced by "
-                f"{producers[ref.output]}; a stream has at most one producer",
-                (*ref.loc, "output"),
-            )
-        else:
-            producers[ref.output] = ref.where
-
-
-@dataclass
-class _Parsed:
-    """Result of parsing a whole pipeline mapping, valid or not."""
-
-    streams: list[SharedMemoryConfig | None]
-    kernels: list[KernelConfig | None]
-    problems: _Problems
-
-    def config(self) -> PipelineConfig | None:
-        if len(self.problems):
-            return None
-        return PipelineConfig(
-            shared_memory=tuple(s for s in self.streams if s is not None),
-            kernels=tuple(k for k in self.kernels if k is not None),
-        )
-
-
-def _parse_pipeline(raw: Any) -> _Parsed:
-    problems = _Problems()
-    parsed = _Parsed([], [], problems)
-    if not isinstance(raw, Mapping):
-        problems.add(
-            "pipeline",
-            None,
-            "must be a mapping with 'shared_memory' and 'kernels' lists, got "
-            + _show(raw),
-            (),
-        )
-        return parsed
-    _check_keys(raw, _TOP_KEYS, "pipeline", "pipeline", (), problems)
-
-    stream_refs: list[tuple[str, Loc, str | None]] = []
-    streams_raw = raw.get("shared_memory")
-    if not isinstance(streams_raw, (list, tuple)) or not streams_raw:
-        problems.add(
-            "",
-            "shared_memory",
-            "required: a non-empty list of stream entries"
-            + ("" if streams_raw is None else f", got {_show(streams_raw)}"),
-            ("shared_memory",),
-        )
-    else:
-        for index, entry in enumerate(streams_raw):
-            loc = ("shared_memory", index)
-            base = f"shared_memory[{index}]"
-            config, name = _parse_stream(entry, base, loc, problems)
-            parsed.streams.append(config)
-            stream_refs.append((_entry_label(base, name), loc, name))
-
-    kernel_refs: list[_KernelRef] = []
-    kernels_raw = raw.get("kernels")
-    if not isinstance(kernels_raw, (list, tuple)) or not kernels_raw:
-        problems.add(
-            "",
-            "kernels",
-            "required: a non-empty list of kernel entries"
-            + ("" if kernels_raw is None else f", got {_show(kernels_raw)}"),
-            ("kernels",),
-        )
-    else:
-        for index, entry in enumerate(kernels_raw):
-            loc = ("kernels", index)
-            config, ref = _parse_kernel(entry, f"kernels[{index}]", loc, problems)
-            parsed.kernels.append(config)
-            if ref is not None:
-                kernel_refs.append(ref)
-
-    _cross_problems(stream_refs, kernel_refs, problems)
-    return parsed
-
-
-def _parse_pipeline_safely(raw: Any) -> _Parsed:
-    """:func:`_parse_pipeline`, with absurd nesting reported as a problem."""
-    try:
-        return _parse_pipeline(raw)
-    except RecursionError:
-        problems = _Problems()
-        problems.add("pipeline", None, "data is nested too deeply", ())
-        return _Parsed([], [], problems)
-
-
-# --- YAML with line numbers --------------------------------------------------------
-
-
-class _LineDict(dict):
-    """A mapping loaded from YAML: ``line`` of the mapping, ``key_lines``."""
-
-    __slots__ = ("line", "key_lines")
-
-
-class _LineList(list):
-    """A sequence loaded from YAML: ``line`` and ``item_lines``."""
-
-    __slots__ = ("line", "item_lines")
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that records the line of every mapping key and sequence item,
-    rejects duplicate keys, and reads ``1e-3`` as a float (YAML 1.2 style)."""
-
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.Node) -> _LineDict:
-    if not isinstance(node, yaml.MappingNode):
-        raise yaml.constructor.ConstructorError(
-            None, None, f"expected a mapping node, but found {node.id}", node.start_mark
-        )
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-            key = loader.construct_object(key_node)
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {_show(key)}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-    loader.flatten_mapping(node)
-    result = _LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping",
-                node.start_mark,
-                "found unhashable key",
-                key_node.start_mark,
-            ) from None
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.Node) -> _LineList:
-    if not isinstance(node, yaml.SequenceNode):
-        raise yaml.constructor.ConstructorError(
-            None,
-            None,
-            f"expected a sequence node, but found {node.id}",
-            node.start_mark,
-        )
-    result = _LineList()
-    result.line = node.start_mark.line + 1
-    result.item_lines = []
-    for child in node.value:
-        result.append(loader.construct_object(child, deep=True))
-        result.item_lines.append(child.start_mark.line + 1)
-    return result
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence
-)
-_LineLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _line_of(raw: Any, loc: Loc) -> int | None:
-    """The line of the deepest element of ``loc`` found in YAML-loaded ``raw``."""
-    line = getattr(raw, "line", None)
-    node = raw
-    for key in loc:
-        if isinstance(node, _LineDict):
-            try:
-                if key not in node:
-                    break
-            except TypeError:
-                break
-            line = node.key_lines.get(key, line)
-            node = node[key]
-        elif isinstance(node, _LineList) and isinstance(key, int):
-            if not 0 <= key < len(node):
-                break
-            line = node.item_lines[key]
-            node = node[key]
-        else:
-            break
-    return line
-
-
-def _load_yaml(path: Any) -> tuple[Any, str, Path]:
-    """Read and parse a YAML file; return (data, display path, path)."""
-    try:
-        file_path = Path(path)
-    except TypeError:
-        raise ConfigValidationError(
-            f"config path must be a string or a path, got {_show(path)}"
-        ) from None
-    display = str(path) if isinstance(path, str) else str(file_path)
-    try:
-        data = file_path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigValidationError("config file not found", path=display) from None
-    except IsADirectoryError:
-        raise ConfigValidationError(
-            "config path is a directory, not a file", path=display
-        ) from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigValidationError(
-            f"cannot read config file: {reason}", path=display
-        ) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ConfigValidationError(
-            "config file is not UTF-8 text", path=display, line=line
-        ) from None
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 (a SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or exc.context or "cannot parse"
-        if exc.problem and exc.context:
-            problem = f"{exc.problem} ({exc.context})"
-        raise ConfigValidationError(
-            f"invalid YAML: {problem}", path=display, line=line
-        ) from None
-    except RecursionError:
-        raise ConfigValidationError(
-            "invalid YAML: nested too deeply", path=display
-        ) from None
-    except Exception as exc:  # anything else the parser raises is bad input too
-        raise ConfigValidationError(
-            f"invalid YAML: {type(exc).__name__}: {_show(str(exc))}", path=display
-        ) from None
-    return raw, display, file_path
-
-
-def _raise_problems(
-    problems: _Problems, raw: Any = None, path: str | None = None
-) -> None:
-    """Raise the collected problems (first as message, all in ``errors``)."""
-    if not len(problems):
-        return
-    rendered: list[str] = []
-    first_line: int | None = None
-    for index, problem in enumerate(problems.items):
-        line = _line_of(raw, problem.loc) if path is not None else None
-        if index == 0:
-            first_line = line
-        rendered.append(
-            ConfigValidationError(problem.message, path=path, line=line).args[0]
-        )
-    raise ConfigValidationError(
-        problems.items[0].message, path=path, line=first_line, errors=rendered
-    )
-
-
-# --- the dataclasses ------------------------------------------------------------------
+#: trigger policies of multi-input kernels
+TRIGGER_POLICIES = ("any_new", "all_new")
+#: synchronization modes and skew policies of multi-input kernels
+SYNC_MODES = ("count", "matching_frame_id")
+SYNC_ON_SKEW = ("drop_older",)
 
 
 @dataclass(frozen=True)
@@ -1094,6 +110,21 @@ class SharedMemoryConfig:
     storage: str = "cpu"
     gpu_device: str | None = None
     cpu_mirror: bool | None = None
+    #: accepted for the published documents; our futex wake-ups are always on,
+    #: so it changes nothing here
+    notify: bool | None = None
+    #: what build() does when the segment exists (see STREAM_MODES)
+    mode: str = "create_or_attach"
+    #: value published at every build(): {"pattern": ..., ...} or None
+    initial: dict[str, Any] | None = None
+    #: the pipeline's namespace (scopes the segment name, not the stream name)
+    namespace: str | None = field(default=None, repr=False)
+
+    @property
+    def resource_name(self) -> str:
+        """The name the segment is claimed under: ``namespace.name`` (or
+        ``name``); wiring, ``get_stream`` and messages keep using ``name``."""
+        return self.name if self.namespace is None else f"{self.namespace}.{self.name}"
 
     def __post_init__(self) -> None:
         # Convenience normalisation for direct construction (never raises):
@@ -1102,20 +133,26 @@ class SharedMemoryConfig:
             object.__setattr__(self, "shape", tuple(self.shape))
         if isinstance(self.dtype, (str, type)):
             try:
-                object.__setattr__(self, "dtype", np.dtype(self.dtype))
-            except Exception:
-                pass
+                dtype = np.dtype(self.dtype)
+            except (TypeError, ValueError):
+                raise ConfigValidationError(
+                    f"shared memory {self.name!r}: dtype: {show(self.dtype)} is "
+                    "not a NumPy dtype"
+                ) from None
+            object.__setattr__(self, "dtype", dtype)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SharedMemoryConfig:
         """Build a validated shared-memory configuration from a mapping."""
-        problems = _Problems()
+        from shmpipeline._config_parse import parse_stream_entry, raise_problems
+
+        problems = Problems()
         try:
-            config, _ = _parse_stream(raw, "shared_memory", (), problems)
+            config, _ = parse_stream_entry(raw, "shared_memory", (), problems)
         except RecursionError:
             problems.add("shared_memory", None, "data is nested too deeply", ())
             config = None
-        _raise_problems(problems)
+        raise_problems(problems)
         assert config is not None
         return config
 
@@ -1141,6 +178,12 @@ class SharedMemoryConfig:
             out["gpu_device"] = self.gpu_device
         if self.cpu_mirror is not None:
             out["cpu_mirror"] = self.cpu_mirror
+        if self.notify is not None:
+            out["notify"] = self.notify
+        if self.mode != "create_or_attach":
+            out["mode"] = self.mode
+        if self.initial is not None:
+            out["initial"] = plain(self.initial)
         return out
 
 
@@ -1150,6 +193,41 @@ class AuxiliaryBinding:
 
     alias: str
     name: str
+
+
+#: default sleep between trigger polls of a multi-input kernel (seconds)
+DEFAULT_POLL_INTERVAL = 1e-5
+
+
+@dataclass(frozen=True)
+class SynchronizationConfig:
+    """How a multi-input kernel pairs up its trigger inputs.
+
+    ``mode='count'`` fires on publication counts alone (the trigger policy
+    decides when). ``mode='matching_frame_id'`` also requires every trigger's
+    latest frame to carry the same ``frame_id`` token, so a fan-in only
+    combines frames of one generation; when branches skew, ``on_skew``
+    (``drop_older``) skips the lagging generations, at most
+    ``max_skew_generations`` behind the newest, and ``max_wait_s`` (alias
+    ``timeout``; ``None``: wait as long as it takes) bounds how long a dead
+    branch can stall the kernel.
+    """
+
+    mode: str = "count"
+    on_skew: str = "drop_older"
+    max_skew_generations: int = 16
+    max_wait_s: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that the ``synchronization`` field reads back."""
+        out: dict[str, Any] = {
+            "mode": self.mode,
+            "on_skew": self.on_skew,
+            "max_skew_generations": self.max_skew_generations,
+        }
+        if self.max_wait_s is not None:
+            out["max_wait_s"] = self.max_wait_s
+        return out
 
 
 @dataclass(frozen=True)
@@ -1171,6 +249,20 @@ class KernelConfig:
     parameters: dict[str, Any] = field(default_factory=dict)
     read_timeout: float = 1.0
     pause_sleep: float = 0.01
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+    inputs: tuple[str, ...] = field(default_factory=tuple)
+    trigger_policy: str = "any_new"
+    synchronization: SynchronizationConfig | None = None
+    propagate_frame_id: bool = False
+
+    def __post_init__(self) -> None:
+        # direct construction: lists become tuples; the primary names follow
+        # the lists when only those were given meaningfully
+        for name in ("inputs", "outputs"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> KernelConfig:
@@ -1179,20 +271,46 @@ class KernelConfig:
         Checks the kernel's own fields and bindings; whether the streams exist
         is a pipeline-level check (:meth:`PipelineConfig.from_dict`).
         """
-        problems = _Problems()
+        from shmpipeline._config_parse import parse_kernel_entry, raise_problems
+
+        problems = Problems()
         try:
-            config, _ = _parse_kernel(raw, "kernel", (), problems)
+            config, _ = parse_kernel_entry(raw, "kernel", (), problems)
         except RecursionError:
             problems.add("kernel", None, "data is nested too deeply", ())
             config = None
-        _raise_problems(problems)
+        raise_problems(problems)
         assert config is not None
         return config
 
     @property
     def all_inputs(self) -> tuple[str, ...]:
-        """Return the trigger input followed by ordered auxiliary streams."""
-        return (self.input, *self.auxiliary_names)
+        """Return the trigger inputs followed by ordered auxiliary streams."""
+        return (*self.trigger_inputs, *self.auxiliary_names)
+
+    @property
+    def trigger_inputs(self) -> tuple[str, ...]:
+        """Every trigger stream in declaration order (``(input,)`` for one)."""
+        return self.inputs if self.inputs else (self.input,)
+
+    @property
+    def all_outputs(self) -> tuple[str, ...]:
+        """Every output stream in declaration order (``(output,)`` for one);
+        the primary ``output`` is always the first."""
+        return self.outputs if self.outputs else (self.output,)
+
+    @property
+    def requires_matching_frame_id(self) -> bool:
+        """Whether the kernel only combines trigger frames of one frame_id."""
+        return (
+            self.synchronization is not None
+            and self.synchronization.mode == "matching_frame_id"
+        )
+
+    @property
+    def tracks_frame_id(self) -> bool:
+        """Whether the worker reads (and so may forward) frame_id tokens."""
+        return self.propagate_frame_id or self.requires_matching_frame_id
 
     @property
     def auxiliary_names(self) -> tuple[str, ...]:
@@ -1215,12 +333,15 @@ class KernelConfig:
         ``auxiliary`` is written as a list of names when every alias equals
         its stream name, else as an ``{alias: stream}`` mapping.
         """
-        out: dict[str, Any] = {
-            "name": self.name,
-            "kind": self.kind,
-            "input": self.input,
-            "output": self.output,
-        }
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.trigger_inputs) > 1:
+            out["inputs"] = list(self.trigger_inputs)
+        else:
+            out["input"] = self.input
+        if len(self.all_outputs) > 1:
+            out["outputs"] = list(self.all_outputs)
+        else:
+            out["output"] = self.output
         if self.auxiliary:
             if all(b.alias == b.name for b in self.auxiliary):
                 out["auxiliary"] = [b.name for b in self.auxiliary]
@@ -1229,9 +350,131 @@ class KernelConfig:
         if self.operation is not None:
             out["operation"] = self.operation
         if self.parameters:
-            out["parameters"] = _plain(self.parameters)
+            out["parameters"] = plain(self.parameters)
         out["read_timeout"] = self.read_timeout
         out["pause_sleep"] = self.pause_sleep
+        if self.poll_interval != DEFAULT_POLL_INTERVAL:
+            out["poll_interval"] = self.poll_interval
+        default_policy = "all_new" if len(self.trigger_inputs) > 1 else "any_new"
+        if self.trigger_policy != default_policy:
+            out["trigger_policy"] = self.trigger_policy
+        if self.synchronization is not None:
+            out["synchronization"] = self.synchronization.to_dict()
+        if self.propagate_frame_id:
+            out["propagate_frame_id"] = True
+        return out
+
+
+class _EndpointBindings:
+    """Auxiliary helpers shared by the endpoint configs."""
+
+    auxiliary: tuple[AuxiliaryBinding, ...]
+
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Auxiliary shared-memory names in config order."""
+        return tuple(b.name for b in self.auxiliary)
+
+    @property
+    def auxiliary_aliases(self) -> tuple[str, ...]:
+        """Auxiliary aliases in config order."""
+        return tuple(b.alias for b in self.auxiliary)
+
+    @property
+    def auxiliary_by_alias(self) -> dict[str, str]:
+        """Auxiliary bindings keyed by alias."""
+        return {b.alias: b.name for b in self.auxiliary}
+
+    def _auxiliary_dict(self) -> Any:
+        if all(b.alias == b.name for b in self.auxiliary):
+            return [b.name for b in self.auxiliary]
+        return {b.alias: b.name for b in self.auxiliary}
+
+
+@dataclass(frozen=True)
+class SourceConfig(_EndpointBindings):
+    """One manager-owned source plugin: writes ``stream`` (or every stream of
+    ``streams``, one coordinated generation at a time) from a manager thread.
+    """
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    poll_interval: float = 0.01
+    read_timeout: float | None = None
+    streams: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SourceConfig:
+        """Build a validated source configuration from a mapping."""
+        from shmpipeline._config_parse import endpoint_from_dict
+
+        return endpoint_from_dict(raw, "source")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Every stream this source publishes, in declaration order."""
+        return self.streams if self.streams else (self.stream,)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        if len(self.output_streams) > 1:
+            out["streams"] = list(self.output_streams)
+        else:
+            out["stream"] = self.stream
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["poll_interval"] = self.poll_interval
+        if self.read_timeout is not None:
+            out["read_timeout"] = self.read_timeout
+        return out
+
+
+@dataclass(frozen=True)
+class SinkConfig(_EndpointBindings):
+    """One manager-owned sink plugin: consumes ``stream`` in a manager thread;
+    a stateful sink may publish ``outputs``."""
+
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    read_timeout: float = 1.0
+    pause_sleep: float = 0.01
+    consume_timeout: float | None = None
+    outputs: tuple[str, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SinkConfig:
+        """Build a validated sink configuration from a mapping."""
+        from shmpipeline._config_parse import endpoint_from_dict
+
+        return endpoint_from_dict(raw, "sink")  # type: ignore[return-value]
+
+    @property
+    def output_streams(self) -> tuple[str, ...]:
+        """Streams this stateful sink may publish."""
+        return self.outputs
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "stream": self.stream}
+        if self.outputs:
+            out["outputs"] = list(self.outputs)
+        if self.auxiliary:
+            out["auxiliary"] = self._auxiliary_dict()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out["read_timeout"] = self.read_timeout
+        out["pause_sleep"] = self.pause_sleep
+        if self.consume_timeout is not None:
+            out["consume_timeout"] = self.consume_timeout
         return out
 
 
@@ -1248,18 +491,35 @@ class PipelineConfig:
     shared_memory: tuple[SharedMemoryConfig, ...]
     kernels: tuple[KernelConfig, ...]
     source_path: Path | None = field(default=None, compare=False, repr=False)
+    sources: tuple[SourceConfig, ...] = field(default_factory=tuple)
+    sinks: tuple[SinkConfig, ...] = field(default_factory=tuple)
+    namespace: str | None = None
+    #: directory plugin parameters resolve against (metadata, not serialised)
+    base_path: Path | None = field(default=None, compare=False, repr=False)
+    # the parts this object held when from_dict validated them; a copy with
+    # other parts (dataclasses.replace) is no longer known to be valid
+    _validated_parts: tuple[Any, ...] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> PipelineConfig:
+    def from_dict(
+        cls, raw: Mapping[str, Any], *, base_path: str | PathLike[str] | None = None
+    ) -> PipelineConfig:
         """Create a validated pipeline configuration from a plain mapping.
 
-        Raises :class:`ConfigValidationError` listing every problem found.
+        ``base_path`` is where plugin parameters resolve (default: the
+        current directory now). Raises :class:`ConfigValidationError` listing
+        every problem found.
         """
-        parsed = _parse_pipeline_safely(raw)
-        _raise_problems(parsed.problems)
-        config = parsed.config()
+        from shmpipeline._config_parse import parse_pipeline_checked, raise_problems
+
+        parsed = parse_pipeline_checked(raw)
+        raise_problems(parsed.problems)
+        base = Path.cwd() if base_path is None else Path(base_path).expanduser()
+        config = parsed.config(base.resolve())
         assert config is not None
-        return config
+        return config._mark_validated()
 
     @classmethod
     def from_yaml(cls, path: str | PathLike[str]) -> PipelineConfig:
@@ -1267,16 +527,34 @@ class PipelineConfig:
 
         Errors carry the file path and the line of the offending entry/field.
         """
-        raw, display, file_path = _load_yaml(path)
-        parsed = _parse_pipeline_safely(raw)
-        _raise_problems(parsed.problems, raw, display)
-        config = parsed.config()
-        assert config is not None
+        from shmpipeline._config_parse import parse_pipeline_checked, raise_problems
+
+        raw, display, file_path = load_yaml_file(path)
+        parsed = parse_pipeline_checked(raw)
+        raise_problems(parsed.problems, raw, display)
         try:
             resolved = file_path.resolve()
         except (OSError, RuntimeError):
             resolved = file_path.absolute()
-        return replace(config, source_path=resolved)
+        config = parsed.config(resolved.parent)
+        assert config is not None
+        return replace(config, source_path=resolved)._mark_validated()
+
+    def _mark_validated(self) -> PipelineConfig:
+        object.__setattr__(self, "_validated_parts", self._parts())
+        return self
+
+    def _parts(self) -> tuple[Any, ...]:
+        return (self.shared_memory, self.kernels, self.sources, self.sinks)
+
+    @property
+    def validated(self) -> bool:
+        """Whether this object came out of ``from_dict``/``from_yaml`` unchanged
+        (so its entries need no second check; hand-built configs do)."""
+        parts = self._validated_parts
+        return parts is not None and all(
+            a is b for a, b in zip(parts, self._parts(), strict=True)
+        )
 
     @property
     def shared_memory_by_name(self) -> dict[str, SharedMemoryConfig]:
@@ -1291,62 +569,36 @@ class PipelineConfig:
     @property
     def base_dir(self) -> Path:
         """Directory that relative paths in parameters are resolved against:
-        the YAML file's directory, else the current working directory."""
+        the YAML file's directory, else ``base_path``, else the current
+        working directory."""
         if self.source_path is not None:
             return Path(self.source_path).parent
+        if self.base_path is not None:
+            return Path(self.base_path)
         return Path.cwd().resolve()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back to an equal config."""
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [s.to_dict() for s in self.shared_memory],
             "kernels": [k.to_dict() for k in self.kernels],
         }
+        if self.sources:
+            out["sources"] = [e.to_dict() for e in self.sources]
+        if self.sinks:
+            out["sinks"] = [e.to_dict() for e in self.sinks]
+        if self.namespace is not None:
+            out["namespace"] = self.namespace
+        return out
+
+    @property
+    def sources_by_name(self) -> dict[str, SourceConfig]:
+        """Source configurations keyed by name."""
+        return {e.name: e for e in self.sources}
+
+    @property
+    def sinks_by_name(self) -> dict[str, SinkConfig]:
+        """Sink configurations keyed by name."""
+        return {e.name: e for e in self.sinks}
 
 
-# --- helpers for graph validation ------------------------------------------------------
-
-
-def _raw_from_config(config: Any) -> Any:
-    """A raw mapping of a (possibly hand-built, possibly invalid) config object,
-    keeping field values as they are so validation sees what is there."""
-    if not isinstance(config, PipelineConfig):
-        return config
-
-    def stream(spec: Any) -> Any:
-        if not isinstance(spec, SharedMemoryConfig):
-            return spec
-        return {
-            "name": spec.name,
-            "shape": spec.shape,
-            "dtype": spec.dtype,
-            "storage": spec.storage,
-            "gpu_device": spec.gpu_device,
-            "cpu_mirror": spec.cpu_mirror,
-        }
-
-    def kernel(item: Any) -> Any:
-        if not isinstance(item, KernelConfig):
-            return item
-        return {
-            "name": item.name,
-            "kind": item.kind,
-            "input": item.input,
-            "output": item.output,
-            "auxiliary": item.auxiliary,
-            "operation": item.operation,
-            "parameters": item.parameters,
-            "read_timeout": item.read_timeout,
-            "pause_sleep": item.pause_sleep,
-        }
-
-    shared = config.shared_memory
-    kernels = config.kernels
-    return {
-        "shared_memory": [stream(s) for s in shared]
-        if isinstance(shared, (list, tuple))
-        else shared,
-        "kernels": [kernel(k) for k in kernels]
-        if isinstance(kernels, (list, tuple))
-        else kernels,
-    }

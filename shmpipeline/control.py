@@ -23,7 +23,10 @@ FRAMES = 2  # worker: frames computed
 LAST_FRAME_ID = 3  # worker: frame id of the last published output
 COMPUTE_NS_SUM = 4  # worker: total compute time
 HEARTBEAT_NS = 5  # worker: CLOCK_MONOTONIC of the last loop turn
-HEADER_FIELDS = 8
+SYNC_SKEW_EVENTS = 6  # worker: fan-in trigger sets seen with mismatched tokens
+SYNC_SKIPPED_GENERATIONS = 7  # worker: fan-in lagging frames dropped
+SYNC_TIMEOUTS = 8  # worker: fan-in sets abandoned (skew too wide, max_wait_s)
+HEADER_FIELDS = 12
 RING = 1024  # recent compute times kept for percentiles
 
 
@@ -42,6 +45,12 @@ class ControlBlock:
         block.fields[LAST_FRAME_ID] = -1
         return block
 
+    def reset(self) -> None:
+        """Back to a fresh block (command RUN, no frames): a pooled worker's
+        block is reused by the next kernel it runs."""
+        self.array[:] = 0.0
+        self.fields[LAST_FRAME_ID] = -1
+
     def __reduce__(self):
         return (ControlBlock, (self.raw,))
 
@@ -53,6 +62,13 @@ class ControlBlock:
         fields[COMPUTE_NS_SUM] += compute_ns
         fields[LAST_FRAME_ID] = frame_id
         fields[FRAMES] = n + 1
+
+    def record_sync(self, metrics: Any) -> None:
+        """Publish a fan-in's :class:`~shmpipeline.triggers.FanInMetrics`."""
+        fields = self.fields
+        fields[SYNC_SKEW_EVENTS] = metrics.skew_events
+        fields[SYNC_SKIPPED_GENERATIONS] = metrics.skipped_generations
+        fields[SYNC_TIMEOUTS] = metrics.timeouts
 
     # -- manager side -------------------------------------------------------
     @property
@@ -80,6 +96,11 @@ class ControlBlock:
             "compute_p99_us": (
                 float(np.percentile(recent, 99)) / 1e3 if recent.size else None
             ),
+            "frame_sync_skew_events": int(self.fields[SYNC_SKEW_EVENTS]),
+            "frame_sync_skipped_generations": int(
+                self.fields[SYNC_SKIPPED_GENERATIONS]
+            ),
+            "frame_sync_timeouts": int(self.fields[SYNC_TIMEOUTS]),
         }
 
 

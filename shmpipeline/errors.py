@@ -118,6 +118,12 @@ class StreamFrameError(StreamError, ValueError):
     layout; the stream is left untouched and usable."""
 
 
+class StreamWriterDiedError(StreamError, RuntimeError):
+    """A reader waiting without a timeout for a new frame found that the
+    stream's writer process (its creator, before anyone wrote) is dead, so no
+    frame can come."""
+
+
 class GpuUnavailableError(ShmPipelineError, RuntimeError):
     """A GPU kind or GPU stream was used without torch or without CUDA."""
 
@@ -162,6 +168,7 @@ __all__ = [
     "StreamLayoutError",
     "StreamClosedError",
     "StreamFrameError",
+    "StreamWriterDiedError",
     "GpuUnavailableError",
     "GoldenError",
     "GoldenMismatchError",

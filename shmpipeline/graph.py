@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shmpipeline import config as _config
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import line_of, load_yaml_file
+from shmpipeline._config_parse import (
+    KernelWiring,
+    cross_entry_problems,
+    kernel_wiring_problems,
+    parse_pipeline_checked,
+    producer_problems,
+    raw_from_config,
+)
 from shmpipeline.config import KernelConfig, PipelineConfig
 from shmpipeline.errors import ConfigValidationError
 
@@ -86,12 +95,14 @@ class PipelineGraph:
         )
         streams = dict.fromkeys(self._stream_names)
         for kernel in self._kernels:
-            for name in (*kernel.all_inputs, kernel.output):
+            for name in (*kernel.all_inputs, *kernel.all_outputs):
                 streams.setdefault(name)
         self._producers: dict[str, list[str]] = {name: [] for name in streams}
         self._consumers: dict[str, list[str]] = {name: [] for name in streams}
         for kernel in self._kernels:
-            self._producers[kernel.output].append(kernel.name)
+            for name in kernel.all_outputs:
+                if kernel.name not in self._producers[name]:
+                    self._producers[name].append(kernel.name)
             for name in kernel.all_inputs:
                 if kernel.name not in self._consumers[name]:
                     self._consumers[name].append(kernel.name)
@@ -109,7 +120,9 @@ class PipelineGraph:
         in config order: input, auxiliaries, output)."""
         edges: list[GraphEdge] = []
         for kernel in self._kernels:
-            edges.append(GraphEdge(kernel.input, kernel.name, "input", kernel.input))
+            for index, name in enumerate(kernel.trigger_inputs):
+                role = "input" if index == 0 else f"input:{index}"
+                edges.append(GraphEdge(name, kernel.name, role, name))
             for binding in kernel.auxiliary:
                 edges.append(
                     GraphEdge(
@@ -119,7 +132,9 @@ class PipelineGraph:
                         binding.name,
                     )
                 )
-            edges.append(GraphEdge(kernel.name, kernel.output, "output", kernel.output))
+            for index, name in enumerate(kernel.all_outputs):
+                role = "output" if index == 0 else f"output:{index}"
+                edges.append(GraphEdge(kernel.name, name, role, name))
         return tuple(edges)
 
     def _kernel(self, kernel_name: str) -> KernelConfig:
@@ -180,7 +195,7 @@ class PipelineGraph:
         """Return kernels that consume the target kernel's output (as trigger
         or auxiliary), sorted. Raises ``KeyError`` for an unknown kernel."""
         kernel = self._kernel(kernel_name)
-        downstream = set(self._consumers[kernel.output])
+        downstream = {c for name in kernel.all_outputs for c in self._consumers[name]}
         downstream.discard(kernel.name)
         return tuple(sorted(downstream))
 
@@ -190,7 +205,7 @@ class PipelineGraph:
         """Per kernel index: indices of the kernels it depends on."""
         deps: list[set[int]] = []
         for index, kernel in enumerate(self._kernels):
-            names = kernel.all_inputs if auxiliary else (kernel.input,)
+            names = kernel.all_inputs if auxiliary else kernel.trigger_inputs
             found = {
                 self._index[p]
                 for name in names
@@ -302,24 +317,56 @@ class PipelineGraph:
         trigger or one of its auxiliaries, an auxiliary stream bound twice.
         Messages name the entry and field as config loading does.
         """
-        problems = _config._Problems()
+        problems = Problems()
         streams = [
             (f"shared_memory[{i}] {s.name!r}", ("shared_memory", i), s.name)
             for i, s in enumerate(self.config.shared_memory)
         ]
         refs = []
         for i, kernel in enumerate(self._kernels):
-            ref = _config._KernelRef(
+            ref = KernelWiring(
                 where=f"kernels[{i}] {kernel.name!r}",
                 loc=("kernels", i),
                 name=kernel.name,
                 input=kernel.input,
                 output=kernel.output,
                 auxiliary=[(b, j) for j, b in enumerate(kernel.auxiliary)],
+                inputs=_refs(kernel.inputs, "inputs", ("kernels", i)),
+                outputs=_refs(kernel.outputs, "outputs", ("kernels", i)),
             )
-            _config._kernel_self_problems(ref, problems)
+            kernel_wiring_problems(ref, problems)
             refs.append(ref)
-        _config._cross_problems(streams, refs, problems)
+        for section, entries in (
+            ("sources", getattr(self.config, "sources", ())),
+            ("sinks", getattr(self.config, "sinks", ())),
+        ):
+            for i, endpoint in enumerate(entries):
+                loc = (section, i)
+                if section == "sources":
+                    reads: list[Any] = []
+                    writes = [
+                        (name, f"streams[{j}]" if endpoint.streams else "stream", loc)
+                        for j, name in enumerate(endpoint.output_streams)
+                    ]
+                else:
+                    reads = [(endpoint.stream, "stream", loc)]
+                    writes = [
+                        (name, f"outputs[{j}]", loc)
+                        for j, name in enumerate(endpoint.outputs)
+                    ]
+                ref = KernelWiring(
+                    where=f"{section}[{i}] {endpoint.name!r}",
+                    loc=loc,
+                    name=endpoint.name,
+                    input=None,
+                    output=None,
+                    auxiliary=[(b, j) for j, b in enumerate(endpoint.auxiliary)],
+                    inputs=reads,
+                    outputs=writes,
+                )
+                kernel_wiring_problems(ref, problems)
+                refs.append(ref)
+        cross_entry_problems(streams, refs, problems, producers=True)
         return [p.message for p in problems.items]
 
     def raise_for_errors(self) -> None:
@@ -350,7 +397,7 @@ class PipelineGraph:
         ``source_streams``, ``sink_streams``, ``orphaned_streams``,
         ``topological_order``, ``cycles``, ``validation_errors``.
         """
-        return {
+        out: dict[str, Any] = {
             "shared_memory": [
                 {
                     "name": spec.name,
@@ -395,6 +442,18 @@ class PipelineGraph:
             "cycles": [list(group) for group in self.cycles()],
             "validation_errors": self.validation_errors(),
         }
+        for entry, kernel in zip(out["kernels"], self._kernels, strict=True):
+            if len(kernel.trigger_inputs) > 1:
+                entry["inputs"] = list(kernel.trigger_inputs)
+                entry["trigger_policy"] = kernel.trigger_policy
+            if len(kernel.all_outputs) > 1:
+                entry["outputs"] = list(kernel.all_outputs)
+        endpoints = {
+            "sources": [e.to_dict() for e in getattr(self.config, "sources", ())],
+            "sinks": [e.to_dict() for e in getattr(self.config, "sinks", ())],
+        }
+        out.update({key: value for key, value in endpoints.items() if value})
+        return out
 
     def describe(self) -> str:
         """Return a human-readable, multi-line pipeline graph summary."""
@@ -425,7 +484,8 @@ class PipelineGraph:
         for number, name in enumerate(order, start=1):
             kernel = by_name[name]
             text = (
-                f"  {number}. {name} [{kernel.kind}] {kernel.input} -> {kernel.output}"
+                f"  {number}. {name} [{kernel.kind}] {', '.join(kernel.trigger_inputs)}"
+                f" -> {', '.join(kernel.all_outputs)}"
             )
             if kernel.auxiliary:
                 text += "  aux: " + ", ".join(
@@ -436,7 +496,7 @@ class PipelineGraph:
                 text += f"  operation: {kernel.operation}"
             if kernel.parameters:
                 text += "  params: " + ", ".join(
-                    f"{key}={_config._show(value)}"
+                    f"{key}={show(value)}"
                     for key, value in kernel.parameters.items()
                 )
             lines.append(text)
@@ -445,6 +505,14 @@ class PipelineGraph:
             "Sources: " + (", ".join(self.source_streams()) or "none"),
             "Sinks: " + (", ".join(self.sink_streams()) or "none"),
         ]
+        for source in getattr(self.config, "sources", ()):
+            lines.append(
+                f"Source plugin: {source.name} [{source.kind}] -> "
+                + ", ".join(source.output_streams)
+            )
+        for sink in getattr(self.config, "sinks", ()):
+            outputs = f" -> {', '.join(sink.outputs)}" if sink.outputs else ""
+            lines.append(f"Sink plugin: {sink.name} [{sink.kind}] {sink.stream}{outputs}")
         orphaned = self.orphaned_streams()
         if orphaned:
             lines.append("Orphaned streams: " + ", ".join(orphaned))
@@ -458,6 +526,17 @@ class PipelineGraph:
             lines += ["", "Validation errors:"]
             lines += [f"  - {error}" for error in errors]
         return "\n".join(lines)
+
+
+def _refs(names: Any, field_name: str, loc: tuple[Any, ...]) -> Any:
+    """``[(stream, field, loc)]`` of an ``inputs``/``outputs`` tuple, or None
+    when the kernel uses the single ``input``/``output`` form."""
+    if not names:
+        return None
+    return [
+        (name, f"{field_name}[{j}]", (*loc, field_name, j))
+        for j, name in enumerate(names)
+    ]
 
 
 def _kernel_message(message: str, index: int, name: str) -> str:
@@ -490,24 +569,28 @@ def validate_pipeline_config(
     """
     path: str | None = None
     raw: Any
+    if isinstance(config, PipelineConfig) and config.validated:
+        return _model_errors(config, registry)
     if isinstance(config, PipelineConfig):
-        raw = _config._raw_from_config(config)
+        # hand-built: its fields were never checked, so check them as data
+        raw = raw_from_config(config)
     elif isinstance(config, (str, os.PathLike, Path)):
         try:
-            raw, path, _ = _config._load_yaml(config)
+            raw, path, _ = load_yaml_file(config)
         except ConfigValidationError as exc:
             return [str(exc)]
     else:
         raw = config
 
-    parsed = _config._parse_pipeline_safely(raw)
+    parsed = parse_pipeline_checked(raw)
 
     def render(message: str, loc: tuple[Any, ...]) -> str:
         if path is None:
             return message
-        line = _config._line_of(raw, loc)
+        line = line_of(raw, loc)
         return ConfigValidationError(message, path=path, line=line).args[0]
 
+    producer_problems(parsed.wirings, parsed.problems)
     errors = [render(p.message, p.loc) for p in parsed.problems.items]
     seen = {p.message for p in parsed.problems.items}
     if isinstance(config, PipelineConfig):
@@ -536,7 +619,7 @@ def validate_pipeline_config(
     for index, kernel in enumerate(parsed.kernels):
         if kernel is None:
             continue
-        names = (*kernel.all_inputs, kernel.output)
+        names = (*kernel.all_inputs, *kernel.all_outputs)
         bindable = all(name in built and name not in duplicated for name in names)
         try:
             if bindable:
@@ -559,4 +642,112 @@ def validate_pipeline_config(
         if message not in seen:
             seen.add(message)
             errors.append(render(message, ("kernels", index)))
+    if not parsed.problems.items:
+        built_config = parsed.config()
+        if built_config is not None:
+            errors += _endpoint_errors(built_config, registry, built)
+    return errors
+
+
+def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> list[str]:
+    """Errors of a config whose entries were validated when it was built:
+    the cross-entry rules of the graph and each kernel's binding rules."""
+    errors = PipelineGraph(config).validation_errors()
+    if errors:
+        return errors
+    if registry is None:
+        from shmpipeline.registry import get_default_registry
+
+        registry = get_default_registry()
+    streams = config.shared_memory_by_name
+    errors += _endpoint_errors(config, registry, streams)
+    for index, kernel in enumerate(config.kernels):
+        try:
+            registry.validate(kernel, streams)
+        except ConfigValidationError as exc:
+            errors.append(_kernel_message(exc.message, index, kernel.name))
+        except Exception as exc:  # a third-party registry or kernel misbehaving
+            errors.append(
+                _kernel_message(
+                    f"validation raised {type(exc).__name__}: {exc}", index, kernel.name
+                )
+            )
+    return errors
+
+
+def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> list[str]:
+    """Each source's and sink's own checks (its plugin's ``validate_config``),
+    messages prefixed with the entry as config loading does."""
+    errors: list[str] = []
+    for section, method in (("sources", "validate_source"), ("sinks", "validate_sink")):
+        validate = getattr(registry, method, None)
+        for index, endpoint in enumerate(getattr(config, section, ())):
+            if validate is None:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: the registry cannot "
+                    "validate sources and sinks"
+                )
+                continue
+            try:
+                validate(endpoint, streams)
+            except ConfigValidationError as exc:
+                own = f"{section[:-1]} {endpoint.name!r}: "
+                message = exc.message
+                if message.startswith(own):
+                    message = message[len(own) :]
+                errors.append(f"{section}[{index}] {endpoint.name!r}: {message}")
+            except Exception as exc:
+                errors.append(
+                    f"{section}[{index}] {endpoint.name!r}: validation raised "
+                    f"{type(exc).__name__}: {exc}"
+                )
+    if not errors:
+        errors += _feedback_errors(config, registry)
+    return errors
+
+
+def _feedback_errors(config: Any, registry: Any) -> list[str]:
+    """Lockstep sources (``required_feedback_aliases``) need their response
+    to come back through kernels that forward the frame_id token: trace each
+    feedback auxiliary, a sink's output, back to the source's own streams."""
+    errors: list[str] = []
+    by_output = {name: k for k in config.kernels for name in k.all_outputs}
+    sink_of = {name: s for s in config.sinks for name in s.outputs}
+    get_source = getattr(registry, "get_source", None)
+    for index, source in enumerate(config.sources):
+        if get_source is None:
+            break
+        aliases = tuple(getattr(get_source(source.kind), "required_feedback_aliases", ()))
+        where = f"sources[{index}] {source.name!r}"
+        for alias in aliases:
+            stream = source.auxiliary_by_alias.get(alias)
+            if stream is None:
+                errors.append(f"{where}: auxiliary: requires feedback alias {alias!r}")
+                continue
+            sink = sink_of.get(stream)
+            if sink is None:
+                errors.append(
+                    f"{where}: auxiliary.{alias}: feedback stream {stream!r} must be "
+                    "declared as a sink output"
+                )
+                continue
+            pending, seen = [sink.stream], set()
+            while pending:
+                name = pending.pop()
+                if name in source.output_streams or name in seen:
+                    continue
+                seen.add(name)
+                kernel = by_output.get(name)
+                if kernel is None:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: feedback path cannot trace "
+                        f"sink input {name!r} to a source output"
+                    )
+                elif not kernel.propagate_frame_id:
+                    errors.append(
+                        f"{where}: auxiliary.{alias}: kernel {kernel.name!r} on the "
+                        "feedback path must set propagate_frame_id: true"
+                    )
+                else:
+                    pending.extend(kernel.trigger_inputs)
     return errors

@@ -5,18 +5,23 @@ of its auxiliary streams) and writes one output frame in place. Kernels are
 classes so that configuration is validated once, before any process starts
 (:meth:`Kernel.validate_config`), and so that per-frame work
 (:meth:`Kernel.compute_into`) can reuse everything prepared in ``__init__``.
+
+A kernel with several trigger inputs (``inputs:``) receives them as a tuple
+of frames in ``inputs`` order; a kernel with several outputs (``outputs:``,
+``output_arity``) implements :meth:`Kernel.compute_into_multiple`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernels import _validation
+from shmpipeline.kernels._parameters import Parameter
 
 
 def _cwd() -> Path:
@@ -56,6 +61,11 @@ class KernelContext:
         return self.shared_memory[self.config.input]
 
     @property
+    def trigger_input_specs(self) -> tuple[SharedMemoryConfig, ...]:
+        """Return every trigger stream specification in ``inputs`` order."""
+        return tuple(self.shared_memory[name] for name in self.config.trigger_inputs)
+
+    @property
     def auxiliary_specs(self) -> tuple[SharedMemoryConfig, ...]:
         """Return auxiliary stream specifications in config order."""
         return tuple(self.shared_memory[name] for name in self.config.auxiliary_names)
@@ -70,21 +80,32 @@ class KernelContext:
         """Return the primary output stream specification."""
         return self.shared_memory[self.config.output]
 
+    @property
+    def output_specs(self) -> tuple[SharedMemoryConfig, ...]:
+        """Return every output stream specification in ``outputs`` order."""
+        return tuple(self.shared_memory[name] for name in self.config.all_outputs)
+
 
 class Kernel(ABC):
     """Base class for compute kernels executed by the runtime.
 
     Custom kernels normally override :meth:`validate_config` when they need
     stage-specific parameter checks (calling ``super()`` first) and implement
-    :meth:`compute_into` to write results into the provided output buffer.
+    :meth:`compute_into` to write results into the provided output buffer
+    (multi-output kernels implement :meth:`compute_into_multiple` instead).
 
     Class attributes:
 
     - ``kind``: the registry key, e.g. ``"cpu.scale"``.
     - ``storage``: ``"cpu"`` or ``"gpu"``; every bound stream must use it.
-    - ``input_arity``: number of trigger inputs (configs carry exactly one).
+    - ``input_arity``: number of trigger inputs (``inputs:``): exact count,
+      ``(min, max)`` or ``None`` for any number (default 1).
     - ``auxiliary_arity``: exact count, ``(min, max)`` (``max`` may be
       ``None``), or ``None`` for any number of auxiliary streams.
+    - ``output_arity``: number of outputs (``outputs:``), same forms (default 1).
+    - ``parameter_specs``: the declared parameters
+      (:class:`~shmpipeline.kernels._parameters.Parameter`); when set,
+      ``parameter_names`` is derived from it.
     - ``parameter_names``: when not ``None``, ``parameters`` keys outside this
       set are rejected (built-in kernels set it; ``None`` skips the check).
     - ``accepts_operation``: when false, a top-level ``operation`` is rejected.
@@ -92,10 +113,23 @@ class Kernel(ABC):
 
     kind: ClassVar[str] = "kernel.base"
     storage: ClassVar[str] = "cpu"
-    input_arity: ClassVar[int] = 1
+    input_arity: ClassVar[int | tuple[int, int | None] | None] = 1
     auxiliary_arity: ClassVar[int | tuple[int, int | None] | None] = 0
+    output_arity: ClassVar[int | tuple[int, int | None] | None] = 1
+    parameter_specs: ClassVar[tuple[Parameter, ...] | None] = None
     parameter_names: ClassVar[frozenset[str] | None] = None
     accepts_operation: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        specs = cls.__dict__.get("parameter_specs")
+        if specs is not None and "parameter_names" not in cls.__dict__:
+            cls.parameter_names = frozenset(spec.name for spec in specs)
+        if "compute_into_multiple" in cls.__dict__ and getattr(
+            cls.compute_into, "__isabstractmethod__", False
+        ):
+            # a multi-output kernel need not implement compute_into
+            cls.compute_into = _no_single_output_compute
 
     def __init__(self, context: KernelContext) -> None:
         """Store validated kernel context and normalized parameters."""
@@ -137,14 +171,40 @@ class Kernel(ABC):
     ) -> None:
         """Compute into the provided reusable output buffer.
 
+        ``trigger_input`` is the trigger frame, or a tuple of frames in
+        ``inputs`` order for a kernel with several trigger inputs;
         ``auxiliary_inputs`` maps alias to the latest frame of that stream.
         Implementations must write every element of ``output`` and should not
-        allocate per frame.
+        allocate per frame. A kernel that implements
+        :meth:`compute_into_multiple` need not implement this method.
         """
+
+    def compute_into_multiple(
+        self,
+        trigger_input: Any,
+        outputs: Sequence[Any],
+        auxiliary_inputs: Mapping[str, Any],
+    ) -> None:
+        """Compute into every output buffer (``outputs`` in ``outputs`` order).
+
+        The runtime always calls this method; the default forwards the
+        primary output to :meth:`compute_into`, so single-output kernels
+        implement only that.
+        """
+        self.compute_into(trigger_input, outputs[0], auxiliary_inputs)
 
     def reset(self) -> None:
         """Forget internal state (integrators, history); default: nothing."""
         return None
+
+
+def _no_single_output_compute(
+    self: Kernel, trigger_input: Any, output: Any, auxiliary_inputs: Any
+) -> None:
+    """``compute_into`` of a kernel that implements only the multi-output call."""
+    raise NotImplementedError(
+        f"kernel kind {type(self).kind!r} computes through compute_into_multiple"
+    )
 
 
 __all__ = ["Kernel", "KernelContext"]

@@ -17,19 +17,25 @@ import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from shmpipeline import events
 from shmpipeline.config import PipelineConfig
 from shmpipeline.control import PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.endpoint_runtime import EndpointSet
 from shmpipeline.errors import (
     ConfigValidationError,
     StateTransitionError,
+    WorkerProcessError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
+from shmpipeline.lifeline import ParentInfo
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
+from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
+from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
 
 log = logging.getLogger("shmpipeline.manager")
 
@@ -52,6 +58,8 @@ class _Worker:
     cpu: int | None
     started: bool = False
     failed: bool = False
+    #: the pool worker running this kernel (None: a process of its own)
+    pooled: Any = None
 
 
 def _load_config(config: Any) -> PipelineConfig:
@@ -96,17 +104,50 @@ class PipelineManager:
         spawn_method: str = "spawn",
         placement_policy: Any = None,
         registry: Any = None,
+        wait_policy: Any = None,
+        workers: Any = None,
+        namespace: str | None = None,
+        config_base_path: str | os.PathLike | None = None,
+        worker_start_timeout: float | None = None,
     ) -> None:
-        """Initialize a manager from a config object, mapping or YAML path."""
+        """Initialize a manager from a config object, mapping or YAML path.
+
+        ``wait_policy``: how workers wait for frames (see
+        :mod:`shmpipeline.stream.wait_policy`): one policy for every kernel,
+        a mapping kernel name -> policy, or None for the process default.
+        ``workers``: a :class:`shmpipeline.pool.WorkerPool` to run the
+        kernels in warm pooled processes instead of one new process each
+        (``spawn_method`` then does not apply).
+        ``namespace`` is the stream layer's namespace (default:
+        ``$SHMPIPELINE_NAMESPACE``); a document's own ``namespace`` scopes
+        segment names under it. ``config_base_path`` is where plugin
+        parameters resolve (default: the config's ``base_dir``);
+        ``worker_start_timeout`` bounds how long ``start()`` waits for every
+        worker to report in.
+        """
         from shmpipeline.registry import get_default_registry
 
+        if isinstance(config, Mapping) and config_base_path is not None:
+            config = PipelineConfig.from_dict(config, base_path=config_base_path)
         self._config = _load_config(config)
+        self._base_dir = (
+            None if config_base_path is None else Path(config_base_path).resolve()
+        )
+        self._start_timeout = (
+            START_TIMEOUT if worker_start_timeout is None else float(worker_start_timeout)
+        )
+        self._endpoints = EndpointSet()
+        self._external: list[str] = []
+        self._wait_policies = _kernel_wait_policies(self._config, wait_policy)
+        self._via_server = spawn_method == "forkserver"
+        self._pool = workers
+        self._lease: Any = None  # the pool workers of the current run
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
             # the server imports the worker code once; each fork is then cheap
             self._context.set_forkserver_preload(list(_FORKSERVER_PRELOAD))
-        self._placement = placement_policy or RoundRobinPlacement()
+        self._placement = as_placement_policy(placement_policy) or RoundRobinPlacement()
         self._state = PipelineState.INITIALIZED
         self._graph: PipelineGraph | None = None
         self._streams: dict[str, Any] = {}
@@ -118,7 +159,10 @@ class PipelineManager:
         self._failures: list[dict[str, Any]] = []
         self._synthetic: dict[str, Any] = {}
         self._lockstep = False
-        self._namespace = os.environ.get("SHMPIPELINE_NAMESPACE") or None
+        self._namespace = (
+            namespace if namespace is not None
+            else os.environ.get("SHMPIPELINE_NAMESPACE") or None
+        )
         self._finalizer = weakref.finalize(
             self, _emergency_cleanup, self._processes, self._streams, self._owned
         )
@@ -179,12 +223,13 @@ class PipelineManager:
                 f"{len(errors)} problems:\n  " + "\n  ".join(errors),
                 errors=errors,
             )
-        from shmpipeline.stream import create_stream
-
         try:
             for spec in self._config.shared_memory:
-                self._streams[spec.name] = create_stream(spec, namespace=self._namespace)
-                self._owned.append(spec.name)
+                built = open_for_build(spec, self._namespace)
+                self._streams[spec.name] = built.handle
+                (self._owned if built.owned else self._external).append(spec.name)
+            for spec in self._config.shared_memory:
+                write_initial(spec, self._streams[spec.name])
         except BaseException:
             self._release_streams(unlink=True)
             raise
@@ -194,15 +239,24 @@ class PipelineManager:
         """Start one worker process per kernel (the pipeline must be built)."""
         target = check_transition(self._state, "start")
         self._events_since_start = len(self._events)
-        self._queue = self._context.Queue()
+        lease = None if self._pool is None else self._pool.lease(len(self._config.kernels))
+        self._lease = lease
+        self._queue = lease if lease is not None else self._context.Queue()
         cpus = self._placement(self._config.kernels)
         sync = self._aux_sync() if self._lockstep else {}
-        shared = self._config.shared_memory_by_name
-        base_dir = getattr(self._config, "base_dir", None)
+        shared = {
+            name: resource_spec(spec)
+            for name, spec in self._config.shared_memory_by_name.items()
+        }
+        base_dir = self._base_dir or getattr(self._config, "base_dir", None)
+        # pool workers watch the pool's process from their own start
+        parent = None if lease else ParentInfo.current(via_server=self._via_server)
         self._workers.clear()
         self._processes.clear()
-        for kernel, cpu in zip(self._config.kernels, cpus, strict=True):
-            control = ControlBlock.allocate(self._context)
+        specs = {}
+        for index, (kernel, cpu) in enumerate(zip(self._config.kernels, cpus, strict=True)):
+            pooled = lease.workers[index] if lease else None
+            control = pooled.control if pooled else ControlBlock.allocate(self._context)
             spec = WorkerSpec(
                 kernel=kernel,
                 shared_memory=shared,
@@ -211,28 +265,50 @@ class PipelineManager:
                 namespace=self._namespace,
                 base_dir=base_dir,
                 aux_sync=tuple(sync.get(kernel.name, ())),
+                parent=parent,
+                via_server=self._via_server,
+                wait_policy=self._wait_policies.get(kernel.name),
             )
-            process = self._context.Process(
+            specs[kernel.name] = spec
+            process = pooled.process if pooled else self._context.Process(
                 target=worker_main,
                 args=(spec, control, self._queue),
                 name=f"shmpipeline:{kernel.name}",
                 daemon=True,
             )
             self._workers[kernel.name] = _Worker(
-                kernel.name, kernel.kind, process, control, cpu
+                kernel.name, kernel.kind, process, control, cpu, pooled=pooled
             )
             self._processes.append(process)
         for worker in self._workers.values():
-            worker.process.start()
+            if worker.pooled is None:
+                worker.process.start()
+            else:
+                try:
+                    lease.run(worker.pooled, specs[worker.kernel])
+                except WorkerProcessError as error:  # died while idle
+                    self._record_failure(
+                        {
+                            **events.died(worker.kernel, worker.process.pid, None),
+                            "message": str(error),
+                        }
+                    )
         self._state = target
         self._await_started()
+        if not self._failures and (self._config.sources or self._config.sinks):
+            try:
+                self._endpoints = EndpointSet.start(
+                    self._config, self._registry, self._streams, base_dir, shared
+                )
+            except Exception as error:
+                self._record_failure(events.failed("endpoints", "init", error))
         if self._failures:
             self.stop(timeout=1.0)
             self._state = PipelineState.FAILED
             raise events.to_exception(self._failures[0])
 
     def _await_started(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        deadline = time.monotonic() + self._start_timeout
         waiting = set(self._workers)
         while waiting and time.monotonic() < deadline:
             self._drain(timeout=0.05)
@@ -247,13 +323,15 @@ class PipelineManager:
                 self._record_failure(
                     {
                         **events.died(name, self._workers[name].process.pid, None),
-                        "message": f"worker did not start within {START_TIMEOUT:.0f} s",
+                        "message": "worker did not start within "
+                        f"{self._start_timeout:g} s",
                     }
                 )
 
     def pause(self) -> None:
         """Pause all workers without tearing down the built pipeline."""
         target = check_transition(self._state, "pause")
+        self._endpoints.pause.set()
         self._command(PAUSE)
         self._state = target
 
@@ -261,6 +339,7 @@ class PipelineManager:
         """Resume work after a pause."""
         target = check_transition(self._state, "resume")
         self._command(RUN)
+        self._endpoints.pause.clear()
         self._state = target
 
     def _command(self, command: float) -> None:
@@ -291,27 +370,47 @@ class PipelineManager:
     def stop(self, *, timeout: float = 5.0, force: bool = False) -> None:
         """Stop worker processes but keep shared-memory resources built."""
         target = check_transition(self._state, "stop")
+        self._endpoints.stop(timeout=0.0 if force else max(timeout, 0.0))
+        for failure in self._endpoints.take_failures():
+            self._record_failure(failure)
         for worker in self._workers.values():
             worker.control.command = STOP
         self._kick()
         deadline = time.monotonic() + (0.0 if force else max(timeout, 0.0))
         for worker in self._workers.values():
-            worker.process.join(max(deadline - time.monotonic(), 0.0))
-        for worker in self._workers.values():
-            if worker.process.is_alive():
-                log.warning("worker %r did not stop in time; terminating", worker.kernel)
-                worker.process.terminate()
-        for worker in self._workers.values():
+            self._join(worker, max(deadline - time.monotonic(), 0.0))
+        stragglers = [w for w in self._workers.values() if self._running(w)]
+        for worker in stragglers:
+            log.warning("worker %r did not stop in time; terminating", worker.kernel)
+            worker.process.terminate()
+        for worker in stragglers:
             worker.process.join(0.5)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(1.0)
         self._drain(timeout=0.0)
-        self._close_queue()
+        self._close_queue()  # a pool lease gives its workers back here
+        if self._pool is not None:
+            self._processes.clear()  # the pool's now, not ours to clean up
         self._state = target
 
-    def shutdown(self, *, unlink: bool = True, force: bool = False) -> None:
-        """Stop workers, close local handles, and optionally unlink streams."""
+    def _join(self, worker: _Worker, timeout: float) -> None:
+        """Wait up to ``timeout`` s for a worker's kernel loop to end."""
+        if worker.pooled is None:
+            worker.process.join(timeout)
+        else:
+            self._lease.wait_done(worker.pooled, timeout)
+
+    def _running(self, worker: _Worker) -> bool:
+        if worker.pooled is None:
+            return worker.process.is_alive()
+        return self._lease.running(worker.pooled)
+
+    def shutdown(
+        self, *, unlink: bool = True, force: bool = False, unlink_external: bool = False
+    ) -> None:
+        """Stop workers, close local handles, and optionally unlink streams
+        (streams attached rather than created only with ``unlink_external``)."""
         if self._state is PipelineState.STOPPED:
             return
         self.stop_all_synthetic_inputs()
@@ -321,7 +420,10 @@ class PipelineManager:
             PipelineState.FAILED,
         ):
             self.stop(timeout=0.0 if force else 5.0, force=force)
+        if unlink and unlink_external:
+            self._owned.extend(self._external)
         self._release_streams(unlink=unlink)
+        self._external.clear()
         self._state = check_transition(self._state, "shutdown")
 
     def _release_streams(self, *, unlink: bool) -> None:
@@ -334,6 +436,7 @@ class PipelineManager:
                 log.warning("could not release stream %r: %s", name, error)
         self._streams.clear()
         self._owned.clear()
+        self._external.clear()
 
     def _close_queue(self) -> None:
         if self._queue is not None:
@@ -399,6 +502,9 @@ class PipelineManager:
         """Drain worker events and update manager failure state."""
         received = self._drain()
         self._check_processes()
+        for failure in self._endpoints.take_failures():
+            self._record_failure(failure)
+            received.append(failure)
         return received
 
     def raise_if_failed(self) -> None:
@@ -440,7 +546,65 @@ class PipelineManager:
             "streams": streams,
             "failures": [dict(f) for f in self._failures],
             "synthetic_inputs": self.synthetic_input_status(),
+            "sources": self.source_status(),
+            "sinks": self.sink_status(),
         }
+
+    def restart(self, *, timeout: float | None = None) -> None:
+        """Bring a failed (or partly dead) running pipeline back to running.
+
+        Streams and their contents are kept; every worker and endpoint is
+        stopped and started again (``timeout``: how long to wait for them to
+        report in, default ``worker_start_timeout``). A healthy pipeline is
+        left alone.
+        """
+        self.poll_events()
+        if self._state not in (
+            PipelineState.RUNNING, PipelineState.PAUSED, PipelineState.FAILED
+        ):
+            raise StateTransitionError(
+                f"cannot restart a pipeline in state {self._state.value!r} "
+                "(allowed from: running, paused, failed)"
+            )
+        dead = [w for w in self._workers.values() if not self._running(w)]
+        if not self._failures and not dead:
+            return
+        saved = self._start_timeout
+        if timeout is not None:
+            self._start_timeout = float(timeout)
+        try:
+            self.stop(timeout=1.0)
+            self._failures.clear()
+            self.start()
+        finally:
+            self._start_timeout = saved
+
+    def benchmark(
+        self,
+        *,
+        duration_s: float = 5.0,
+        source: Any = None,
+        output_stream: str | None = None,
+        warmup_s: float = 0.5,
+        poll_interval: float = 1e-4,
+    ) -> dict[str, Any]:
+        """Measure throughput and inter-arrival spacing at ``output_stream``
+        of the running pipeline (see
+        :func:`shmpipeline.benchmarking.measure_output_rate`)."""
+        from shmpipeline.benchmarking import measure_output_rate
+
+        return measure_output_rate(
+            self, duration_s=duration_s, source=source, output_stream=output_stream,
+            warmup_s=warmup_s, poll_interval=poll_interval,
+        )
+
+    def source_status(self) -> dict[str, dict[str, Any]]:
+        """Per source: frames written, rolling ``throughput_hz``, errors."""
+        return self._endpoints.source_status()
+
+    def sink_status(self) -> dict[str, dict[str, Any]]:
+        """Per sink: frames consumed, rolling ``throughput_hz``, errors."""
+        return self._endpoints.sink_status()
 
     def runtime_snapshot(self, *, poll: bool = True) -> dict[str, Any]:
         """Status plus a timestamp and the derived graph description."""
@@ -518,6 +682,28 @@ class PipelineManager:
                 entries.append((binding.alias, lag))
             result[kernel.name] = entries
         return result
+
+
+def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str, str]:
+    """Kernel name -> policy text, validated now (one line naming the kernel)."""
+    from shmpipeline.stream.wait_policy import parse_wait_policy
+
+    if wait_policy is None:
+        return {}
+    names = [k.name for k in config.kernels]
+    if isinstance(wait_policy, Mapping):
+        unknown = sorted(set(wait_policy) - set(names))
+        if unknown:
+            raise ConfigValidationError(
+                f"wait_policy: unknown kernel {unknown[0]!r} (kernels: {', '.join(names)})"
+            )
+        chosen = dict(wait_policy)
+    else:
+        chosen = dict.fromkeys(names, wait_policy)
+    return {
+        name: str(parse_wait_policy(value, source=f"wait_policy for kernel {name!r}"))
+        for name, value in chosen.items()
+    }
 
 
 def _reachable(graph: PipelineGraph, start: str) -> set[str]:

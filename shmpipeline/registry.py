@@ -29,6 +29,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.endpoint_registry import (
+    SINK_ENTRY_POINT_GROUP,
+    SOURCE_ENTRY_POINT_GROUP,
+    EndpointKinds,
+    builtin_sinks,
+    builtin_sources,
+)
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.kernel import Kernel, KernelContext
 from shmpipeline.kernels._validation import spec_map
@@ -56,6 +63,9 @@ BUILTIN_KERNELS: dict[str, tuple[str, str]] = {
     # published alias of shack_hartmann_centroid
     "centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
     "raise_error": ("raise_error", "RaiseError"),
+    "concatenate": ("concatenate", "Concatenate"),
+    "tip_tilt_controller": ("tip_tilt_controller", "TipTiltController"),
+    "tomographic_controller": ("tomographic_controller", "TomographicController"),
 }
 
 _GPU_HINT = "install the GPU extra: pip install 'shmpipeline[gpu]'"
@@ -195,8 +205,20 @@ class KernelRegistry:
         self,
         kernels: Mapping[str, type[Kernel]],
         lazy_kernels: Mapping[str, Callable[[], type[Kernel]]] | None = None,
+        *,
+        sources: Mapping[str, type] | None = None,
+        lazy_sources: Mapping[str, Callable[[], type]] | None = None,
+        sinks: Mapping[str, type] | None = None,
+        lazy_sinks: Mapping[str, Callable[[], type]] | None = None,
     ) -> None:
-        """Store a static mapping of registered kernel implementations."""
+        """Store a static mapping of registered kernel implementations (and
+        of source and sink plugins)."""
+        self._sources = EndpointKinds(
+            "source", _source_base, dict(sources or {}), dict(lazy_sources or {})
+        )
+        self._sinks = EndpointKinds(
+            "sink", _sink_base, dict(sinks or {}), dict(lazy_sinks or {})
+        )
         self._kernels: dict[str, type[Kernel]] = {}
         for kind, kernel_cls in dict(kernels).items():
             _check_kernel_class(kernel_cls)
@@ -354,17 +376,128 @@ class KernelRegistry:
         self._loaded_lazy.pop(kind, None)
 
     def extended(
-        self, *kernel_classes: type[Kernel], replace: bool = False
+        self,
+        *kernel_classes: type[Kernel],
+        replace: bool = False,
+        sources: Iterable[type] = (),
+        sinks: Iterable[type] = (),
     ) -> KernelRegistry:
-        """Return a new registry extended with additional kernel classes
-        (this registry is left unchanged)."""
+        """Return a new registry extended with additional kernel (and source,
+        sink) classes (this registry is left unchanged)."""
         registry = KernelRegistry(self._kernels, self._lazy)
         registry._loaded_lazy = dict(self._loaded_lazy)
         registry._pending_plugins = list(self._pending_plugins)
         registry._plugin_errors = list(self._plugin_errors)
+        registry._sources = self._sources.copy()
+        registry._sinks = self._sinks.copy()
         for kernel_cls in kernel_classes:
             registry.register(kernel_cls, replace=replace)
+        for source_cls in sources:
+            registry.register_source(source_cls, replace=replace)
+        for sink_cls in sinks:
+            registry.register_sink(sink_cls, replace=replace)
         return registry
+
+    def extended_sources(self, *classes: type, replace: bool = False) -> KernelRegistry:
+        """A new registry with these source classes added."""
+        return self.extended(sources=classes, replace=replace)
+
+    def extended_sinks(self, *classes: type, replace: bool = False) -> KernelRegistry:
+        """A new registry with these sink classes added."""
+        return self.extended(sinks=classes, replace=replace)
+
+    # sources and sinks -----------------------------------------------------------
+
+    def source_kinds(self) -> tuple[str, ...]:
+        """Registered source kinds, sorted."""
+        return self._sources.kinds()
+
+    def sink_kinds(self) -> tuple[str, ...]:
+        """Registered sink kinds, sorted."""
+        return self._sinks.kinds()
+
+    def get_source(self, kind: str) -> type:
+        """The class of a source kind (ConfigValidationError when unknown)."""
+        return self._sources.get(kind)
+
+    def get_sink(self, kind: str) -> type:
+        """The class of a sink kind (ConfigValidationError when unknown)."""
+        return self._sinks.get(kind)
+
+    def register_source(self, source_cls: type, *, replace: bool = False) -> None:
+        """Register a :class:`~shmpipeline.source.Source` subclass."""
+        self._sources.register(source_cls, replace=replace)
+
+    def register_sink(self, sink_cls: type, *, replace: bool = False) -> None:
+        """Register a :class:`~shmpipeline.sink.Sink` subclass."""
+        self._sinks.register(sink_cls, replace=replace)
+
+    def validate_source(
+        self, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
+    ) -> None:
+        """Validate one source against the stream definitions."""
+        _validated_endpoint(self._sources, config, spec_map(shared_memory))
+
+    def validate_sink(
+        self, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
+    ) -> None:
+        """Validate one sink against the stream definitions."""
+        _validated_endpoint(self._sinks, config, spec_map(shared_memory))
+
+    def create_source(
+        self,
+        config: Any,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+        streams: Mapping[str, Any] | None = None,
+        *,
+        config_base_dir: Any = None,
+    ) -> Any:
+        """Validate and instantiate a source (``streams``: handles by name,
+        for its auxiliaries)."""
+        from shmpipeline.source import SourceContext
+
+        return self._create_endpoint(
+            self._sources, SourceContext, config, shared_memory, streams,
+            config_base_dir,
+        )
+
+    def create_sink(
+        self,
+        config: Any,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+        streams: Mapping[str, Any] | None = None,
+        *,
+        config_base_dir: Any = None,
+    ) -> Any:
+        """Validate and instantiate a sink (``streams``: handles by name, for
+        its auxiliaries)."""
+        from shmpipeline.sink import SinkContext
+
+        return self._create_endpoint(
+            self._sinks, SinkContext, config, shared_memory, streams,
+            config_base_dir,
+        )
+
+    @staticmethod
+    def _create_endpoint(
+        table: EndpointKinds, context_cls: Any, config: Any,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+        streams: Mapping[str, Any] | None, config_base_dir: Any,
+    ) -> Any:
+        from pathlib import Path
+
+        specs = spec_map(shared_memory)
+        cls = _validated_endpoint(table, config, specs)
+        auxiliary = (
+            {b.alias: streams[b.name] for b in config.auxiliary} if streams else {}
+        )
+        base = Path.cwd() if config_base_dir is None else Path(config_base_dir)
+        return cls(
+            context_cls(
+                config=config, shared_memory=specs,
+                config_base_dir=base.resolve(), auxiliary_streams=auxiliary,
+            )
+        )
 
     # validation and creation -------------------------------------------------
 
@@ -420,9 +553,50 @@ class KernelRegistry:
         return kernel_cls
 
 
+def _source_base() -> type:
+    from shmpipeline.source import Source
+
+    return Source
+
+
+def _sink_base() -> type:
+    from shmpipeline.sink import Sink
+
+    return Sink
+
+
+def _validated_endpoint(
+    table: EndpointKinds, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
+) -> type:
+    """The class of ``config.kind`` after its ``validate_config`` passed;
+    every problem a ConfigValidationError naming the endpoint."""
+    label = f"{table.role} {getattr(config, 'name', '?')!r}"
+    try:
+        cls = table.get(config.kind)
+    except ConfigValidationError as exc:
+        raise ConfigValidationError(f"{label}: kind: {exc.message}") from None
+    try:
+        cls.validate_config(config, shared_memory)
+    except ConfigValidationError as exc:
+        if label in exc.message:
+            raise
+        raise ConfigValidationError(f"{label}: {exc.message}") from exc
+    except Exception as exc:
+        raise ConfigValidationError(
+            f"{label}: kind {config.kind!r}: validate_config raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return cls
+
+
 def _build_default_registry() -> KernelRegistry:
-    registry = KernelRegistry({}, builtin_lazy_kernels())
+    registry = KernelRegistry(
+        {}, builtin_lazy_kernels(), lazy_sources=builtin_sources(),
+        lazy_sinks=builtin_sinks(),
+    )
     registry._add_entry_points(discover_entry_points())
+    registry._sources.add_entry_points(discover_entry_points(SOURCE_ENTRY_POINT_GROUP))
+    registry._sinks.add_entry_points(discover_entry_points(SINK_ENTRY_POINT_GROUP))
     return registry
 
 
@@ -438,4 +612,10 @@ def get_default_registry() -> KernelRegistry:
     return _DEFAULT_REGISTRY
 
 
-__all__ = ["ENTRY_POINT_GROUP", "KernelRegistry", "get_default_registry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "SINK_ENTRY_POINT_GROUP",
+    "SOURCE_ENTRY_POINT_GROUP",
+    "KernelRegistry",
+    "get_default_registry",
+]

@@ -15,6 +15,7 @@ has published frame k (or k-1 for a producer in a feedback loop).
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from shmpipeline import events
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.control import ACK, CMD, HEARTBEAT_NS, PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.lifeline import Lifeline, ParentInfo
 
 #: longest a worker blocks before re-reading its command
 MAX_WAIT_SLICE = 0.25
@@ -39,6 +41,12 @@ class WorkerSpec:
     base_dir: Path | None = None
     #: (alias, lag): wait until aux frame_id >= trigger frame_id - lag
     aux_sync: tuple[tuple[str, int], ...] = field(default_factory=tuple)
+    #: the manager: the worker exits when it dies (see shmpipeline.lifeline)
+    parent: ParentInfo | None = None
+    #: started by a server process (forkserver), not by the manager itself
+    via_server: bool = False
+    #: wait policy of the worker's stream handles (None: the process default)
+    wait_policy: str | None = None
 
 
 class _Stopped(Exception):
@@ -47,6 +55,17 @@ class _Stopped(Exception):
 
 def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     """Entry point of a spawned worker process."""
+    lifeline = (
+        None if spec.parent is None else Lifeline.arm(spec.parent, via_server=spec.via_server)
+    )
+    if not run_worker(spec, control, queue, lifeline):
+        raise SystemExit(1)
+
+
+def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=None) -> bool:
+    """Run one kernel until stopped; true when it ended cleanly (stopped),
+    false after a reported failure. Always closes its stream handles; used
+    by :func:`worker_main` and by pool workers (:mod:`shmpipeline.pool`)."""
     from shmpipeline.placement import pin_current_process
 
     name = spec.kernel.name
@@ -55,7 +74,7 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
         handles = _open_streams(spec)
     except BaseException as error:  # report everything, including bad configs
         queue.put(events.failed(name, "open", error))
-        raise SystemExit(1) from None
+        return False
     try:
         from shmpipeline.kernel import KernelContext
 
@@ -68,17 +87,19 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
     except BaseException as error:
         queue.put(events.failed(name, "init", error))
         _close(handles)
-        raise SystemExit(1) from None
+        return False
     try:
-        _loop(spec, kernel, handles, control, queue)
+        _loop(spec, kernel, handles, control, queue, lifeline)
     except _Stopped:
         pass
     except BaseException as error:
         queue.put(events.failed(name, "compute", error))
+        _wake_readers(handles[spec.kernel.output])  # no frame will come: re-check
         _close(handles)
-        raise SystemExit(1) from None
+        return False
     _close(handles)
     queue.put(events.exited(name))
+    return True
 
 
 def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
@@ -89,7 +110,7 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
     device = spec.shared_memory[spec.kernel.output].gpu_device
     handles: dict[str, Any] = {}
     try:
-        for stream_name in (*spec.kernel.all_inputs, spec.kernel.output):
+        for stream_name in (*spec.kernel.all_inputs, *spec.kernel.all_outputs):
             if stream_name not in handles:
                 handles[stream_name] = open_stream(
                     spec.shared_memory[stream_name],
@@ -97,10 +118,24 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
                     storage=storage,
                     gpu_device=device,
                 )
+                if spec.wait_policy is not None:
+                    handles[stream_name].wait_policy = spec.wait_policy
+        claim = getattr(handles[spec.kernel.output], "claim_writer", None)
+        if claim is not None:
+            claim()  # readers waiting without a timeout now watch this process
     except BaseException:
         _close(handles)
         raise
     return handles
+
+
+def _wake_readers(handle: Any) -> None:
+    """Kick the waiters of a stream this worker will never write again, so a
+    driver waiting for its frame looks for the failure report now."""
+    try:
+        handle.wake_waiters()
+    except Exception:  # noqa: BLE001 - best effort: the failure is reported anyway
+        pass
 
 
 def _close(handles: dict[str, Any]) -> None:
@@ -111,7 +146,7 @@ def _close(handles: dict[str, Any]) -> None:
             pass
 
 
-def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
+def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) -> None:
     from shmpipeline.stream import empty_frame
 
     cfg = spec.kernel
@@ -122,10 +157,13 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
     trigger_buf = empty_frame(trigger)
     aux_bufs = {alias: empty_frame(h) for alias, h in aux_handles}
     sync = [(handles[cfg.auxiliary_by_alias[a]], lag) for a, lag in spec.aux_sync]
+    triggers = _trigger_set(cfg, handles)
+    outputs = [handles[name] for name in cfg.all_outputs]
     wait_slice = min(float(cfg.read_timeout), MAX_WAIT_SLICE)
     pause_sleep = max(float(cfg.pause_sleep), 1e-4)
     perf_ns = time.perf_counter_ns
     monotonic_ns = time.monotonic_ns
+    orphaned = lifeline.exit_if_orphaned if lifeline is not None else _never
 
     last = trigger.count  # only frames published after start are computed
     first_frame_id = None
@@ -139,12 +177,22 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
             fields[ACK] = PAUSE
             while fields[CMD] == PAUSE:
                 time.sleep(pause_sleep)
+                orphaned()
             fields[ACK] = fields[CMD]
             last = trigger.count  # frames that came during the pause are skipped
+            if triggers is not None:
+                triggers.skip_pending()
+            continue
+        if triggers is not None:  # several inputs or outputs: a trigger set
+            if not _trigger_set_turn(
+                triggers, kernel, aux_handles, aux_bufs, outputs, control
+            ):
+                orphaned()  # between frames: exit if the manager died
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
         if count == last:
+            orphaned()  # between frames: exit if the manager died
             continue
         last = trigger.read_into(trigger_buf)
         frame_id = trigger.last_frame_id
@@ -153,21 +201,66 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue) -> None:
         for handle, lag in sync:
             # a feedback input has nothing to wait for on the first frame
             if frame_id - lag >= first_frame_id:
-                _wait_frame(handle, frame_id - lag, fields, wait_slice)
+                _wait_frame(handle, frame_id - lag, fields, wait_slice, orphaned)
         for alias, handle in aux_handles:
             handle.read_into(aux_bufs[alias])
         t0 = perf_ns()
         with output.write_view(frame_id=frame_id) as buf:
             kernel.compute_into(trigger_buf, buf, aux_bufs)
-        control.record_frame(perf_ns() - t0, frame_id)
+            # statistics before publishing: a reader that sees frame k's
+            # output also sees frame k counted
+            control.record_frame(perf_ns() - t0, frame_id)
 
 
-def _wait_frame(handle, frame_id: int, fields, wait_slice: float) -> None:
+def _trigger_set(cfg: KernelConfig, handles: dict[str, Any]) -> Any:
+    """The kernel's :class:`~shmpipeline.triggers.TriggerSet` when it has
+    several trigger inputs or outputs, else None (the loop above)."""
+    from shmpipeline.stream import empty_frame
+    from shmpipeline.triggers import TriggerSet, fan_in
+
+    if not fan_in(cfg) and len(cfg.all_outputs) == 1:
+        return None
+    streams = [handles[name] for name in cfg.trigger_inputs]
+    return TriggerSet(cfg, streams, [empty_frame(h) for h in streams])
+
+
+def _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control):
+    """One turn of a fan-in or multi-output worker: wait for a trigger set
+    (at most one wait slice), compute on it into every output, publish them
+    all with the set's token. False when no set came."""
+    fields = control.fields
+    ready = triggers.wait(MAX_WAIT_SLICE)
+    fields[HEARTBEAT_NS] = time.monotonic_ns()
+    control.record_sync(triggers.metrics)
+    if not ready:
+        return False
+    for alias, handle in aux_handles:
+        handle.read_into(aux_bufs[alias])
+    frame_id = triggers.frame_id
+    t0 = time.perf_counter_ns()
+    with ExitStack() as views:
+        bufs = [views.enter_context(h.write_view(frame_id=frame_id)) for h in outputs]
+        kernel.compute_into_multiple(triggers.trigger_input, bufs, aux_bufs)
+        # counted before publishing: a reader that sees the frame sees it counted
+        published = outputs[0].count + 1 if frame_id is None else frame_id
+        control.record_frame(time.perf_counter_ns() - t0, published)
+    return True
+
+
+def _wait_frame(handle, frame_id: int, fields, wait_slice: float, orphaned) -> None:
     """Lockstep: block until ``handle`` has published ``frame_id`` (or later)."""
-    while handle.count == 0 or handle.frame_id < frame_id:
+    while True:
+        try:
+            if handle.wait_for_frame_id(frame_id, wait_slice, interruptible=True) >= frame_id:
+                return
+        except TimeoutError:
+            orphaned()
         if fields[CMD] == STOP:
             raise _Stopped
-        handle.wait_new(handle.count, timeout=wait_slice)
 
 
-__all__ = ["WorkerSpec", "worker_main"]
+def _never() -> None:
+    """Stand-in for a lifeline check when the worker has no parent to watch."""
+
+
+__all__ = ["WorkerSpec", "run_worker", "worker_main"]

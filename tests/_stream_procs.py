@@ -115,3 +115,12 @@ def full_speed_writer(name: str, frames: int, start) -> None:
         with stream.write_view() as buf:
             buf.fill(n)
     stream.close()
+
+
+def write_one_and_hang(name: str, ready) -> None:
+    """Open a stream, publish one frame, then sleep until killed (a writer
+    that dies without warning)."""
+    stream = SharedStream.open(name)
+    stream.write(np.ones(stream.shape, stream.dtype))
+    ready.set()
+    time.sleep(600)

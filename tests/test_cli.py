@@ -154,7 +154,7 @@ def test_validate_reports_every_error_of_every_file(capsys, cfg):
     assert code == 1
     assert f"FAILED  {bad} (3 errors)" in out
     assert f"{bad}:3: shared_memory[1] 'out': shape:" in out
-    assert "input: unknown shared memory 'fram'" in out
+    assert "input: undefined shared memory 'fram'" in out
     assert "unknown kernel kind 'cpu.scal'" in out
     assert f"OK      {good}" in out
     assert f"FAILED  {missing}" in out and "not found" in out

@@ -132,8 +132,13 @@ def test_frame_and_duration_modes_do_not_mix(capsys, cfg):
 
 def test_already_exists_tells_a_cli_user_what_to_do(capsys, cfg, shm_namespace):
     taken = SharedStream.create("out", (4, 4), "float32")
+    # the default mode (create_or_attach) would attach: ask for a new stream
+    create = GOOD.replace(
+        "{name: out, shape: [4, 4], dtype: float32}",
+        "{name: out, shape: [4, 4], dtype: float32, mode: create}",
+    )
     try:
-        code, out, err = cli(capsys, "run", cfg(GOOD), "--duration", "0.1")
+        code, out, err = cli(capsys, "run", cfg(create), "--duration", "0.1")
     finally:
         taken.close()
         taken.unlink()

@@ -216,11 +216,12 @@ def test_unknown_top_level_key_with_hint():
     )
 
 
-def test_published_extension_keys_are_named():
+def test_empty_endpoint_sections_are_accepted():
     data = scale_pipeline()
     data["sources"] = []
-    message = only_problem(data)
-    assert message.startswith("pipeline: sources: not supported by this runtime")
+    data["sinks"] = []
+    config = PipelineConfig.from_dict(data)
+    assert config.sources == () and config.sinks == ()
 
 
 @pytest.mark.parametrize("section", ["shared_memory", "kernels"])
@@ -249,13 +250,26 @@ def test_stream_unknown_key_with_hint():
     message = only_problem(with_stream(0, shap=[4]))
     assert message == (
         S0 + "unknown key 'shap' (did you mean 'shape'?); allowed: name, shape, "
-        "dtype, storage, gpu_device, cpu_mirror"
+        "dtype, storage, gpu_device, cpu_mirror, notify, mode, initial (other keys "
+        "are unsupported fields)"
     )
 
 
-def test_stream_published_extension_key():
-    message = only_problem(with_stream(0, notify=True))
-    assert message.startswith(S0 + "notify: not supported by this runtime")
+def test_stream_notify_of_the_published_model_is_accepted():
+    config = PipelineConfig.from_dict(with_stream(0, notify=True))
+    assert config.shared_memory[0].notify is True
+
+
+def test_published_width_less_float_spellings_mean_float64():
+    for spelling in ("float", "double"):
+        config = PipelineConfig.from_dict(with_stream(0, dtype=spelling))
+        assert config.shared_memory[0].dtype == np.dtype("float64")
+
+
+def test_integral_float_dimensions_are_integers():
+    config = PipelineConfig.from_dict(with_stream(0, shape=[64.0, 64]))
+    assert config.shared_memory[0].shape == (64, 64)
+    assert type(config.shared_memory[0].shape[0]) is int
 
 
 @pytest.mark.parametrize(
@@ -296,7 +310,7 @@ def test_stream_names_unique():
     ("value", "problem"),
     [
         ([64, 2.7], "dimension 1 must be a positive integer, got 2.7"),
-        ([4.0], "dimension 0 must be a positive integer, got 4.0"),
+        ([4.5], "dimension 0 must be a positive integer, got 4.5"),
         (["a"], "dimension 0 must be a positive integer, got 'a'"),
         (["64"], "dimension 0 must be a positive integer, got '64'"),
         ([64, 0], "dimension 1 must be a positive integer, got 0"),
@@ -327,9 +341,8 @@ def test_shape_rules(value, problem):
     [
         (_DROP, "required"),
         (None, "required"),
-        ("float", "'float' has no explicit width (it means 'float64' here)"),
-        ("int", "'int' has no explicit width"),
-        ("double", "'double' has no explicit width"),
+        ("int", "'int' has no explicit width (it means 'int64' here)"),
+        ("single", "'single' has no explicit width"),
         ("f", "'f' has no explicit width"),
         ("object", "'object' is not a numeric or bool dtype"),
         ("O", "'O' is not a numeric or bool dtype"),
@@ -400,9 +413,9 @@ def test_kernel_unknown_key_with_hint():
     )
 
 
-def test_kernel_published_extension_key():
-    message = only_problem(with_kernel(poll_interval=0.001))
-    assert message.startswith(K + "poll_interval: not supported by this runtime")
+def test_kernel_poll_interval_of_the_published_model_is_accepted():
+    config = PipelineConfig.from_dict(with_kernel(poll_interval=0.001))
+    assert config.kernels[0].poll_interval == 0.001
 
 
 @pytest.mark.parametrize("field", ["kind", "input", "output"])
@@ -440,7 +453,7 @@ def test_kernel_names_unique():
 def test_unknown_input_names_entry_and_field():
     message = only_problem(with_kernel(input="fram"))
     assert message.startswith(
-        "kernels[0] 'scale_stage': input: unknown shared memory 'fram'"
+        "kernels[0] 'scale_stage': input: undefined shared memory 'fram'"
     )
     assert message.endswith("(did you mean 'frame'?)")
 
@@ -449,8 +462,8 @@ def test_unknown_output_and_auxiliary():
     data = with_kernel(output="nowhere", auxiliary={"gain": "gain_mpa"})
     errors = problems(data)
     assert errors == (
-        K + "auxiliary.gain: unknown shared memory 'gain_mpa'",
-        K + "output: unknown shared memory 'nowhere'",
+        K + "auxiliary.gain: undefined shared memory 'gain_mpa'",
+        K + "output: undefined shared memory 'nowhere'",
     )
 
 
@@ -459,7 +472,7 @@ def test_index_reported_for_later_kernels():
     data["kernels"][2]["input"] = "slopes_flta"
     message = only_problem(data)
     assert message.startswith(
-        "kernels[2] 'reconstruct': input: unknown shared memory 'slopes_flta'"
+        "kernels[2] 'reconstruct': input: undefined shared memory 'slopes_flta'"
     )
 
 
@@ -534,11 +547,17 @@ def test_a_stream_has_at_most_one_producer():
     data = scale_pipeline()
     data["shared_memory"].append(stream("frame2", (64, 64)))
     data["kernels"].append(kernel("second", "cpu.copy", "frame2", "out"))
-    message = only_problem(data)
-    assert message == (
+    # a cross-kernel rule: the graph reports it, building the config does not
+    config = PipelineConfig.from_dict(data)
+    from shmpipeline.graph import PipelineGraph, validate_pipeline_config
+
+    expected = (
         "kernels[1] 'second': output: shared memory 'out' is already produced by "
-        "kernels[0] 'scale_stage'; a stream has at most one producer"
+        "kernels[0] 'scale_stage' (multiple producer kernels); a stream has at "
+        "most one producer"
     )
+    assert PipelineGraph(config).validation_errors() == [expected]
+    assert validate_pipeline_config(data) == [expected]
 
 
 @pytest.mark.parametrize(
@@ -585,24 +604,23 @@ def test_every_problem_is_reported_in_order():
     data = ao_loop()
     data["extra"] = 1
     data["shared_memory"][1]["shape"] = [4, 2.5, 2]
-    data["shared_memory"][3]["dtype"] = "float"
+    data["shared_memory"][3]["dtype"] = "int"
     data["kernels"][0]["input"] = "fram"
     data["kernels"][3]["read_timeout"] = -1
     data["kernels"][4]["output"] = "integrated"
     errors = problems(data)
     assert errors == (
-        "pipeline: unknown key 'extra'; allowed: shared_memory, kernels",
+        "pipeline: unknown key 'extra'; allowed: shared_memory, kernels, sources, "
+        "sinks, namespace (other keys are unsupported fields)",
         "shared_memory[1] 'slopes': shape: dimension 1 must be a positive integer, got 2.5",
-        "shared_memory[3] 'matrix': dtype: 'float' has no explicit width (it means "
-        "'float64' here); write 'float64'",
+        "shared_memory[3] 'matrix': dtype: 'int' has no explicit width (it means "
+        "'int64' here); write 'int64'",
         "kernels[3] 'integrate': read_timeout: must be a positive finite number of "
         "seconds, got -1",
         "kernels[4] 'clip': output: is the trigger input 'integrated'; a kernel cannot "
         "write the stream that triggers it",
-        "kernels[0] 'centroid': input: unknown shared memory 'fram' (did you mean "
+        "kernels[0] 'centroid': input: undefined shared memory 'fram' (did you mean "
         "'frame'?)",
-        "kernels[4] 'clip': output: shared memory 'integrated' is already produced by "
-        "kernels[3] 'integrate'; a stream has at most one producer",
     )
 
 

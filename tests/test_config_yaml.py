@@ -68,7 +68,7 @@ def test_error_names_file_and_field_line(tmp_path):
     path = write(tmp_path, VALID.replace("input: frame", "input: fram"))
     exc = load_error(path)
     assert exc.message.startswith(
-        "kernels[0] 'scale_stage': input: unknown shared memory 'fram'"
+        "kernels[0] 'scale_stage': input: undefined shared memory 'fram'"
     )
     assert exc.path == str(path) and exc.line == 10
     assert str(exc).startswith(f"{path}:10: kernels[0] 'scale_stage': input:")
@@ -87,9 +87,9 @@ def test_flow_mapping_field_line(tmp_path):
 
 
 def test_block_mapping_field_line(tmp_path):
-    path = write(tmp_path, VALID.replace("    dtype: float32\n", "    dtype: float\n"))
+    path = write(tmp_path, VALID.replace("    dtype: float32\n", "    dtype: int\n"))
     exc = load_error(path)
-    assert exc.message.startswith("shared_memory[2] 'gain_map': dtype: 'float'")
+    assert exc.message.startswith("shared_memory[2] 'gain_map': dtype: 'int'")
     assert exc.line == 6
 
 

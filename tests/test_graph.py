@@ -17,6 +17,7 @@ from shmpipeline.config import (
     PipelineConfig,
     SharedMemoryConfig,
 )
+from shmpipeline.graph import validate_pipeline_config
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.graph import GraphEdge, PipelineGraph
 
@@ -341,12 +342,12 @@ def test_validation_errors_lists_every_wiring_problem():
         "shared_memory[0] 'a')",
         "kernels[4] 'k1': name: duplicate kernel name (also kernels[0] 'k1')",
         "kernels[1] 'k2': output: shared memory 'b' is already produced by "
-        "kernels[0] 'k1'; a stream has at most one producer",
-        "kernels[3] 'k4': auxiliary.y: unknown shared memory 'zz'",
-        "kernels[3] 'k4': auxiliary.m: unknown shared memory 'missing'",
-        "kernels[3] 'k4': auxiliary.n: unknown shared memory 'missing'",
-        "kernels[3] 'k4': output: unknown shared memory 'zz'",
-        "kernels[4] 'k1': output: unknown shared memory 'q'",
+        "kernels[0] 'k1' (multiple producer kernels); a stream has at most one producer",
+        "kernels[3] 'k4': auxiliary.y: undefined shared memory 'zz'",
+        "kernels[3] 'k4': auxiliary.m: undefined shared memory 'missing'",
+        "kernels[3] 'k4': auxiliary.n: undefined shared memory 'missing'",
+        "kernels[3] 'k4': output: undefined shared memory 'zz'",
+        "kernels[4] 'k1': output: undefined shared memory 'q'",
     ]
     with pytest.raises(ConfigValidationError) as info:
         graph.raise_for_errors()
@@ -362,13 +363,13 @@ def test_graph_messages_match_config_loading():
     data = scale_pipeline()
     data["shared_memory"].append(stream("frame2", (64, 64)))
     data["kernels"].append(kernel("second", "cpu.copy", "frame2", "out"))
-    with pytest.raises(ConfigValidationError) as info:
-        PipelineConfig.from_dict(data)
+    errors = validate_pipeline_config(data)
     config = PipelineConfig(
         tuple(SharedMemoryConfig.from_dict(s) for s in data["shared_memory"]),
         tuple(KernelConfig.from_dict(k) for k in data["kernels"]),
     )
-    assert PipelineGraph(config).validation_errors() == list(info.value.errors)
+    assert PipelineGraph(config).validation_errors() == errors
+    assert len(errors) == 1 and "multiple producer kernels" in errors[0]
 
 
 # --- properties over random valid pipelines ----------------------------------------------------

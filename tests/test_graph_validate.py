@@ -61,7 +61,7 @@ def test_kernel_errors_are_prefixed_with_index_and_name():
 
 def test_config_and_kernel_errors_are_all_returned():
     data = ao_loop()
-    data["shared_memory"][3]["dtype"] = "float"  # matrix
+    data["shared_memory"][3]["dtype"] = "int"  # matrix
     data["kernels"][1]["input"] = "slope"  # unknown stream
     data["kernels"][3]["pause_sleep"] = 0  # bad field
     registry = RecordingRegistry(
@@ -69,11 +69,11 @@ def test_config_and_kernel_errors_are_all_returned():
     )
     errors = validate_pipeline_config(data, registry=registry)
     assert errors == [
-        "shared_memory[3] 'matrix': dtype: 'float' has no explicit width (it means "
-        "'float64' here); write 'float64'",
+        "shared_memory[3] 'matrix': dtype: 'int' has no explicit width (it means "
+        "'int64' here); write 'int64'",
         "kernels[3] 'integrate': pause_sleep: must be a positive finite number of "
         "seconds, got 0",
-        "kernels[1] 'flatten': input: unknown shared memory 'slope' (did you mean "
+        "kernels[1] 'flatten': input: undefined shared memory 'slope' (did you mean "
         "'slopes', 'slopes_flat'?)",
         "kernels[4] 'clip': operation: nope",
     ]
@@ -138,7 +138,7 @@ def test_no_duplicates_between_graph_and_config_errors():
     errors = validate_pipeline_config(broken, registry=RecordingRegistry())
     assert errors == [
         "kernels[1] 'again': output: shared memory 'out' is already produced by "
-        "kernels[0] 'scale_stage'; a stream has at most one producer"
+        "kernels[0] 'scale_stage' (multiple producer kernels); a stream has at most one producer"
     ]
 
 
@@ -154,7 +154,7 @@ def test_yaml_path_errors_carry_file_and_line(tmp_path):
     lines = path.read_text().splitlines()
     assert len(errors) == 2
     where, message = errors[0].split(": ", 1)
-    assert message.startswith("kernels[1] 'flatten': input: unknown shared memory")
+    assert message.startswith("kernels[1] 'flatten': input: undefined shared memory")
     line = int(where.rsplit(":", 1)[1])
     assert lines[line - 1].strip() == "input: slope"
     where, message = errors[1].split(": ", 1)

@@ -31,27 +31,6 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()
 
 # (importing module, "target module:private name")
 ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    # graph.py reaches into config's problem toolkit and YAML loader; these
-    # move to public homes (a problems module, a YAML module) shared by both.
-    ("shmpipeline.graph", "shmpipeline.config:_KernelRef"),
-    ("shmpipeline.graph", "shmpipeline.config:_Problems"),
-    ("shmpipeline.graph", "shmpipeline.config:_cross_problems"),
-    ("shmpipeline.graph", "shmpipeline.config:_kernel_self_problems"),
-    ("shmpipeline.graph", "shmpipeline.config:_line_of"),
-    ("shmpipeline.graph", "shmpipeline.config:_load_yaml"),
-    ("shmpipeline.graph", "shmpipeline.config:_parse_pipeline_safely"),
-    ("shmpipeline.graph", "shmpipeline.config:_raw_from_config"),
-    ("shmpipeline.graph", "shmpipeline.config:_show"),
-    # the scenario parser reuses config's problem toolkit and field checks
-    # through ``_config._*``; same move as above.
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_Problems"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_hint"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_is_int"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_is_real"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_line_of"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_load_yaml"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_plain"),
-    ("shmpipeline.testing.scenario", "shmpipeline.config:_show"),
     # kernel.py (outside the kernels package) uses the kernels' private
     # validation helpers module.
     ("shmpipeline.kernel", "shmpipeline.kernels:_validation"),
@@ -61,10 +40,6 @@ ALLOWED_PRIVATE: set[tuple[str, str]] = {
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_frame_id"),
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_slots"),
     ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_normalize_shape"),
-    # the inline executor borrows the replay executor's host and loader; the
-    # shared lockstep loop gets its own module.
-    ("shmpipeline.testing.inline", "shmpipeline.testing.replay:_host"),
-    ("shmpipeline.testing.inline", "shmpipeline.testing.replay:_load"),
 }
 
 

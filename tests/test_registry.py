@@ -25,6 +25,7 @@ SUFFIXES = [
     "add_constant",
     "affine_transform",
     "centroid",
+    "concatenate",
     "copy",
     "custom_operation",
     "elementwise_add",
@@ -39,6 +40,8 @@ SUFFIXES = [
     "scale_offset",
     "shack_hartmann_centroid",
     "spot_centroid",
+    "tip_tilt_controller",
+    "tomographic_controller",
 ]
 
 

@@ -423,12 +423,15 @@ def _lockstep_cpu_scenarios() -> list:
     return params
 
 
+@pytest.mark.parametrize("workers", ["pool", "processes"])
 @pytest.mark.parametrize("path", _lockstep_cpu_scenarios())
-def test_shipped_scenario_replays_are_bit_identical_and_equal_inline(path):
+def test_shipped_scenario_replays_are_bit_identical_and_equal_inline(path, workers):
+    """Bit-identical run after run, equal to the inline executor, on the
+    shared worker pool and with a new process per kernel alike."""
     loaded = load_scenario(path)
     reference = run_inline(loaded)
     for _ in range(REPLAYS):
-        result = replay(loaded)
+        result = replay(loaded, workers=None if workers == "pool" else False)
         assert result.ok, result.problem()
         assert result.frames_completed == reference.frames_completed
         assert captures_equal(result.captures, reference.captures)
@@ -440,16 +443,14 @@ def test_shipped_scenario_replays_are_bit_identical_and_equal_inline(path):
 # --- random pipelines: replay == inline --------------------------------------------------
 
 
-def _check_random_pipeline(
-    config: PipelineConfig, spawn_method: str = "forkserver"
-) -> None:
+def _check_random_pipeline(config: PipelineConfig, spawn_method: str | None = None) -> None:
     try:
         generated = scenario_from_config(config, frames=3)
     except ScenarioError as exc:  # two sources feeding each other's kernels
         assert "cannot both be replayed deterministically" in str(exc)
         reject()
-    # forkserver: the same processes and streams, started several times
-    # faster than with spawn (the long opt-in run uses spawn, the default)
+    # None: the shared worker pool (warm processes, the harness default);
+    # the long opt-in run uses spawn, a new process per kernel
     result = replay(generated, timeout=30, spawn_method=spawn_method)
     assert result.failure is None, result.failure
     with warnings.catch_warnings():

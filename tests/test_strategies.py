@@ -30,9 +30,10 @@ RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = st.integers(0, 2**32 - 1)
 
 # defects caught while parsing the mapping (the rest by the kernel's rules)
+# found by the graph layer (validate_pipeline_config), not by from_dict
+GRAPH_DEFECTS = {"duplicate_producer"}
 PARSE_DEFECTS = {
     "undefined_stream",
-    "duplicate_producer",
     "unknown_key",
     "bad_shape",
     "bad_dtype",
@@ -46,7 +47,7 @@ PARSE_DEFECTS = {
     "bad_timing",
     "empty_section",
 }
-KERNEL_DEFECTS = set(sps.DEFECTS) - PARSE_DEFECTS
+KERNEL_DEFECTS = set(sps.DEFECTS) - PARSE_DEFECTS - GRAPH_DEFECTS
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -76,8 +77,10 @@ def run_pipeline(config: PipelineConfig, registry, seed: int) -> dict[str, np.nd
         spec = specs[kernel_config.output]
         output = np.zeros(spec.shape, spec.dtype)
         auxiliary = {b.alias: frames[b.name] for b in kernel_config.auxiliary}
+        triggers = tuple(frames[name] for name in kernel_config.trigger_inputs)
+        trigger = triggers if len(triggers) > 1 else triggers[0]
         with np.errstate(all="ignore"):
-            kernel.compute_into(frames[kernel_config.input], output, auxiliary)
+            kernel.compute_into(trigger, output, auxiliary)
         assert output.shape == tuple(spec.shape) and output.dtype == spec.dtype
         frames[kernel_config.output] = output
     return frames
@@ -176,7 +179,8 @@ def test_kernel_configs_validate_build_and_run(kind, data, seed):
     names = [s.name for s in streams]
     assert len(set(names)) == len(names)
     assert names[0] == config.input and names[-1] == config.output
-    assert set(names[1:-1]) == set(config.auxiliary_names)
+    # between them: the auxiliaries and a fan-in's other trigger inputs
+    assert set(names[1:-1]) == set(config.all_inputs) - {config.input}
     pipeline = PipelineConfig(shared_memory=streams, kernels=(config,))
     assert validate_pipeline_config(pipeline) == []
     if kind == "cpu.raise_error":
@@ -286,6 +290,10 @@ def test_invalid_pipelines_fail_with_their_expected_error(defect, data):
         with pytest.raises(ConfigValidationError) as info:
             PipelineConfig.from_dict(raw)
         assert sps.find_error(info.value.errors, expected), info.value.errors
+        return
+    if defect in GRAPH_DEFECTS:
+        config = PipelineConfig.from_dict(raw)
+        assert sps.find_error(PipelineGraph(config).validation_errors(), expected)
         return
     # the mapping is well-formed; a kernel's own rules reject it
     config = PipelineConfig.from_dict(raw)

@@ -58,11 +58,28 @@ def spec_map(shared_memory: Any) -> dict[str, SharedMemoryConfig]:
     return {spec.name: spec for spec in shared_memory}
 
 
+def trigger_fields(config: KernelConfig) -> list[tuple[str, str]]:
+    """Return ``(field, stream name)`` of each trigger input: ``input`` for a
+    single ``input``, else ``inputs[i]``."""
+    if not config.inputs:
+        return [("input", config.input)]
+    return [(f"inputs[{i}]", name) for i, name in enumerate(config.inputs)]
+
+
+def output_fields(config: KernelConfig) -> list[tuple[str, str]]:
+    """Return ``(field, stream name)`` of each output: ``output`` for a single
+    ``output``, else ``outputs[i]``."""
+    if not config.outputs:
+        return [("output", config.output)]
+    return [(f"outputs[{i}]", name) for i, name in enumerate(config.outputs)]
+
+
 def bindings(config: KernelConfig) -> list[tuple[str, str]]:
-    """Return ``(field, stream name)`` for the input, each auxiliary, output."""
-    pairs = [("input", config.input)]
+    """Return ``(field, stream name)`` for the trigger inputs, each
+    auxiliary, then the outputs."""
+    pairs = trigger_fields(config)
     pairs += [(f"auxiliary.{b.alias}", b.name) for b in config.auxiliary]
-    pairs.append(("output", config.output))
+    pairs += output_fields(config)
     return pairs
 
 
@@ -77,38 +94,39 @@ def check_streams_defined(
             raise error(config, field, f"unknown shared memory {name!r}{extra}")
 
 
-def check_arity(kernel_cls: type, config: KernelConfig) -> None:
-    """Check the trigger and auxiliary counts against the class's arity."""
-    kind = kernel_cls.kind
-    if kernel_cls.input_arity != 1:
-        raise error(
-            config,
-            "input",
-            f"kind {kind!r} declares {kernel_cls.input_arity} trigger inputs; "
-            "a kernel config has exactly one 'input'",
-        )
-    count = len(config.auxiliary)
-    arity = kernel_cls.auxiliary_arity
+def _arity_problem(arity: Any, count: int, noun: str) -> str | None:
+    """``None`` when ``count`` fits ``arity`` (exact, ``(min, max)`` or
+    ``None``), else the words ``takes <expected> <noun>s, got <count>``."""
     if arity is None:
-        return
-    if isinstance(arity, int):
-        low, high = arity, arity
-    else:
-        low, high = arity
+        return None
+    low, high = (arity, arity) if isinstance(arity, int) else arity
     if count >= low and (high is None or count <= high):
-        return
+        return None
     if low == high:
         expected = f"exactly {low}"
     elif high is None:
         expected = f"at least {low}"
     else:
         expected = f"between {low} and {high}"
-    noun = "stream" if (high == 1 and low == 1) else "streams"
-    raise error(
-        config,
-        "auxiliary",
-        f"kind {kind!r} takes {expected} auxiliary {noun}, got {count}",
+    plural = "" if (high == 1 and low == 1) else "s"
+    return f"takes {expected} {noun}{plural}, got {count}"
+
+
+def check_arity(kernel_cls: type, config: KernelConfig) -> None:
+    """Check the trigger, auxiliary and output counts against the class's
+    ``input_arity``, ``auxiliary_arity`` and ``output_arity``."""
+    kind = kernel_cls.kind
+    inputs_field = "inputs" if config.inputs else "input"
+    outputs_field = "outputs" if config.outputs else "output"
+    counts = (
+        (inputs_field, "input_arity", len(config.trigger_inputs), "trigger input"),
+        ("auxiliary", "auxiliary_arity", len(config.auxiliary), "auxiliary stream"),
+        (outputs_field, "output_arity", len(config.all_outputs), "output stream"),
     )
+    for field, attr, count, noun in counts:
+        problem = _arity_problem(getattr(kernel_cls, attr, 1), count, noun)
+        if problem is not None:
+            raise error(config, field, f"kind {kind!r} {problem}")
 
 
 def check_storage(
@@ -169,12 +187,14 @@ def check_known_parameters(config: KernelConfig, allowed: Iterable[str]) -> None
 def input_spec(
     config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
 ) -> SharedMemoryConfig:
+    """The primary trigger input's spec."""
     return shared_memory[config.input]
 
 
 def output_spec(
     config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
 ) -> SharedMemoryConfig:
+    """The primary output's spec."""
     return shared_memory[config.output]
 
 
@@ -359,6 +379,38 @@ def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) 
     return int(value)
 
 
+def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
+    """Return ``parameters[key]`` as an int of any sign (no bools, no 2.5)."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(config, f"parameters.{key}", "required integer is missing")
+        return default
+    value = params[key]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise error(
+            config, f"parameters.{key}", f"must be an integer, got {_describe(value)}"
+        )
+    return int(value)
+
+
+def parse_boolean(config: KernelConfig, key: str, default: Any = REQUIRED) -> bool:
+    """Return ``parameters[key]``, which must be ``true`` or ``false``."""
+    params = config.parameters or {}
+    if key not in params:
+        if default is REQUIRED:
+            raise error(config, f"parameters.{key}", "required boolean is missing")
+        return default
+    value = params[key]
+    if not isinstance(value, (bool, np.bool_)):
+        raise error(
+            config,
+            f"parameters.{key}",
+            f"must be true or false, got {_describe(value)}",
+        )
+    return bool(value)
+
+
 def parse_choice(
     config: KernelConfig, key: str, choices: Sequence[str], default: Any = REQUIRED
 ) -> str:
@@ -412,8 +464,11 @@ __all__ = [
     "closest",
     "error",
     "input_spec",
+    "output_fields",
     "output_spec",
+    "parse_boolean",
     "parse_choice",
+    "parse_integer",
     "parse_number",
     "parse_positive_int",
     "parse_text",
@@ -424,4 +479,5 @@ __all__ = [
     "require_shape",
     "require_size",
     "spec_map",
+    "trigger_fields",
 ]

@@ -26,6 +26,7 @@ import sys
 import time
 
 __all__ = [
+    "current_cpu",
     "FUTEX_AVAILABLE",
     "NEEDS_FENCE",
     "Timespec",
@@ -143,3 +144,26 @@ def memory_fence() -> None:
     """Full hardware memory fence (a no-op where none is needed or available)."""
     if _FENCE is not None:
         _FENCE(_SEQ_CST)
+
+
+# --- which CPU this thread runs on -------------------------------------------
+
+
+def _load_getcpu():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        getcpu = ctypes.CDLL(None)["sched_getcpu"]
+    except (OSError, AttributeError):  # pragma: no cover - exotic libc
+        return None
+    getcpu.restype = ctypes.c_int
+    getcpu.argtypes = []
+    return getcpu
+
+
+_GETCPU = _load_getcpu()
+
+
+def current_cpu() -> int:
+    """The CPU the calling thread runs on now (-1 when unknown)."""
+    return _GETCPU() if _GETCPU is not None else -1

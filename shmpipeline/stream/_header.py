@@ -26,11 +26,18 @@ Header page::
       1032    4  futex word, +1 per publish (u32)
       1036    4  waiters flag (u32): 1 while someone may sleep on the word
       1040    8  kick counter (u64): +1 per wake_waiters()
+      1088    8  writer pid (u64; 0 until the first write)
+      1096    8  writer start time (u64, /proc/<pid>/stat field 22)
+      1104    8  CPU of the latest publish + 1 (u64; 0 unknown)
       2048 + 64*i  per-slot metadata (one cache line each, i < 32):
              +0  seq (u64, seqlock: odd while the slot is being written)
              +8  count of the frame in the slot (u64; 0 = none/invalid)
             +16  frame id (i64)
             +24  write time (i64, CLOCK_MONOTONIC ns)
+
+The writer fields are set by each handle on its first write (zero in a
+segment nobody wrote to, so older segments read as "no writer yet"); a
+reader waiting without a timeout checks that process is alive.
 
 The creator writes the magic last, so a segment without it is either not a
 stream or still being initialised.
@@ -92,7 +99,13 @@ OFF_COUNT = 1024
 OFF_FUTEX = 1032
 OFF_WAITERS = 1036
 OFF_KICK = 1040
+OFF_WRITER_PID = 1088
+OFF_WRITER_START = 1096
+OFF_WRITER_CPU = 1104
 Q_COUNT = OFF_COUNT // 8
+Q_WRITER_PID = OFF_WRITER_PID // 8
+Q_WRITER_START = OFF_WRITER_START // 8
+Q_WRITER_CPU = OFF_WRITER_CPU // 8
 Q_KICK = OFF_KICK // 8
 I_FUTEX = OFF_FUTEX // 4
 I_WAITERS = OFF_WAITERS // 4

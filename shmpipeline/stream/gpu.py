@@ -610,6 +610,44 @@ class GpuSharedStream:
         """See :meth:`SharedStream.wait_new`."""
         return self._host.wait_new(last_count, timeout)
 
+    def wait_for_count(self, after: int, timeout: float | None = None) -> int:
+        """See :meth:`SharedStream.wait_for_count`."""
+        return self._host.wait_for_count(after, timeout)
+
+    def wait_for_frame_id(self, target: int, timeout: float | None = None) -> int:
+        """See :meth:`SharedStream.wait_for_frame_id`."""
+        return self._host.wait_for_frame_id(target, timeout)
+
+    def read_after(self, after: int, timeout: float | None = None, *, out: Any = None) -> Any:
+        """See :meth:`SharedStream.read_after` (a device tensor)."""
+        self._host.wait_for_count(after, timeout)
+        if out is None:
+            return self.read()
+        self.read_into(out)
+        return out
+
+    @property
+    def wait_policy(self) -> Any:
+        """See :attr:`SharedStream.wait_policy`."""
+        return self._host.wait_policy
+
+    @wait_policy.setter
+    def wait_policy(self, value: Any) -> None:
+        self._host.wait_policy = value
+
+    @property
+    def writer_pid(self) -> int:
+        """See :attr:`SharedStream.writer_pid`."""
+        return self._host.writer_pid
+
+    def writer_alive(self) -> bool:
+        """See :meth:`SharedStream.writer_alive`."""
+        return self._host.writer_alive()
+
+    def claim_writer(self) -> None:
+        """See :meth:`SharedStream.claim_writer`."""
+        self._host.claim_writer()
+
     def wake_waiters(self) -> None:
         """See :meth:`SharedStream.wake_waiters`."""
         self._host.wake_waiters()

@@ -12,11 +12,18 @@ Design (layout in :mod:`shmpipeline.stream._header`):
   periods to finish its copy). A writer that dies mid-write never blocks
   readers.
 * **Publish.** After the slot is complete the global ``count`` is bumped,
-  then a 32-bit futex word. Waiters first spin briefly on ``count``, then
-  raise a *waiters* flag, re-check, and ``FUTEX_WAIT`` on the word; the writer
-  issues ``FUTEX_WAKE`` only when the flag is up, so a stream nobody sleeps
-  on costs no syscall per write. Each sleep is capped at a short slice as a
-  safety net (lost-wake-up window of the unfenced flag, closed handles).
+  then a 32-bit futex word. Waiters first spin on ``count`` as their wait
+  policy says (:mod:`shmpipeline.stream.wait_policy`: adaptive by default,
+  ``spin:<µs>``, ``busy`` or ``sleep``), then raise a *waiters* flag,
+  re-check, and ``FUTEX_WAIT`` on the word; the writer issues ``FUTEX_WAKE``
+  only when the flag is up, so a stream nobody sleeps on costs no syscall
+  per write. Each sleep is capped at a short slice as a safety net
+  (lost-wake-up window of the unfenced flag, closed handles).
+* **Dead writers.** Each writing handle records its process in the header
+  on its first write. A wait without a timeout checks, once per sleep
+  slice, that this process (the creator's, before any write) is alive, and
+  raises :class:`StreamWriterDiedError` when it is not: a frame can then
+  never come. Waits with a timeout just time out.
 * **One writer.** A stream has ONE writer at a time (any process). Readers
   are unlimited. One handle may be shared by one writer thread and reader
   threads; readers of one handle share its ``last_read_count``.
@@ -49,10 +56,12 @@ from ..errors import (
     StreamFrameError,
     StreamLayoutError,
     StreamNotFoundError,
+    StreamWriterDiedError,
 )
 from . import _header as H
 from ._futex import (
     FUTEX_AVAILABLE,
+    current_cpu,
     NEEDS_FENCE,
     futex_wait,
     futex_wake,
@@ -61,6 +70,7 @@ from ._futex import (
 )
 from ._names import check_name, make_segment_name, resolve_namespace
 from ._process import process_alive, process_start_time
+from .wait_policy import WaitPolicy, parse_wait_policy
 from ._segment import (
     Segment,
     create_segment,
@@ -79,22 +89,34 @@ _ALLOWED_KINDS = "biufcmM"
 
 #: Longest single futex sleep; a waiter re-checks its condition after it.
 SLICE_NS = 50_000_000
-#: Longest spin on the count before sleeping (0 on one CPU). Each handle
-#: adapts its own spin: doubled after a spin that caught the frame, halved
-#: after one that did not (a peer slower than the spin, or one sharing our
-#: CPU, which a spin would only delay), with a short probe every
-#: ``_SPIN_PROBE_EVERY`` waits once it has dropped to zero.
-SPIN_NS = 50_000 if (os.cpu_count() or 1) > 1 else 0
-_SPIN_MIN_NS = 2_000
-_SPIN_PROBE_EVERY = 16
+#: Adaptive policy: the spin is ``_SPIN_ARRIVAL_FACTOR`` times the last
+#: frame's arrival delay plus ``_SPIN_MIN_NS``, decaying by 1/8 per wait
+#: when arrivals get quicker (see :mod:`shmpipeline.stream.wait_policy`).
+_SPIN_MIN_NS = 5_000
+_SPIN_ARRIVAL_FACTOR = 4
+#: A spinning waiter yields its CPU this often (ns), see wait_new.
+_SPIN_YIELD_NS = 20_000
+#: How often (ns) a wait without a timeout checks that the writer lives.
+_WRITER_CHECK_NS = 50_000_000
 #: How long ``open`` waits for a creator still initialising the header.
 _INIT_WAIT_S = 2.0
 
 _U32 = 0xFFFFFFFF
 _mono_ns = time.monotonic_ns
+_yield = getattr(os, "sched_yield", lambda: None)
 
 _Q_COUNT = H.Q_COUNT
 _Q_KICK = H.Q_KICK
+_Q_WRITER_PID = H.Q_WRITER_PID
+_Q_WRITER_START = H.Q_WRITER_START
+_Q_WRITER_CPU = H.Q_WRITER_CPU
+_MODE_ADAPTIVE, _MODE_SPIN, _MODE_BUSY, _MODE_SLEEP = 0, 1, 2, 3
+_MODE_CODES = {"adaptive": 0, "spin": 1, "busy": 2, "sleep": 3}
+
+#: this process's pid, kept current across fork (a forked writer registers anew)
+_PID = [os.getpid()]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 _I_FUTEX = H.I_FUTEX
 _I_WAITERS = H.I_WAITERS
 
@@ -263,8 +285,8 @@ class SharedStream:
         )
         self._futex_addr = _base_address(mm) + H.OFF_FUTEX
         self._slice_ts = timespec(SLICE_NS)
-        self._spin_ns = SPIN_NS  # adaptive, see SPIN_NS
-        self._spin_probe = 0
+        self._writer_pid = 0  # the pid this handle registered as writer
+        self.wait_policy = None  # the process default, see wait_policy
 
         self._closed = False
         self._writing = False
@@ -558,6 +580,46 @@ class SharedStream:
         overwrote the slot being copied (diagnostic of a reader too slow)."""
         return self._read_retries
 
+    @property
+    def wait_policy(self) -> WaitPolicy:
+        """How this handle's waits spin and sleep (settable: a
+        :class:`WaitPolicy`, text such as ``"busy"`` or ``"spin:50"``, or
+        ``None`` for the process default)."""
+        return self._wait_policy
+
+    @wait_policy.setter
+    def wait_policy(self, value: WaitPolicy | str | None) -> None:
+        policy = parse_wait_policy(value, source=f"stream {self._name!r}: wait_policy")
+        self._wait_policy = policy
+        self._mode = _MODE_CODES[policy.mode]
+        self._spin_cap_ns = policy.spin_ns
+        # adaptive starts at its cap: the first frames after a start are the
+        # ones a driver waits on most closely
+        self._spin_ns = 0 if policy.mode == "sleep" else policy.spin_ns
+
+    @property
+    def spin_ns(self) -> int:
+        """The spin budget of this handle's next wait, in ns (diagnostic:
+        what the adaptive policy has learnt)."""
+        return self._spin_ns if self._mode != _MODE_BUSY else -1
+
+    @property
+    def writer_pid(self) -> int:
+        """Pid of the process that last started writing this stream (0 before
+        any write)."""
+        self._ensure_open()
+        return self._h64[_Q_WRITER_PID]
+
+    def writer_alive(self) -> bool:
+        """Whether a frame can still come: the registered writer's process
+        (the creator's before any write) is alive."""
+        self._ensure_open()
+        h = self._h64
+        pid, start = h[_Q_WRITER_PID], h[_Q_WRITER_START]
+        if not pid:
+            pid, start = self._creator_pid, self._creator_start
+        return pid == _PID[0] or process_alive(pid, start)
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"count={self.count}"
         ns = "" if self._namespace is None else f", namespace={self._namespace!r}"
@@ -661,6 +723,8 @@ class SharedStream:
                 f"stream {self._name!r}: a write_view is already open on this handle"
             )
         h = self._h64
+        if self._writer_pid != _PID[0]:
+            self._register_writer()
         count = h[_Q_COUNT]
         slot = count % self._nslots
         m = self._meta[slot]
@@ -676,6 +740,23 @@ class SharedStream:
         self._w_seq = seq
         return self._slots[slot]
 
+    def claim_writer(self) -> None:
+        """Record this process as the stream's writer now, before its first
+        write (a worker does so when it starts, so readers waiting without a
+        timeout track the new writer, not the one before a restart)."""
+        self._ensure_open()
+        self._register_writer()
+
+    def _register_writer(self) -> None:
+        """Record this process as the stream's writer (once per handle and
+        process), so readers can tell when it dies."""
+        pid = _PID[0]
+        h = self._h64
+        h[_Q_WRITER_PID] = 0  # a reader never pairs a pid with a stale start
+        h[_Q_WRITER_START] = process_start_time(pid)
+        h[_Q_WRITER_PID] = pid
+        self._writer_pid = pid
+
     def _commit_write(self, frame_id: int | None) -> None:
         h, hs = self._h64, self._hs64
         m = self._w_meta
@@ -689,6 +770,7 @@ class SharedStream:
             memory_fence()
         h[m] = self._w_seq + 2
         h[_Q_COUNT] = count
+        h[_Q_WRITER_CPU] = current_cpu() + 1  # see wait_new: no spin on our CPU
         self._writing = False
         h32 = self._h32
         if NEEDS_FENCE:
@@ -769,7 +851,8 @@ class SharedStream:
 
         A fresh handle has read nothing, so any published frame counts.
         ``TimeoutError`` if none arrives within ``timeout`` seconds (None:
-        wait forever).
+        wait as long as the writer lives; :class:`StreamWriterDiedError`
+        once its process is dead).
         """
         last = self._last_read_count
         if self._closed:
@@ -807,8 +890,9 @@ class SharedStream:
         """Wait until ``count != last_count``; return the current count.
 
         Returns early (count possibly unchanged) on timeout or when someone
-        calls :meth:`wake_waiters`. Spins briefly (adaptive, at most
-        ``SPIN_NS``), then sleeps on the futex in slices of ``SLICE_NS``.
+        calls :meth:`wake_waiters`. Spins as :attr:`wait_policy` says, then
+        sleeps on the futex in slices of ``SLICE_NS``. Without a timeout,
+        :class:`StreamWriterDiedError` when the writer process is dead.
         """
         h = self._h64
         if self._closed:
@@ -817,31 +901,38 @@ class SharedStream:
         if count != last_count:
             return count
         kick = h[_Q_KICK]
-        now = _mono_ns()
-        deadline = None if timeout is None else now + _timeout_ns(timeout)
+        began = _mono_ns()
+        deadline = None if timeout is None else began + _timeout_ns(timeout)
+        mode = self._mode
+        if mode == _MODE_BUSY:
+            return self._busy_wait(last_count, kick, deadline)
         spin = self._spin_ns
-        if not spin and SPIN_NS:
-            self._spin_probe += 1
-            if self._spin_probe >= _SPIN_PROBE_EVERY:
-                self._spin_probe = 0
-                spin = SPIN_NS // 4
-        spin_end = now + spin
+        # The writer last ran on this very CPU (the scheduler likes to wake a
+        # sleeper on its waker's CPU): a plain spin would only keep it from
+        # running, so yield the CPU on every turn of the spin.
+        shared_cpu = bool(spin) and h[_Q_WRITER_CPU] == current_cpu() + 1
+        spin_end = began + spin
         if deadline is not None and deadline < spin_end:
-            spin_end, spin = deadline, 0  # cut short: not a fair trial
-        while True:
+            spin_end = deadline
+        next_yield = began if shared_cpu else began + _SPIN_YIELD_NS
+        while spin:
             count = h[_Q_COUNT]
             if count != last_count or h[_Q_KICK] != kick:
-                if spin:
-                    self._spin_ns = min(2 * spin, SPIN_NS)
+                if mode == _MODE_ADAPTIVE and count != last_count:
+                    self._learn(_mono_ns() - began)
                 return count
-            if _mono_ns() >= spin_end:
+            now = _mono_ns()
+            if now >= spin_end:
                 break
-        if spin:
-            self._spin_ns = spin // 2 if spin >= 2 * _SPIN_MIN_NS else 0
+            if now >= next_yield:
+                # let a peer on this CPU run (see shared_cpu)
+                _yield()
+                next_yield = now if shared_cpu else now + _SPIN_YIELD_NS
         h32 = self._h32
         address = self._futex_addr
         slice_ts = self._slice_ts
         nap = 50e-6
+        next_check = began + _WRITER_CHECK_NS
         while True:
             if self._closed:
                 raise StreamClosedError(f"stream {self._name!r} closed while waiting")
@@ -851,9 +942,16 @@ class SharedStream:
                 memory_fence()
             count = h[_Q_COUNT]
             if count != last_count or h[_Q_KICK] != kick:
+                if mode == _MODE_ADAPTIVE and count != last_count:
+                    # learn from the publish time, not from our wake-up
+                    self._learn(self._latest_meta(H.SLOT_WRITE_NS) - began)
                 return count
             if deadline is None:
                 ts = slice_ts
+                now = _mono_ns()
+                if now >= next_check:
+                    next_check = now + _WRITER_CHECK_NS
+                    self._check_writer()
             else:
                 remaining = deadline - _mono_ns()
                 if remaining <= 0:
@@ -864,6 +962,128 @@ class SharedStream:
             else:  # pragma: no cover - polling with backoff off Linux
                 time.sleep(min(nap, ts.tv_sec + ts.tv_nsec * 1e-9))
                 nap = min(nap * 2, 0.002)
+
+    def _learn(self, arrival_ns: int) -> None:
+        """Adaptive policy: spin a few times the last arrival delay next time
+        (decaying slowly); halve the spin after a frame later than the cap
+        (one preempted peer does not stop the spinning; a slow peer is slept
+        on after a few frames)."""
+        cap = self._spin_cap_ns
+        if arrival_ns > cap:
+            spin = self._spin_ns >> 1
+            self._spin_ns = spin if spin >= _SPIN_MIN_NS else 0
+            return
+        want = _SPIN_ARRIVAL_FACTOR * max(arrival_ns, 0) + _SPIN_MIN_NS
+        decayed = self._spin_ns - (self._spin_ns >> 3)
+        self._spin_ns = min(cap, max(want, decayed))
+
+    def _busy_wait(self, last_count: int, kick: int, deadline: int | None) -> int:
+        """The ``busy`` policy: spin until a frame, a kick or the deadline."""
+        h = self._h64
+        next_check = _mono_ns() + _WRITER_CHECK_NS
+        while True:
+            for _ in range(256):
+                count = h[_Q_COUNT]
+                if count != last_count or h[_Q_KICK] != kick:
+                    return count
+            now = _mono_ns()
+            if deadline is not None and now >= deadline:
+                return count
+            if self._closed:
+                raise StreamClosedError(f"stream {self._name!r} closed while waiting")
+            if deadline is None and now >= next_check:
+                next_check = now + _WRITER_CHECK_NS
+                self._check_writer()
+
+    def _check_writer(self) -> None:
+        if not self.writer_alive():
+            h = self._h64
+            pid = h[_Q_WRITER_PID] or self._creator_pid
+            who = "writer" if h[_Q_WRITER_PID] else "creator (nobody wrote yet)"
+            raise StreamWriterDiedError(
+                f"stream {self._name!r}: its {who} process {pid} is dead; no "
+                "new frame can come (count stays "
+                f"{h[_Q_COUNT]})"
+            )
+
+    def wait_for_count(self, after: int, timeout: float | None = None) -> int:
+        """Wait until ``count > after`` and return the count.
+
+        Level-triggered: a frame published before the call counts, so a
+        request/reply exchange cannot miss its reply. ``TimeoutError`` when
+        no such frame comes within ``timeout`` seconds (None: wait forever,
+        or :class:`StreamWriterDiedError` once the writer is dead);
+        ``ValueError`` if ``after`` is not a non-negative integer.
+        """
+        baseline = _check_after(after)
+        deadline = None if timeout is None else _mono_ns() + _timeout_ns(timeout)
+        h = self._h64
+        self._ensure_open()
+        while True:
+            count = h[_Q_COUNT]
+            if count > baseline:
+                return count
+            if deadline is None:
+                self.wait_new(count, None)
+                continue
+            remaining = deadline - _mono_ns()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"no frame past count {baseline} on stream {self._name!r} "
+                    f"within {timeout} s (count {count})"
+                )
+            self.wait_new(count, remaining * 1e-9)
+
+    def read_after(
+        self, after: int, timeout: float | None = None, *, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Wait until ``count > after``, then read the latest frame (into
+        ``out`` when given); its count is :attr:`last_read_count` afterwards.
+
+        Same waiting rules as :meth:`wait_for_count`.
+        """
+        self.wait_for_count(after, timeout)
+        if out is None:
+            return self.read()
+        self.read_into(out)
+        return out
+
+    def wait_for_frame_id(
+        self, target: int, timeout: float | None = None, *, interruptible: bool = False
+    ) -> int:
+        """Wait until the latest published frame id is at least ``target``
+        (and something was published); return that frame id.
+
+        ``TimeoutError`` after ``timeout`` seconds (None: wait forever, or
+        :class:`StreamWriterDiedError` once the writer is dead).
+        ``interruptible``: also return when :meth:`wake_waiters` is called,
+        with the latest frame id then (possibly below ``target``; 0 before
+        any write), so a worker can re-read its command.
+        """
+        target = _check_frame_id(target)
+        deadline = None if timeout is None else _mono_ns() + _timeout_ns(timeout)
+        self._ensure_open()
+        h = self._h64
+        kick = h[_Q_KICK]
+        while True:
+            if interruptible and h[_Q_KICK] != kick:
+                return self.frame_id if h[_Q_COUNT] else 0
+            count = h[_Q_COUNT]
+            if count:
+                latest = self.frame_id
+                if latest >= target:
+                    return latest
+            if deadline is None:
+                self.wait_new(count, None)
+                continue
+            remaining = deadline - _mono_ns()
+            if remaining <= 0:
+                raise TimeoutError(
+                    f"stream {self._name!r} did not publish frame id {target} "
+                    f"within {timeout} s (latest id "
+                    f"{self.frame_id if count else None})"
+                )
+            self.wait_new(count, remaining * 1e-9)
 
     def wake_waiters(self) -> None:
         """Make every current :meth:`wait_new` on this stream (any process)
@@ -939,6 +1159,18 @@ def _check_frame_id(frame_id: Any) -> int:
         ) from None
     if not -(2**63) <= value < 2**63:
         raise StreamFrameError(f"frame_id {value} does not fit in 64 bits")
+    return value
+
+
+def _check_after(after: Any) -> int:
+    if isinstance(after, (bool, np.bool_)):
+        raise ValueError(f"after must be a non-negative integer, got {after!r}")
+    try:
+        value = operator.index(after)
+    except TypeError:
+        raise ValueError(f"after must be a non-negative integer, got {after!r}") from None
+    if value < 0:
+        raise ValueError(f"after must be a non-negative integer, got {value}")
     return value
 
 

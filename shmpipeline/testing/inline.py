@@ -22,7 +22,8 @@ import numpy as np
 from shmpipeline.config import PipelineConfig
 from shmpipeline.graph import PipelineGraph
 from shmpipeline.kernel import KernelContext
-from shmpipeline.testing.replay import FailureInfo, ReplayResult, _host, _load
+from shmpipeline.testing.drive import host_array, load_scenario_arg, run_lockstep
+from shmpipeline.testing.results import FailureInfo, ReplayResult
 from shmpipeline.testing.scenario import Scenario
 from shmpipeline.testing.sources import SourcePlan
 
@@ -94,22 +95,22 @@ class InlineExecutor:
         """Set a stream's current value (a source write)."""
         target = self.values[stream]
         if isinstance(target, np.ndarray):
-            np.copyto(target, _host(frame), casting="unsafe")
+            np.copyto(target, host_array(frame), casting="unsafe")
         else:
             import torch
 
-            target.copy_(torch.as_tensor(_host(frame)).to(target.device))
+            target.copy_(torch.as_tensor(host_array(frame)).to(target.device))
 
     def read(self, stream: str) -> np.ndarray:
         """A host copy of a stream's current value."""
-        return np.array(_host(self.values[stream]), copy=True)
+        return np.array(host_array(self.values[stream]), copy=True)
 
     def _view(self, stream: str, storage: str, device: str | None) -> Any:
         """A stream's value as a kernel of ``storage`` sees it."""
         value = self.values[stream]
         is_array = isinstance(value, np.ndarray)
         if storage == "cpu":
-            return value if is_array else _host(value)
+            return value if is_array else host_array(value)
         import torch
 
         if is_array:
@@ -151,6 +152,33 @@ class InlineExecutor:
         return tuple(ran)
 
 
+class _InlineDriver:
+    """:class:`InlineExecutor` as a :class:`~shmpipeline.testing.drive.LockstepExecutor`."""
+
+    def __init__(self, executor: InlineExecutor) -> None:
+        self.executor = executor
+
+    def write(self, stream: str, frame: Any, k: int) -> None:
+        self.executor.write(stream, frame)
+
+    def read(self, stream: str) -> np.ndarray:
+        return self.executor.read(stream)
+
+    def step(self, written: frozenset[str], k: int) -> FailureInfo | None:
+        try:
+            self.executor.step(written)
+        except InlineKernelError as exc:
+            return FailureInfo(
+                kernel=exc.kernel,
+                error=f"{type(exc.error).__name__}: {exc.error}",
+                frame=k,
+            )
+        return None
+
+    def capture(self, stream: str, row: np.ndarray) -> None:
+        np.copyto(row, host_array(self.executor.values[stream]))
+
+
 def run_inline(
     scenario: Scenario | str | PathLike[str],
     *,
@@ -160,7 +188,7 @@ def run_inline(
     """Run a lockstep scenario with :class:`InlineExecutor`; the result has
     the same captures a correct :func:`~shmpipeline.testing.replay.replay`
     gives (and ``latency`` ``None``)."""
-    scenario = _load(scenario, registry)
+    scenario = load_scenario_arg(scenario, registry)
     count = scenario.frame_count if frames is None else int(frames)
     plan = SourcePlan(scenario)
     failure: FailureInfo | None = None
@@ -182,25 +210,8 @@ def run_inline(
     if executor is not None:
         for name, value in plan.static.items():
             executor.write(name, value)
-        for k in range(count):
-            frames_k = plan.frames(k, executor.read)
-            written = [name for name in plan.per_frame if frames_k[name] is not None]
-            if len(written) < len(plan.per_frame):
-                dropped.append(k)
-            for name in written:
-                executor.write(name, frames_k[name])
-            try:
-                executor.step(written)
-            except InlineKernelError as exc:
-                failure = FailureInfo(
-                    kernel=exc.kernel,
-                    error=f"{type(exc.error).__name__}: {exc.error}",
-                    frame=k,
-                )
-                break
-            for name, array in captures.items():
-                np.copyto(array[k], _host(executor.values[name]))
-            completed = k + 1
+        run = run_lockstep(_InlineDriver(executor), plan, count, captures)
+        completed, dropped, failure = run.completed, run.dropped, run.failure
     return ReplayResult(
         scenario=scenario.name,
         executor="inline",

@@ -17,6 +17,15 @@ No frame is written before the previous one has gone through the whole
 graph, so what every kernel reads is fixed by the scenario alone: captures
 are bit-identical run after run, whatever the machine's load.
 
+Workers: by default a replay runs its kernels in this process's shared
+:class:`~shmpipeline.pool.WorkerPool` (:func:`harness_pool`: warm processes
+forked from a clean forkserver, made on first use, grown to the largest pipeline replayed, shut
+down at exit and never outliving this process), so a suite of short replays
+pays process start-up once, not per kernel and replay. Results are
+bit-identical either way. ``workers=False`` (or an explicit
+``spawn_method``, or ``SHMPIPELINE_REPLAY_POOL=0`` in the environment) gives
+each kernel a new process as a plain manager does.
+
 Free-running: sources are written at ``rate_hz`` on an absolute schedule
 (plus the fakes' latency jitter), the pipeline runs without lockstep, and the
 result carries latency statistics (source write to sink publish, p50/p99/max)
@@ -25,16 +34,26 @@ and the frames each sink missed instead of captures.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from os import PathLike
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from shmpipeline.testing.scenario import Scenario, load_scenario
+from shmpipeline.testing.drive import (
+    error_headline,
+    host_array,
+    load_scenario_arg,
+    run_lockstep,
+    triggered_kernels,
+)
+from shmpipeline.testing.results import FailureInfo, LatencyStats, ReplayResult
+from shmpipeline.testing.scenario import Scenario
 from shmpipeline.testing.sources import SourcePlan, frame_id
 
 __all__ = [
@@ -42,6 +61,7 @@ __all__ = [
     "LatencyStats",
     "ReplayResult",
     "ReplayTimeoutError",
+    "harness_pool",
     "replay",
     "triggered_kernels",
 ]
@@ -52,219 +72,46 @@ STARTUP_GRACE_S = 30.0
 FAILURE_POLL_S = 0.05
 
 
+#: environment switch: "0" runs replays without the shared worker pool
+POOL_ENV = "SHMPIPELINE_REPLAY_POOL"
+
+#: how the harness pool starts workers: a forkserver that imported numpy,
+#: the runtime and the CPU kernels once (never CUDA), workers forked from it
+#: in milliseconds; spawn where there is no forkserver
+HARNESS_START_METHOD = (
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
+
+_pool_lock = threading.Lock()
+_pool: Any = None
+
+
+def harness_pool() -> Any:
+    """This process's shared :class:`~shmpipeline.pool.WorkerPool` (made on
+    first use; shut down at interpreter exit; its workers exit if this
+    process dies). A forked child gets a pool of its own."""
+    global _pool
+    from shmpipeline.pool import WorkerPool
+
+    with _pool_lock:
+        if _pool is None or _pool.owner_pid != os.getpid() or _pool.closed:
+            _pool = WorkerPool(spawn_method=HARNESS_START_METHOD)
+        return _pool
+
+
+def _workers_option(workers: Any, spawn_method: str | None) -> Any:
+    """The ``workers=`` a replay's manager gets (None: a process per kernel)."""
+    if workers is False or (workers is None and spawn_method is not None):
+        return None
+    if workers is None:
+        if os.environ.get(POOL_ENV, "1").strip() == "0":
+            return None
+        return harness_pool()
+    return workers
+
+
 class ReplayTimeoutError(TimeoutError):
     """A frame did not reach every kernel within the scenario's timeout."""
-
-
-# --- results ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FailureInfo:
-    """A run that ended early: the kernel that failed (``None`` when the
-    driver gave up, e.g. a timeout), its error text, and the frame index."""
-
-    kernel: str | None
-    error: str
-    frame: int | None = None
-    traceback: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kernel": self.kernel,
-            "error": self.error,
-            "frame": self.frame,
-        }
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Timing of a run, in microseconds.
-
-    Lockstep: ``latency`` is the round trip of one frame (driver write to
-    every kernel published). Free-running: source write to sink publish for
-    every frame a sink delivered. ``dropped`` counts frames written to the
-    sources that a sink never delivered (the worst sink); ``source_dropped``
-    those a fake did not deliver at all.
-    """
-
-    count: int
-    p50_us: float | None
-    p99_us: float | None
-    max_us: float | None
-    mean_us: float | None
-    frames_written: int
-    dropped: int = 0
-    source_dropped: int = 0
-    per_sink_delivered: Mapping[str, int] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    elapsed_s: float | None = None
-
-    @classmethod
-    def from_samples(cls, samples_ns: Iterable[int], **extra: Any) -> LatencyStats:
-        data = np.asarray(list(samples_ns), dtype=np.float64) / 1e3
-        if data.size == 0:
-            return cls(0, None, None, None, None, **extra)
-        return cls(
-            int(data.size),
-            float(np.percentile(data, 50)),
-            float(np.percentile(data, 99)),
-            float(data.max()),
-            float(data.mean()),
-            **extra,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "p50_us": self.p50_us,
-            "p99_us": self.p99_us,
-            "max_us": self.max_us,
-            "mean_us": self.mean_us,
-            "frames_written": self.frames_written,
-            "dropped": self.dropped,
-            "source_dropped": self.source_dropped,
-            "per_sink_delivered": dict(self.per_sink_delivered),
-            "elapsed_s": self.elapsed_s,
-        }
-
-    def format(self) -> str:
-        def us(value: float | None) -> str:
-            return "-" if value is None else f"{value:.1f} us"
-
-        return (
-            f"latency p50 {us(self.p50_us)}, p99 {us(self.p99_us)}, max "
-            f"{us(self.max_us)} over {self.count} frames; {self.frames_written} "
-            f"written, {self.dropped} dropped by the pipeline, "
-            f"{self.source_dropped} by the sources"
-        )
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    """What one run of a scenario produced.
-
-    ``captures`` maps each captured stream to a ``(frames_completed, *shape)``
-    array (row ``k``: the stream after frame ``k``; empty when
-    free-running). ``dropped_frames`` are the frame indices at which some
-    source delivered nothing. ``executor`` is ``replay`` or ``inline``.
-    """
-
-    scenario: str
-    executor: str
-    mode: str
-    frames: int
-    frames_completed: int
-    captures: Mapping[str, np.ndarray]
-    failure: FailureInfo | None = None
-    latency: LatencyStats | None = None
-    dropped_frames: tuple[int, ...] = ()
-    expected_failure: Any = None  # ExpectedFailure | None
-
-    @property
-    def failed(self) -> bool:
-        """Whether the run ended with a failure (expected or not)."""
-        return self.failure is not None
-
-    @property
-    def expected_failure_met(self) -> bool:
-        """Whether the scenario expected a failure and got exactly it."""
-        if self.expected_failure is None or self.failure is None:
-            return False
-        return self.expected_failure.matches(self.failure.kernel, self.failure.error)
-
-    @property
-    def ok(self) -> bool:
-        """No failure when none was expected; the expected one otherwise."""
-        if self.expected_failure is not None:
-            return self.expected_failure_met
-        return self.failure is None
-
-    def problem(self) -> str | None:
-        """Why the run is not :attr:`ok` (``None`` when it is)."""
-        if self.ok:
-            return None
-        expected = self.expected_failure
-        failure = self.failure
-        if expected is not None:
-            want = f"kernel {expected.kernel!r} to fail"
-            if expected.error is not None:
-                want += f" with {expected.error!r}"
-            if failure is None:
-                return (
-                    f"expected {want}, but all {self.frames_completed} frames ran "
-                    "without error"
-                )
-            who = f"kernel {failure.kernel!r}" if failure.kernel else "the run"
-            return f"expected {want}, but {who} failed at frame {failure.frame}: {failure.error}"
-        assert failure is not None
-        who = f"kernel {failure.kernel!r}" if failure.kernel else "the run"
-        return f"{who} failed at frame {failure.frame}: {failure.error}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario,
-            "executor": self.executor,
-            "mode": self.mode,
-            "frames": self.frames,
-            "frames_completed": self.frames_completed,
-            "captured": {
-                name: {"shape": list(a.shape), "dtype": str(a.dtype)}
-                for name, a in self.captures.items()
-            },
-            "failure": None if self.failure is None else self.failure.to_dict(),
-            "expected_failure_met": self.expected_failure_met,
-            "latency": None if self.latency is None else self.latency.to_dict(),
-            "dropped_frames": list(self.dropped_frames),
-            "ok": self.ok,
-        }
-
-
-# --- graph helpers ------------------------------------------------------------------
-
-
-def triggered_kernels(config: Any, written: Iterable[str]) -> tuple[str, ...]:
-    """Kernels that run when the streams ``written`` get a new frame: those
-    whose trigger is written, transitively through their outputs (in config
-    order). Auxiliary edges trigger nothing."""
-    by_input: dict[str, list[Any]] = {}
-    for kernel in config.kernels:
-        by_input.setdefault(kernel.input, []).append(kernel)
-    reached: set[str] = set()
-    pending = list(written)
-    seen_streams = set(pending)
-    while pending:
-        stream = pending.pop()
-        for kernel in by_input.get(stream, ()):
-            if kernel.name in reached:
-                continue
-            reached.add(kernel.name)
-            if kernel.output not in seen_streams:
-                seen_streams.add(kernel.output)
-                pending.append(kernel.output)
-    return tuple(k.name for k in config.kernels if k.name in reached)
-
-
-def _host(value: Any) -> np.ndarray:
-    """A host ndarray view/copy of a frame (tensor or array)."""
-    if isinstance(value, np.ndarray):
-        return value
-    detach = getattr(value, "detach", None)
-    if detach is not None:
-        return detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _headline(exc: BaseException) -> str:
-    """An error's message without the worker traceback the runtime appends."""
-    return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
-
-
-def _load(scenario: Scenario | str | PathLike[str], registry: Any = None) -> Scenario:
-    if isinstance(scenario, Scenario):
-        return scenario
-    return load_scenario(scenario, registry=registry)
 
 
 # --- the runner ------------------------------------------------------------------------
@@ -277,6 +124,7 @@ def replay(
     frames: int | None = None,
     timeout: float | None = None,
     spawn_method: str | None = None,
+    workers: Any = None,
 ) -> ReplayResult:
     """Run ``scenario`` (a :class:`Scenario` or a path) over the real
     multi-process pipeline, in its mode; see the module docstring.
@@ -285,10 +133,13 @@ def replay(
     ``timeout`` the per-frame limit; ``spawn_method`` the manager's process
     start method (default: the manager's, ``spawn``; ``forkserver`` starts
     workers several times faster once its server runs, which suits long
-    test sessions). A worker failure, or a frame slower than the timeout,
-    ends the run and is reported in ``failure`` (never raised).
+    test sessions). ``workers``: None for the shared :func:`harness_pool`
+    (unless ``spawn_method`` is given), False for a new process per kernel,
+    or a :class:`~shmpipeline.pool.WorkerPool`. A worker failure, or a frame
+    slower than the timeout, ends the run and is reported in ``failure``
+    (never raised).
     """
-    scenario = _load(scenario, registry)
+    scenario = load_scenario_arg(scenario, registry)
     runner = _FreeRunning if scenario.mode == "free_running" else _Lockstep
     return runner(
         scenario,
@@ -296,6 +147,7 @@ def replay(
         frames=frames,
         timeout=timeout,
         spawn_method=spawn_method,
+        workers=_workers_option(workers, spawn_method),
     ).run()
 
 
@@ -310,9 +162,11 @@ class _Run:
         frames: int | None,
         timeout: float | None,
         spawn_method: str | None = None,
+        workers: Any = None,
     ) -> None:
         self.scenario = scenario
         self.spawn_method = spawn_method
+        self.workers = workers
         self.config = scenario.pipeline
         self.registry = registry
         self.frames = scenario.frame_count if frames is None else int(frames)
@@ -329,9 +183,11 @@ class _Run:
     def _make_manager(self, *, lockstep: bool) -> Any:
         from shmpipeline.manager import PipelineManager
 
-        options = (
+        options: dict[str, Any] = (
             {} if self.spawn_method is None else {"spawn_method": self.spawn_method}
         )
+        if self.workers is not None:
+            options = {"workers": self.workers}
         manager = PipelineManager(self.config, registry=self.registry, **options)
         if lockstep:
             manager.set_lockstep(True)
@@ -351,7 +207,7 @@ class _Run:
             handle.write(frame, frame_id=frame_id(k))
 
     def _read(self, name: str) -> np.ndarray:
-        return _host(self.handles[name].read())
+        return host_array(self.handles[name].read())
 
     def _check_failed(self, k: int | None, *, force: bool = False) -> bool:
         """Record the first worker failure; true when there is one."""
@@ -369,7 +225,7 @@ class _Run:
         except WorkerProcessError as exc:
             self.failure = FailureInfo(
                 kernel=exc.kernel,
-                error=_headline(exc),
+                error=error_headline(exc),
                 frame=k,
                 traceback=exc.traceback,
             )
@@ -402,7 +258,7 @@ class _Run:
         except WorkerProcessError as exc:  # a worker failed while starting
             self.failure = FailureInfo(
                 kernel=exc.kernel,
-                error=_headline(exc),
+                error=error_headline(exc),
                 frame=None,
                 traceback=exc.traceback,
             )
@@ -434,6 +290,8 @@ class _Run:
 
 
 class _Lockstep(_Run):
+    """The real pipeline as a :class:`~shmpipeline.testing.drive.LockstepExecutor`."""
+
     def _run(self) -> ReplayResult:
         scenario = self.scenario
         self._start(lockstep=True)
@@ -443,35 +301,14 @@ class _Lockstep(_Run):
             )
             for name in scenario.capture
         }
-        outputs = {k.name: k.output for k in self.config.kernels}
-        self._open([*scenario.capture, *outputs.values()])
-        reach: dict[frozenset[str], tuple[str, ...]] = {}
-        round_trips: list[int] = []
-        dropped: list[int] = []
-        completed = 0
-        for k in range(self.frames):
-            frames = self.plan.frames(k, self._read)
-            written = frozenset(name for name, f in frames.items() if f is not None)
-            if len(written) < len(frames):
-                dropped.append(k)
-            if written not in reach:
-                reach[written] = triggered_kernels(self.config, written)
-            waits = [outputs[name] for name in reach[written]]
-            began = time.monotonic_ns()
-            for name in self.plan.per_frame:
-                frame = frames[name]
-                if frame is not None:
-                    self._write(name, frame, k)
-            limit = self.timeout + (STARTUP_GRACE_S if k == 0 else 0.0)
-            if not self._wait_all(waits, frame_id(k), k, limit):
-                break
-            if written:
-                round_trips.append(time.monotonic_ns() - began)
-            for name, array in captures.items():
-                self._capture(name, array[k])
-            completed = k + 1
+        self._outputs = {k.name: k.output for k in self.config.kernels}
+        self._open([*scenario.capture, *self._outputs.values()])
+        self._reach: dict[frozenset[str], tuple[str, ...]] = {}
+        run = run_lockstep(self, self.plan, self.frames, captures)
+        completed = run.completed
         if self.failure is None:
             self._check_failed(completed, force=True)
+        dropped = run.dropped
         return ReplayResult(
             scenario=scenario.name,
             executor="replay",
@@ -483,7 +320,7 @@ class _Lockstep(_Run):
             ),
             failure=self.failure,
             latency=LatencyStats.from_samples(
-                round_trips,
+                run.round_trips_ns,
                 frames_written=completed - sum(1 for k in dropped if k < completed),
                 source_dropped=len(dropped),
             ),
@@ -491,9 +328,27 @@ class _Lockstep(_Run):
             expected_failure=scenario.expect_failure,
         )
 
-    def _capture(self, name: str, row: np.ndarray) -> None:
+    # -- LockstepExecutor -----------------------------------------------------------
+    def write(self, stream: str, frame: Any, k: int) -> None:
+        self._write(stream, frame, k)
+
+    def read(self, stream: str) -> np.ndarray:
+        return self._read(stream)
+
+    def step(self, written: frozenset[str], k: int) -> FailureInfo | None:
+        """Wait until every kernel the written sources trigger published
+        frame ``k``; the failure (or timeout) that ended the run, if any."""
+        if written not in self._reach:
+            self._reach[written] = triggered_kernels(self.config, written)
+        waits = [self._outputs[name] for name in self._reach[written]]
+        limit = self.timeout + (STARTUP_GRACE_S if k == 0 else 0.0)
+        if self._wait_all(waits, frame_id(k), k, limit):
+            return None
+        return self.failure
+
+    def capture(self, stream: str, row: np.ndarray) -> None:
         # gpu streams read into a host array too (from their mirror if any)
-        self.handles[name].read_into(row)
+        self.handles[stream].read_into(row)
 
     def _wait_all(self, names: list[str], target: int, k: int, limit: float) -> bool:
         """Wait until every stream in ``names`` published ``target``; false
@@ -501,14 +356,23 @@ class _Lockstep(_Run):
         deadline = time.monotonic() + limit
         for name in names:
             handle = self.handles[name]
-            count = handle.count
-            while handle.frame_id < target:
-                if self._check_failed(k):
-                    return False
+            while True:
                 remaining = deadline - time.monotonic()
+                kicked = False
+                try:
+                    latest = handle.wait_for_frame_id(
+                        target,
+                        timeout=max(0.0, min(remaining, FAILURE_POLL_S)),
+                        interruptible=True,  # a failing worker kicks its output
+                    )
+                    if latest >= target:
+                        break
+                    kicked = True
+                except TimeoutError:
+                    pass
+                if self._check_failed(k, force=kicked or remaining <= 0):
+                    return False
                 if remaining <= 0:
-                    if self._check_failed(k, force=True):
-                        return False
                     self.failure = FailureInfo(
                         kernel=None,
                         error=(
@@ -519,7 +383,6 @@ class _Lockstep(_Run):
                         frame=k,
                     )
                     return False
-                count = handle.wait_new(count, timeout=min(remaining, FAILURE_POLL_S))
         return True
 
 

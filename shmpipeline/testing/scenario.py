@@ -75,7 +75,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from shmpipeline import config as _config
+from shmpipeline._problems import Problems, did_you_mean, is_int, is_real, show
+from shmpipeline._yaml import line_of, load_yaml_file, plain
 from shmpipeline.config import PipelineConfig
 from shmpipeline.errors import ConfigValidationError, ScenarioError
 from shmpipeline.user_files import (
@@ -428,7 +429,7 @@ def load_scenarios(
     ``variant`` id and its own golden."""
     check_regular_file(path, what="scenario file", error=ScenarioError)
     try:
-        raw, display, file_path = _config._load_yaml(path)
+        raw, display, file_path = load_yaml_file(path)
     except ConfigValidationError as exc:
         message = exc.message.replace("config file", "scenario file")
         raise ScenarioError(message, path=exc.path, line=exc.line) from None
@@ -456,10 +457,8 @@ def _variants(raw: Any, display: str | None) -> list[tuple[str, Any]]:
     try:
         return expand_matrix(raw)
     except ScenarioError as exc:
-        problems = _Problems()
-        problems.add("", None, exc.message, ("matrix",))  # located at the key
-        _raise(problems, raw, display)
-        raise  # pragma: no cover - _raise always raises with a problem
+        line = line_of(raw, ("matrix",)) if display is not None else None
+        raise ScenarioError(exc.message, path=display, line=line) from None
 
 
 def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -490,7 +489,7 @@ def expand_matrix(raw: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
             )
         ):
             raise ScenarioError(
-                f"matrix: {_config._show(key)}: must be a dotted path to a field "
+                f"matrix: {show(key)}: must be a dotted path to a field "
                 "other than name and matrix"
             )
         if not isinstance(values, list) or not values:
@@ -670,7 +669,7 @@ def resolve_scenario(
         available.append(declared or path.stem)
     where = ", ".join(str(d) for d in dirs) or "no directory"
     listing = ", ".join(sorted(set(available))) or "none"
-    hint = _config._hint(text, available)
+    hint = did_you_mean(text, available)
     raise ScenarioError(
         f"scenario {text!r} not found{hint} (searched {where}; available: {listing})"
     )
@@ -683,7 +682,7 @@ class _LocalError(Exception):
     """A path problem turned into a located scenario problem by the caller."""
 
 
-class _Problems(_config._Problems):
+class _Problems(Problems):
     """Problems with a location in the raw scenario data."""
 
     def at(self, loc: Loc, problem: str) -> None:
@@ -707,7 +706,7 @@ def _raise(
         return
     located = []
     for index, problem in enumerate(problems.items):
-        line = _config._line_of(raw, problem.loc) if display is not None else None
+        line = line_of(raw, problem.loc) if display is not None else None
         located.append((line if line is not None else 0, index, problem.message, line))
     located.sort()  # in file order (collection order for a mapping)
     rendered = [
@@ -730,13 +729,13 @@ def _build(
 ):
     problems = _Problems()
     if not isinstance(raw, Mapping):
-        problems.at((), f"a scenario must be a mapping, got {_config._show(raw)}")
+        problems.at((), f"a scenario must be a mapping, got {show(raw)}")
         _raise(problems, raw, display)
     for key in raw:
         if key not in _TOP_KEYS:
             problems.at(
                 (key,),
-                f"unknown key{_config._hint(key, _TOP_KEYS)}; allowed: "
+                f"unknown key{did_you_mean(key, _TOP_KEYS)}; allowed: "
                 + ", ".join(_TOP_KEYS),
             )
 
@@ -802,7 +801,7 @@ def _parse_name(raw: Mapping, path: Path | None, problems: _Problems) -> str:
         problems.at(
             ("name",),
             "must be a name of letters, digits, '_', '-' and '.', got "
-            + _config._show(value),
+            + show(value),
         )
         return path.stem if path is not None else "scenario"
     return value.strip()
@@ -821,14 +820,14 @@ def _parse_int(
     if value is None:
         return default
     if (
-        not _config._is_int(value)
+        not is_int(value)
         or value < minimum
         or (maximum is not None and value > maximum)
     ):
         bound = f" and at most {maximum}" if maximum is not None else ""
         problems.at(
             (key,),
-            f"must be an integer >= {minimum}{bound}, got {_config._show(value)}",
+            f"must be an integer >= {minimum}{bound}, got {show(value)}",
         )
         return default
     return int(value)
@@ -841,11 +840,11 @@ def _parse_number(
     if value is None:
         return default
     if (
-        not _config._is_real(value)
+        not is_real(value)
         or not math.isfinite(float(value))
         or float(value) <= 0
     ):
-        problems.at((key,), f"must be a positive number, got {_config._show(value)}")
+        problems.at((key,), f"must be a positive number, got {show(value)}")
         return default
     return float(value)
 
@@ -857,7 +856,7 @@ def _parse_mode(raw: Mapping, problems: _Problems):
     elif not isinstance(mode, str) or mode.strip().lower() not in MODES:
         problems.at(
             ("mode",),
-            f"must be one of {', '.join(MODES)}, got {_config._show(mode)}",
+            f"must be one of {', '.join(MODES)}, got {show(mode)}",
         )
         mode = "lockstep"
     else:
@@ -894,7 +893,7 @@ def _parse_requirements(raw: Mapping, problems: _Problems) -> tuple[str, ...]:
         if text is None:
             problems.at(
                 ("requirements", index),
-                f"unknown requirement {_config._show(item)}; known: "
+                f"unknown requirement {show(item)}; known: "
                 + ", ".join(REQUIREMENTS)
                 + f", {KIND_REQUIREMENT_PREFIX}NAME",
             )
@@ -948,7 +947,7 @@ def _parse_pipeline(
         problems.at(
             ("pipeline",),
             "must be a mapping (shared_memory, kernels) or a path to a pipeline "
-            f"YAML, got {_config._show(value)}",
+            f"YAML, got {show(value)}",
         )
         return None, None
     errors = validate_pipeline_config(value, registry=registry)
@@ -1004,8 +1003,8 @@ def _parse_inputs(
         if not isinstance(stream, str) or stream not in specs:
             problems.at(
                 loc,
-                f"unknown stream {_config._show(stream)}"
-                + _config._hint(stream, list(specs)),
+                f"unknown stream {show(stream)}"
+                + did_you_mean(stream, list(specs)),
             )
             continue
         if stream not in sources:
@@ -1150,20 +1149,20 @@ def _parse_fake(item, stream, spec, seed, loc, specs, problems) -> InputSpec | N
     if command is not None and (not isinstance(command, str) or command not in specs):
         problems.at(
             (*loc, "command"),
-            f"unknown stream {_config._show(command)}"
-            + _config._hint(command, list(specs)),
+            f"unknown stream {show(command)}"
+            + did_you_mean(command, list(specs)),
         )
         return None
     fake_seed = item.get("seed")
     if fake_seed is None:
         fake_seed = _derived_seed(seed, stream)
-    elif not _config._is_int(fake_seed) or fake_seed < 0:
+    elif not is_int(fake_seed) or fake_seed < 0:
         problems.at((*loc, "seed"), "must be a non-negative integer")
         return None
     fake = FakeInput(
         stream,
         kind=kind.strip(),
-        params=MappingProxyType(_config._plain(params)),
+        params=MappingProxyType(plain(params)),
         seed=int(fake_seed),
         command=command,
     )
@@ -1182,7 +1181,7 @@ def _as_array(value: Any, spec: Any) -> np.ndarray:
     dtype = np.dtype(spec.dtype)
     array = np.asarray(value)
     if array.dtype.kind not in "biufc":
-        raise ValueError(f"must be numbers, got {_config._show(value)}")
+        raise ValueError(f"must be numbers, got {show(value)}")
     if dtype.kind in "iub" and array.dtype.kind in "fc":
         if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
             raise ValueError(f"stream is {dtype.name}: values must be whole numbers")
@@ -1278,8 +1277,8 @@ def _parse_capture(raw, pipeline: PipelineConfig, problems) -> tuple[str, ...]:
         if not isinstance(item, str) or item not in specs:
             problems.at(
                 ("capture", index),
-                f"unknown stream {_config._show(item)}"
-                + _config._hint(item, list(specs)),
+                f"unknown stream {show(item)}"
+                + did_you_mean(item, list(specs)),
             )
         elif item in found:
             problems.at(("capture", index), f"{item!r} listed twice")
@@ -1297,25 +1296,25 @@ def _parse_tolerance(value: Any, loc: Loc, problems: _Problems) -> Tolerance | N
         if key not in _TOLERANCE_KEYS:
             problems.at(
                 (*loc, key),
-                f"unknown key{_config._hint(key, _TOLERANCE_KEYS)}; allowed: "
+                f"unknown key{did_you_mean(key, _TOLERANCE_KEYS)}; allowed: "
                 + ", ".join(_TOLERANCE_KEYS),
             )
             continue
         if item is None:
             continue
         if key == "ulp":
-            if not _config._is_int(item) or item < 0:
+            if not is_int(item) or item < 0:
                 problems.at(
                     (*loc, key),
-                    f"must be a non-negative integer, got {_config._show(item)}",
+                    f"must be a non-negative integer, got {show(item)}",
                 )
                 continue
             values[key] = int(item)
         else:
-            if not _config._is_real(item) or not math.isfinite(float(item)) or item < 0:
+            if not is_real(item) or not math.isfinite(float(item)) or item < 0:
                 problems.at(
                     (*loc, key),
-                    f"must be a non-negative number, got {_config._show(item)}",
+                    f"must be a non-negative number, got {show(item)}",
                 )
                 continue
             values[key] = float(item)
@@ -1362,8 +1361,8 @@ def _parse_tolerances(raw, pipeline: PipelineConfig, problems) -> Tolerances:
                 if not isinstance(stream, str) or stream not in specs:
                     problems.at(
                         item_loc,
-                        f"unknown stream {_config._show(stream)}"
-                        + _config._hint(stream, list(specs)),
+                        f"unknown stream {show(stream)}"
+                        + did_you_mean(stream, list(specs)),
                     )
                     continue
                 tolerance = _parse_tolerance(item, item_loc, problems)
@@ -1392,8 +1391,8 @@ def _parse_expect_failure(
     if not isinstance(kernel, str) or kernel not in names:
         problems.at(
             (*loc, "kernel"),
-            f"unknown kernel {_config._show(kernel)}"
-            + _config._hint(kernel, names)
+            f"unknown kernel {show(kernel)}"
+            + did_you_mean(kernel, names)
             + f"; kernels: {', '.join(names)}",
         )
         return None

@@ -122,7 +122,7 @@ def write_order(config: Any, sources: list[str] | tuple[str, ...]) -> tuple[str,
     feed, as an auxiliary, a kernel the other one triggers, no order works:
     :class:`~shmpipeline.errors.ScenarioError` names them.
     """
-    from shmpipeline.testing.replay import triggered_kernels
+    from shmpipeline.testing.drive import triggered_kernels
 
     kernels = config.kernels_by_name
     before: dict[str, dict[str, str]] = {name: {} for name in sources}

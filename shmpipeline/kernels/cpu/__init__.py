@@ -8,6 +8,7 @@ temporaries preallocated in ``__init__`` (no per-frame array allocation).
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu.add_constant import AddConstantCpuKernel
 from shmpipeline.kernels.cpu.affine_transform import AffineTransformCpuKernel
+from shmpipeline.kernels.cpu.concatenate import ConcatenateCpuKernel
 from shmpipeline.kernels.cpu.copy import CopyCpuKernel
 from shmpipeline.kernels.cpu.custom_operation import CustomOperationCpuKernel
 from shmpipeline.kernels.cpu.elementwise_add import ElementwiseAddCpuKernel
@@ -24,10 +25,15 @@ from shmpipeline.kernels.cpu.shack_hartmann_centroid import (
     ShackHartmannCentroidCpuKernel,
 )
 from shmpipeline.kernels.cpu.spot_centroid import SpotCentroidCpuKernel
+from shmpipeline.kernels.cpu.tip_tilt_controller import TipTiltControllerCpuKernel
+from shmpipeline.kernels.cpu.tomographic_controller import (
+    TomographicControllerCpuKernel,
+)
 
 __all__ = [
     "AddConstantCpuKernel",
     "AffineTransformCpuKernel",
+    "ConcatenateCpuKernel",
     "CopyCpuKernel",
     "CpuKernel",
     "CustomOperationCpuKernel",
@@ -43,4 +49,6 @@ __all__ = [
     "ScaleOffsetCpuKernel",
     "ShackHartmannCentroidCpuKernel",
     "SpotCentroidCpuKernel",
+    "TipTiltControllerCpuKernel",
+    "TomographicControllerCpuKernel",
 ]

@@ -7,15 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.kernels import _validation as v
-from shmpipeline.kernels.cpu._base import (
-    CpuKernel,
-    same_shape_and_dtype,
-    scalar_operand,
-)
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
+from shmpipeline.kernels.cpu._base import same_shape_and_dtype
+from shmpipeline.kernels.cpu._scalar import ScalarCpuKernel
 
 
-class AddConstantCpuKernel(CpuKernel):
+class AddConstantCpuKernel(ScalarCpuKernel):
     """Add the ``constant`` parameter (a real number) to the input.
 
     On integer streams a fractional constant is added in float64 and the
@@ -24,26 +21,14 @@ class AddConstantCpuKernel(CpuKernel):
 
     kind = "cpu.add_constant"
     auxiliary_arity = 0
-    parameter_names = frozenset({"constant"})
+    parameter_specs = (Parameter("constant", "real"),)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> float:
         same_shape_and_dtype(config, shared_memory, numeric=True)
-        return v.parse_number(config, "constant")
-
-    def __init__(self, context) -> None:
-        super().__init__(context)
-        spec = context.output_spec
-        self.constant, needs_scratch = scalar_operand(self.settings, spec.dtype)
-        self._scratch = np.empty(spec.shape, np.float64) if needs_scratch else None
+        return parse_parameters(cls.parameter_specs, config)["constant"]
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        if self._scratch is None:
-            np.add(trigger_input, self.constant, out=output)
-        else:
-            # cast first: a mixed-dtype ufunc would allocate a buffer per call
-            np.copyto(self._scratch, trigger_input)
-            np.add(self._scratch, self.constant, out=self._scratch)
-            np.copyto(output, self._scratch, casting="unsafe")
+        self.combine_into(np.add, trigger_input, output)

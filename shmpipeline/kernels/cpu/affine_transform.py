@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 
 
@@ -26,18 +27,23 @@ class AffineTransformCpuKernel(CpuKernel):
     Auxiliaries: the matrix ``A`` (m, n) and the offset ``b`` (m,), bound as
     aliases ``matrix``/``offset`` or, positionally, first and second. All
     four streams share one numeric dtype. ``parameters.blas_threads`` (a
-    positive integer) is accepted for compatibility with existing files; the
-    BLAS thread count is a process-wide setting left to the runtime.
+    positive integer) and ``parameters.matrix_layout`` (``source`` or
+    ``column_major``, a storage hint of the published GPU kernel) are
+    accepted for compatibility with existing files and change no result:
+    the BLAS thread count is a process-wide setting left to the runtime, and
+    the matrix is always read as stored.
     """
 
     kind = "cpu.affine_transform"
     auxiliary_arity = 2
-    parameter_names = frozenset({"blas_threads"})
+    parameter_specs = (
+        Parameter("blas_threads", "positive_int", None),
+        Parameter("matrix_layout", "choice", "source", ("source", "column_major")),
+    )
 
     @classmethod
     def _settings(cls, config, shared_memory) -> tuple[str, str]:
-        if "blas_threads" in (config.parameters or {}):
-            v.parse_positive_int(config, "blas_threads")
+        parse_parameters(cls.parameter_specs, config)
         matrix_alias, offset_alias = matrix_offset_aliases(config)
         by_alias = config.auxiliary_by_alias
         x = ("input", shared_memory[config.input])

@@ -255,22 +255,42 @@ class CustomOperationCpuKernel(CpuKernel):
     def __init__(self, context) -> None:
         super().__init__(context)
         self.expression = self.settings
-        self._aliases = tuple(b.alias for b in context.config.auxiliary)
+        self.inputs = PlanInputs(context.config)
         spec = context.output_spec
         self.plan = ExpressionPlan(
-            self.expression, ("input", *self._aliases), tuple(spec.shape), spec.dtype
+            self.expression, self.inputs.names, tuple(spec.shape), spec.dtype
         )
-        self._inputs: list[Any] = [None] * (1 + len(self._aliases))
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        inputs = self._inputs
-        inputs[0] = trigger_input
-        for i, alias in enumerate(self._aliases, 1):
-            inputs[i] = auxiliary_inputs[alias]
+        self.inputs.run(self.plan, trigger_input, output, auxiliary_inputs)
+
+
+class PlanInputs:
+    """Feeds a compiled expression plan (NumPy or torch) one frame: gathers
+    ``input`` and the auxiliaries into a reused list in plan-slot order and
+    drops the references afterwards (they are shared-memory views)."""
+
+    def __init__(self, config) -> None:
+        self.aliases = tuple(b.alias for b in config.auxiliary)
+        self.names = ("input", *self.aliases)
+        self._slots: list[Any] = [None] * len(self.names)
+
+    def run(
+        self,
+        plan: Any,
+        trigger_input: Any,
+        output: Any,
+        auxiliary_inputs: Mapping[str, Any],
+    ) -> None:
+        """Call ``plan.run(slots, output)`` with this frame's operands."""
+        slots = self._slots
+        slots[0] = trigger_input
+        for i, alias in enumerate(self.aliases, 1):
+            slots[i] = auxiliary_inputs[alias]
         try:
-            self.plan.run(inputs, output)
+            plan.run(slots, output)
         finally:
-            for i in range(len(inputs)):
-                inputs[i] = None
+            for i in range(len(slots)):
+                slots[i] = None

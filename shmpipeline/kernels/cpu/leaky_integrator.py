@@ -9,10 +9,16 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 
 #: auxiliary aliases the integrator understands
 DYNAMIC_ALIASES = ("gain", "leak", "override_enabled")
+#: a bound ``leak``/``gain`` auxiliary makes its parameter optional
+LEAKY_INTEGRATOR_PARAMETERS = (
+    Parameter("leak", "real", optional_if_bound="leak"),
+    Parameter("gain", "real", optional_if_bound="gain"),
+)
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,8 @@ def parse_leaky_integrator(config, shared_memory) -> LeakyIntegratorSettings:
         v.require_dtype_kind(config, field, spec, "real")
     # A bound alias replaces its parameter, which then is only the fallback
     # used while ``override_enabled`` reads 0 (default 0.0, as published).
-    leak = v.parse_number(config, "leak", None if "leak" in aliases else v.REQUIRED)
-    gain = v.parse_number(config, "gain", None if "gain" in aliases else v.REQUIRED)
+    values = parse_parameters(LEAKY_INTEGRATOR_PARAMETERS, config)
+    leak, gain = values["leak"], values["gain"]
     return LeakyIntegratorSettings(
         leak=0.0 if leak is None else leak,
         gain=0.0 if gain is None else gain,
@@ -71,7 +77,7 @@ class LeakyIntegratorCpuKernel(CpuKernel):
 
     kind = "cpu.leaky_integrator"
     auxiliary_arity = (0, 3)
-    parameter_names = frozenset({"leak", "gain"})
+    parameter_specs = LEAKY_INTEGRATOR_PARAMETERS
 
     @classmethod
     def _settings(cls, config, shared_memory) -> LeakyIntegratorSettings:

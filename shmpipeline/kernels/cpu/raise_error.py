@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 
 
@@ -21,11 +21,11 @@ class RaiseErrorCpuKernel(CpuKernel):
 
     kind = "cpu.raise_error"
     auxiliary_arity = None
-    parameter_names = frozenset({"message"})
+    parameter_specs = (Parameter("message", "text"),)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> str:
-        return v.parse_text(config, "message")
+        return parse_parameters(cls.parameter_specs, config)["message"]
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]

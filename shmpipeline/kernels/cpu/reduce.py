@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel, unary_streams
 
 OPERATIONS = ("sum", "mean", "max", "min")
@@ -36,11 +37,11 @@ class ReduceCpuKernel(CpuKernel):
 
     kind = "cpu.reduce"
     auxiliary_arity = 0
-    parameter_names = frozenset({"operation"})
+    parameter_specs = (Parameter("operation", "choice", "mean", OPERATIONS),)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> str:
-        operation = v.parse_choice(config, "operation", OPERATIONS, default="mean")
+        operation = parse_parameters(cls.parameter_specs, config)["operation"]
         source, target = unary_streams(config, shared_memory)
         v.require_dtype_kind(config, "input", source[1], "number")
         v.require_size(config, "output", target[1], 1)

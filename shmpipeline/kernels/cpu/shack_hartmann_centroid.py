@@ -8,14 +8,18 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
+
+#: the subaperture side in pixels (also read by ``tomographic_controller``)
+TILE_SIZE = Parameter("tile_size", "positive_int")
 
 
 def parse_shack_hartmann(config, shared_memory) -> int:
     """Validate a Shack-Hartmann config; return the tile size (shared with
     the GPU twin)."""
-    tile = v.parse_positive_int(config, "tile_size")
+    tile = TILE_SIZE.parse(config)
     check_centroid_streams(config, shared_memory)
     source = shared_memory[config.input]
     height, width = source.shape
@@ -46,7 +50,7 @@ class ShackHartmannCentroidCpuKernel(CpuKernel):
 
     kind = "cpu.shack_hartmann_centroid"
     auxiliary_arity = 0
-    parameter_names = frozenset({"tile_size"})
+    parameter_specs = (TILE_SIZE,)
 
     @classmethod
     def _settings(cls, config, shared_memory) -> int:
@@ -56,6 +60,20 @@ class ShackHartmannCentroidCpuKernel(CpuKernel):
         super().__init__(context)
         tile = self.tile_size = self.settings
         height, width = context.trigger_input_spec.shape
+        self.tiles = TileCentroids(height, width, tile, context.output_spec.dtype)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        self.tiles.compute_into(trigger_input, output)
+
+
+class TileCentroids:
+    """Per-tile centroids of one ``(height, width)`` image with preallocated
+    float64 buffers, written into outputs of ``out_dtype`` (shared by
+    ``shack_hartmann_centroid`` and ``tomographic_controller``)."""
+
+    def __init__(self, height: int, width: int, tile: int, out_dtype: Any) -> None:
         rows, cols = height // tile, width // tile
         offsets = np.arange(tile, dtype=np.float64) - (tile - 1) / 2.0
         # Two small matrix products give every tile's sum and moments about
@@ -86,12 +104,11 @@ class ShackHartmannCentroidCpuKernel(CpuKernel):
         self._denominator = np.zeros((rows, cols, 2), np.float64)
         self._empty = np.zeros((rows, cols, 2), np.bool_)
         self._result = np.zeros((rows, cols, 2), np.float64)
-        self._direct = np.dtype(context.output_spec.dtype) == np.float64
+        self._direct = np.dtype(out_dtype) == np.float64
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        np.copyto(self._work, trigger_input)  # float64, contiguous
+    def compute_into(self, image: Any, output: np.ndarray) -> None:
+        """Write the ``(height/t, width/t, 2)`` centroids into ``output``."""
+        np.copyto(self._work, image)  # float64, contiguous
         np.matmul(self._work_rows, self._col_weights, out=self._partial)
         np.matmul(self._row_weights, self._partial_tiles, out=self._moments)
         # tiles whose sum is <= 0 divide by +inf: finite moments give 0

@@ -9,8 +9,16 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
+
+#: parameters of the spot centroid (also read by ``tip_tilt_controller``)
+SPOT_CENTROID_PARAMETERS = (
+    Parameter("threshold", "real", 0.0),
+    Parameter("background", "real", 0.0),
+    Parameter("weight_power", "real", 1.0, positive=True),
+)
 
 
 @dataclass(frozen=True)
@@ -24,11 +32,7 @@ def parse_spot_centroid(config, shared_memory) -> SpotCentroidSettings:
     """Validate a spot-centroid config (shared with the GPU twin)."""
     check_centroid_streams(config, shared_memory)
     v.require_shape(config, "output", shared_memory[config.output], (2,))
-    return SpotCentroidSettings(
-        threshold=v.parse_number(config, "threshold", 0.0),
-        background=v.parse_number(config, "background", 0.0),
-        weight_power=v.parse_number(config, "weight_power", 1.0, positive=True),
-    )
+    return SpotCentroidSettings(**parse_parameters(SPOT_CENTROID_PARAMETERS, config))
 
 
 class SpotCentroidCpuKernel(CpuKernel):
@@ -42,7 +46,7 @@ class SpotCentroidCpuKernel(CpuKernel):
 
     kind = "cpu.spot_centroid"
     auxiliary_arity = 0
-    parameter_names = frozenset({"threshold", "background", "weight_power"})
+    parameter_specs = SPOT_CENTROID_PARAMETERS
 
     @classmethod
     def _settings(cls, config, shared_memory) -> SpotCentroidSettings:
@@ -51,6 +55,21 @@ class SpotCentroidCpuKernel(CpuKernel):
     def __init__(self, context) -> None:
         super().__init__(context)
         height, width = context.trigger_input_spec.shape
+        self.centroid = SpotCentroid(height, width, self.settings)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        self.centroid.compute_into(trigger_input, output)
+
+
+class SpotCentroid:
+    """The spot-centroid computation of one ``(height, width)`` image with
+    preallocated float64 buffers (shared by ``spot_centroid`` and
+    ``tip_tilt_controller``)."""
+
+    def __init__(self, height: int, width: int, settings: SpotCentroidSettings):
+        self.settings = settings
         self._work = np.zeros((height, width), np.float64)
         self._mask = np.zeros((height, width), np.bool_)
         self._rows = np.zeros(height, np.float64)
@@ -60,12 +79,11 @@ class SpotCentroidCpuKernel(CpuKernel):
         self._centre = ((height - 1) / 2.0, (width - 1) / 2.0)
         self._result = np.zeros(2, np.float64)
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
+    def compute_into(self, image: Any, output: np.ndarray) -> None:
+        """Write ``[delta_row, delta_col]`` (or ``[0, 0]``) into ``output``."""
         s = self.settings
         work, mask = self._work, self._mask
-        np.copyto(work, trigger_input)  # cast to float64 without a ufunc buffer
+        np.copyto(work, image)  # cast to float64 without a ufunc buffer
         np.subtract(work, s.background, out=work)
         np.greater(work, s.threshold, out=mask)
         np.logical_not(mask, out=mask)

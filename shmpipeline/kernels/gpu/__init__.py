@@ -24,6 +24,7 @@ except ModuleNotFoundError as exc:
 from shmpipeline.kernels.gpu._base import GpuKernel
 from shmpipeline.kernels.gpu.add_constant import AddConstantGpuKernel
 from shmpipeline.kernels.gpu.affine_transform import AffineTransformGpuKernel
+from shmpipeline.kernels.gpu.concatenate import ConcatenateGpuKernel
 from shmpipeline.kernels.gpu.copy import CopyGpuKernel
 from shmpipeline.kernels.gpu.custom_operation import CustomOperationGpuKernel
 from shmpipeline.kernels.gpu.elementwise_add import ElementwiseAddGpuKernel
@@ -40,10 +41,15 @@ from shmpipeline.kernels.gpu.shack_hartmann_centroid import (
     ShackHartmannCentroidGpuKernel,
 )
 from shmpipeline.kernels.gpu.spot_centroid import SpotCentroidGpuKernel
+from shmpipeline.kernels.gpu.tip_tilt_controller import TipTiltControllerGpuKernel
+from shmpipeline.kernels.gpu.tomographic_controller import (
+    TomographicControllerGpuKernel,
+)
 
 __all__ = [
     "AddConstantGpuKernel",
     "AffineTransformGpuKernel",
+    "ConcatenateGpuKernel",
     "CopyGpuKernel",
     "CustomOperationGpuKernel",
     "ElementwiseAddGpuKernel",
@@ -59,4 +65,6 @@ __all__ = [
     "ScaleOffsetGpuKernel",
     "ShackHartmannCentroidGpuKernel",
     "SpotCentroidGpuKernel",
+    "TipTiltControllerGpuKernel",
+    "TomographicControllerGpuKernel",
 ]

@@ -39,15 +39,22 @@ from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernel import Kernel, KernelContext
 from shmpipeline.kernels import _validation as v
 
-_TWIN_RULES = ("input_arity", "auxiliary_arity", "parameter_names", "accepts_operation")
+_TWIN_RULES = (
+    "input_arity",
+    "auxiliary_arity",
+    "output_arity",
+    "parameter_specs",
+    "parameter_names",
+    "accepts_operation",
+)
 
 
 class GpuKernel(Kernel):
     """A kernel over torch tensors on a CUDA device (or torch's CPU device
     when constructed with ``device="cpu"``).
 
-    Subclasses set ``kind`` and ``cpu_twin``; the twin's arity, parameter
-    names and ``accepts_operation`` are copied unless the subclass sets them.
+    Subclasses set ``kind`` and ``cpu_twin``; the twin's arities, parameter
+    declarations and ``accepts_operation`` are copied unless the subclass sets them.
     """
 
     storage: ClassVar[str] = "gpu"
@@ -110,9 +117,7 @@ class GpuKernel(Kernel):
 
     def empty(self, shape: Any, dtype: Any) -> torch.Tensor:
         """A zeroed tensor on the kernel's device (NumPy or torch ``dtype``)."""
-        if not isinstance(dtype, torch.dtype):
-            dtype = _torch.torch_dtype(dtype)
-        return torch.zeros(tuple(shape), dtype=dtype, device=self.device)
+        return zeros_on(self.device, shape, dtype)
 
 
 def kernel_device(context: KernelContext, device: Any = None) -> torch.device:
@@ -163,6 +168,13 @@ def require_gpu_dtype_kind(
         )
 
 
+def zeros_on(device: torch.device, shape: Any, dtype: Any) -> torch.Tensor:
+    """A zeroed tensor of ``shape`` on ``device`` (NumPy or torch ``dtype``)."""
+    if not isinstance(dtype, torch.dtype):
+        dtype = _torch.torch_dtype(dtype)
+    return torch.zeros(tuple(shape), dtype=dtype, device=device)
+
+
 def scalar_on(value: Any, dtype: Any, device: torch.device) -> torch.Tensor:
     """A 0-d tensor holding ``value`` in NumPy ``dtype`` on ``device``."""
     return torch.tensor(value, dtype=_torch.torch_dtype(dtype), device=device)
@@ -174,4 +186,5 @@ __all__ = [
     "kernel_device",
     "require_gpu_dtype_kind",
     "scalar_on",
+    "zeros_on",
 ]

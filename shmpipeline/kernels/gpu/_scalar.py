@@ -29,3 +29,24 @@ class ScalarGpuKernel(GpuKernel):
             if needs_scratch
             else None
         )
+        self._subtrahend = None if self._scratch is None else torch.zeros_like(
+            self._scratch
+        )
+
+    def combine_into(
+        self, op: Any, source: Any, output: Any, subtract: Any = None
+    ) -> None:
+        """``output = op(source, operand) [- subtract]`` (``op``: ``torch.mul``
+        or ``torch.add``), through the float64 scratch when needed."""
+        scratch = self._scratch
+        if scratch is None:
+            op(source, self.operand, out=output)
+            if subtract is not None:
+                output.sub_(subtract)
+            return
+        scratch.copy_(source)
+        op(scratch, self.operand, out=scratch)
+        if subtract is not None:
+            self._subtrahend.copy_(subtract)
+            scratch.sub_(self._subtrahend)
+        output.copy_(scratch)

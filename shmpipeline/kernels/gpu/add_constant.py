@@ -20,10 +20,4 @@ class AddConstantGpuKernel(ScalarGpuKernel):
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        scratch = self._scratch
-        if scratch is None:
-            torch.add(trigger_input, self.operand, out=output)
-        else:
-            scratch.copy_(trigger_input)
-            scratch.add_(self.operand)
-            output.copy_(scratch)
+        self.combine_into(torch.add, trigger_input, output)

@@ -26,7 +26,10 @@ import torch
 from shmpipeline import _torch
 from shmpipeline.kernels import _expression as expr
 from shmpipeline.kernels import _validation as v
-from shmpipeline.kernels.cpu.custom_operation import CustomOperationCpuKernel
+from shmpipeline.kernels.cpu.custom_operation import (
+    CustomOperationCpuKernel,
+    PlanInputs,
+)
 from shmpipeline.kernels.gpu._base import GpuKernel
 
 
@@ -266,29 +269,20 @@ class CustomOperationGpuKernel(GpuKernel):
     def __init__(self, context, *, device: Any = None) -> None:
         super().__init__(context, device=device)
         self.expression = self.settings
-        self._aliases = tuple(b.alias for b in context.config.auxiliary)
+        self.inputs = PlanInputs(context.config)
         spec = context.output_spec
         self.plan = TorchExpressionPlan(
             self.expression,
-            ("input", *self._aliases),
+            self.inputs.names,
             tuple(spec.shape),
             spec.dtype,
             self.device,
         )
-        self._inputs: list[Any] = [None] * (1 + len(self._aliases))
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        inputs = self._inputs
-        inputs[0] = trigger_input
-        for i, alias in enumerate(self._aliases, 1):
-            inputs[i] = auxiliary_inputs[alias]
-        try:
-            self.plan.run(inputs, output)
-        finally:
-            for i in range(len(inputs)):
-                inputs[i] = None
+        self.inputs.run(self.plan, trigger_input, output, auxiliary_inputs)
 
 
 __all__ = ["CustomOperationGpuKernel", "TorchExpressionPlan", "check_torch_support"]

@@ -20,10 +20,4 @@ class ScaleGpuKernel(ScalarGpuKernel):
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        scratch = self._scratch
-        if scratch is None:
-            torch.mul(trigger_input, self.operand, out=output)
-        else:
-            scratch.copy_(trigger_input)
-            scratch.mul_(self.operand)
-            output.copy_(scratch)
+        self.combine_into(torch.mul, trigger_input, output)

@@ -21,21 +21,9 @@ class ScaleOffsetGpuKernel(ScalarGpuKernel):
     def __init__(self, context, *, device: Any = None) -> None:
         super().__init__(context, device=device)
         self._alias = context.config.auxiliary[0].alias
-        self._offset = (
-            None if self._scratch is None else torch.zeros_like(self._scratch)
-        )
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
         offset = auxiliary_inputs[self._alias]
-        scratch = self._scratch
-        if scratch is None:
-            torch.mul(trigger_input, self.operand, out=output)
-            output.sub_(offset)
-        else:
-            scratch.copy_(trigger_input)
-            self._offset.copy_(offset)
-            scratch.mul_(self.operand)
-            scratch.sub_(self._offset)
-            output.copy_(scratch)
+        self.combine_into(torch.mul, trigger_input, output, subtract=offset)

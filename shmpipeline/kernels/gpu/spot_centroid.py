@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from shmpipeline.kernels.cpu.spot_centroid import SpotCentroidCpuKernel
-from shmpipeline.kernels.gpu._base import GpuKernel
+from shmpipeline.kernels.gpu._base import GpuKernel, zeros_on
 
 
 class SpotCentroidGpuKernel(GpuKernel):
@@ -25,27 +25,42 @@ class SpotCentroidGpuKernel(GpuKernel):
     def __init__(self, context, *, device: Any = None) -> None:
         super().__init__(context, device=device)
         height, width = context.trigger_input_spec.shape
-        f64 = torch.float64
-        self._work = self.empty((height, width), f64)
-        self._mask = self.empty((height, width), torch.bool)
-        self._rows = self.empty((height,), f64)
-        self._cols = self.empty((width,), f64)
-        self._row_index = torch.arange(height, dtype=f64, device=self.device)
-        self._col_index = torch.arange(width, dtype=f64, device=self.device)
-        self._centre = torch.tensor(
-            [(height - 1) / 2.0, (width - 1) / 2.0], dtype=f64, device=self.device
-        )
-        self._numerator = self.empty((2,), f64)
-        self._total = self.empty((), f64)
-        self._empty = self.empty((), torch.bool)
-        self._result = self.empty((2,), f64)
+        self.centroid = TorchSpotCentroid(height, width, self.settings, self.device)
 
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
+        self.centroid.compute_into(trigger_input, output)
+
+
+class TorchSpotCentroid:
+    """The spot-centroid computation on ``device`` with preallocated float64
+    tensors (shared by ``spot_centroid`` and ``tip_tilt_controller``)."""
+
+    def __init__(
+        self, height: int, width: int, settings: Any, device: torch.device
+    ) -> None:
+        self.settings = settings
+        f64 = torch.float64
+        self._work = zeros_on(device, (height, width), f64)
+        self._mask = zeros_on(device, (height, width), torch.bool)
+        self._rows = zeros_on(device, (height,), f64)
+        self._cols = zeros_on(device, (width,), f64)
+        self._row_index = torch.arange(height, dtype=f64, device=device)
+        self._col_index = torch.arange(width, dtype=f64, device=device)
+        self._centre = torch.tensor(
+            [(height - 1) / 2.0, (width - 1) / 2.0], dtype=f64, device=device
+        )
+        self._numerator = zeros_on(device, (2,), f64)
+        self._total = zeros_on(device, (), f64)
+        self._empty = zeros_on(device, (), torch.bool)
+        self._result = zeros_on(device, (2,), f64)
+
+    def compute_into(self, image: Any, output: torch.Tensor) -> None:
+        """Write ``[delta_row, delta_col]`` (or ``[0, 0]``) into ``output``."""
         s = self.settings
         work, mask = self._work, self._mask
-        work.copy_(trigger_input)
+        work.copy_(image)
         work.sub_(s.background)
         torch.gt(work, s.threshold, out=mask)  # NaN compares False: left out
         torch.logical_not(mask, out=mask)

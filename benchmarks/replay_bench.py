@@ -1,0 +1,308 @@
+"""Replay cost: inline executor vs the real pipeline (spawn, forkserver, pool).
+
+Measured in one process (warm: every figure is the median of ``--repeats``
+runs after one warm-up run):
+
+- per shipped CPU scenario: wall time of ``run_inline`` and of ``replay``
+  with a new process per kernel (``spawn``, ``forkserver``) and on the
+  shared worker pool (the harness default);
+- lifecycle of the five-kernel AO loop on the pool: build, start, stop,
+  shutdown (ms, medians);
+- single-stage round trip (driver writes one frame, waits for the output)
+  over the first 1000 frames after ``start()`` against frames 1000-2000
+  (warm), on the pool and with spawn;
+- the single-stage round trip's p50 over ``--runs`` fresh pipelines at [4]
+  and [256,256] (how many are within 1.5x of the best);
+- ``shmpipeline scenario run`` of the shipped CPU lockstep scenarios from a
+  new interpreter (wall time including interpreter start).
+
+    python benchmarks/replay_bench.py [--record benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(REPO))
+from stream_pingpong import machine  # noqa: E402
+
+SCENARIOS = REPO / "scenarios"
+CONFIGS = HERE / "configs"
+
+
+def _median_s(run, repeats: int) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def cpu_scenarios() -> list[Path]:
+    from shmpipeline.testing.scenario import declared_requirements
+
+    return [
+        path
+        for path in sorted(SCENARIOS.glob("*.yaml"))
+        if "gpu" not in declared_requirements(path)
+    ]
+
+
+def scenario_walls(repeats: int) -> list[dict]:
+    from shmpipeline.testing.inline import run_inline
+    from shmpipeline.testing.replay import replay
+    from shmpipeline.testing.scenario import load_scenario
+
+    rows = []
+    for path in cpu_scenarios():
+        scenario = load_scenario(path)
+        row = {"scenario": scenario.name, "mode": scenario.mode, "frames": scenario.frame_count}
+        row["inline_s"] = _median_s(lambda: run_inline(scenario), repeats)
+        row["spawn_s"] = _median_s(lambda: replay(scenario, workers=False), repeats)
+        row["forkserver_s"] = _median_s(
+            lambda: replay(scenario, spawn_method="forkserver"), repeats
+        )
+        row["pool_s"] = _median_s(lambda: replay(scenario), repeats)
+        result = replay(scenario)
+        row["pool_ok"] = result.ok
+        row["pool_over_inline"] = row["pool_s"] / row["inline_s"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    return rows
+
+
+def pool_lifecycle(repeats: int) -> dict:
+    from shmpipeline import PipelineManager
+    from shmpipeline.testing.replay import harness_pool
+
+    pool = harness_pool()
+    phases: dict[str, list[float]] = {"build": [], "start": [], "stop": [], "shutdown": []}
+    for _ in range(repeats + 1):
+        manager = PipelineManager(CONFIGS / "ao_loop.yaml", workers=pool)
+        t0 = time.perf_counter()
+        manager.build()
+        t1 = time.perf_counter()
+        manager.start()
+        t2 = time.perf_counter()
+        manager.stop()
+        t3 = time.perf_counter()
+        manager.shutdown()
+        t4 = time.perf_counter()
+        for name, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            phases[name].append(value * 1e3)
+    return {f"{name}_ms": statistics.median(values[1:]) for name, values in phases.items()}
+
+
+def _single_stage(shape: tuple[int, ...]) -> dict:
+    return {
+        "shared_memory": [
+            {"name": "frame", "shape": list(shape), "dtype": "float32"},
+            {"name": "out", "shape": list(shape), "dtype": "float32"},
+        ],
+        "kernels": [
+            {
+                "name": "scale_stage",
+                "kind": "cpu.scale",
+                "input": "frame",
+                "output": "out",
+                "parameters": {"factor": 2.0},
+            }
+        ],
+    }
+
+
+def round_trips(frames: int, shape=(4,), **options) -> np.ndarray:
+    """Round trip (µs) of each of ``frames`` frames, written one at a time
+    right after ``start()``."""
+    from shmpipeline import PipelineManager
+
+    with PipelineManager(_single_stage(shape), **options) as manager:
+        manager.build()
+        manager.start()
+        source, sink = manager.get_stream("frame"), manager.get_stream("out")
+        frame = np.ones(shape, np.float32)
+        samples = np.empty(frames)
+        clock = time.perf_counter_ns
+        for k in range(1, frames + 1):
+            began = clock()
+            source.write(frame, frame_id=k)
+            sink.wait_for_frame_id(k, timeout=10)
+            samples[k - 1] = clock() - began
+        manager.stop()
+    return samples / 1e3
+
+
+def cold_start() -> dict:
+    from shmpipeline.testing.replay import harness_pool
+
+    result = {}
+    for label, options in (("pool", {"workers": harness_pool()}), ("spawn", {})):
+        samples = round_trips(2000, **options)
+        first, warm = samples[:1000], samples[1000:]
+        result[label] = {
+            "first_1000_p50_us": float(np.median(first)),
+            "first_1000_mean_us": float(first.mean()),
+            "warm_p50_us": float(np.median(warm)),
+            "warm_mean_us": float(warm.mean()),
+            "first_over_warm_mean": float(first.mean() / warm.mean()),
+        }
+    return result
+
+
+def distribution(runs: int, frames: int) -> list[dict]:
+    from shmpipeline.testing.replay import harness_pool
+
+    rows = []
+    for shape in ((4,), (256, 256)):
+        p50s = [
+            float(np.median(round_trips(frames, shape, workers=harness_pool())))
+            for _ in range(runs)
+        ]
+        best = min(p50s)
+        rows.append(
+            {
+                "shape": list(shape),
+                "runs": runs,
+                "frames_per_run": frames,
+                "p50s_us": [round(v, 1) for v in p50s],
+                "best_p50_us": best,
+                "within_1_5x_of_best": sum(1 for v in p50s if v <= 1.5 * best),
+            }
+        )
+    return rows
+
+
+def cli_wall(repeats: int) -> dict:
+    from shmpipeline.testing.scenario import load_scenario
+
+    lockstep = [p for p in cpu_scenarios() if load_scenario(p).mode == "lockstep"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    times = []
+    with tempfile.TemporaryDirectory() as cwd:
+        for index in range(repeats):
+            env["SHMPIPELINE_NAMESPACE"] = f"rb{os.getpid()}c{index}"
+            began = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-m", "shmpipeline", "scenario", "run", *map(str, lockstep)],
+                capture_output=True,
+                text=True,
+                cwd=cwd,
+                env=env,
+            )
+            times.append(time.perf_counter() - began)
+    return {
+        "scenarios": [p.stem for p in lockstep],
+        "exit_status": done.returncode,
+        "median_s": statistics.median(times),
+        "all_s": [round(t, 3) for t in times],
+    }
+
+
+def render(data: dict, info: dict, argv: list[str]) -> str:
+    lines = [
+        f"- command: `python benchmarks/replay_bench.py {shlex.join(argv)}`",
+        *(f"- {k}: {v}" for k, v in info.items()),
+        "",
+        "## Per shipped CPU scenario (s, warm median)",
+        "",
+        "| scenario | mode | frames | inline | spawn | forkserver | pool | pool / inline |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data["scenarios"]:
+        lines.append(
+            f"| {r['scenario']} | {r['mode']} | {r['frames']} | {r['inline_s']:.3f} | "
+            f"{r['spawn_s']:.3f} | {r['forkserver_s']:.3f} | {r['pool_s']:.3f} | "
+            f"{r['pool_over_inline']:.1f}x |"
+        )
+    life = data["lifecycle"]
+    lines += [
+        "",
+        "## Five-kernel AO loop lifecycle on the pool (ms, median)",
+        "",
+        f"build {life['build_ms']:.1f}, start {life['start_ms']:.1f}, "
+        f"stop {life['stop_ms']:.1f}, shutdown {life['shutdown_ms']:.1f}",
+        "",
+        "## Single-stage round trip right after start() (µs)",
+        "",
+        "| workers | first 1000 p50 | first 1000 mean | warm p50 | warm mean | first / warm (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in data["cold_start"].items():
+        lines.append(
+            f"| {label} | {r['first_1000_p50_us']:.1f} | {r['first_1000_mean_us']:.1f} | "
+            f"{r['warm_p50_us']:.1f} | {r['warm_mean_us']:.1f} | {r['first_over_warm_mean']:.2f} |"
+        )
+    lines += [
+        "",
+        "## Single-stage round trip p50 over fresh pipelines (pool)",
+        "",
+        "| shape | runs within 1.5x of best | best p50 µs | every run's p50 µs |",
+        "|---|---|---|---|",
+    ]
+    for r in data["distribution"]:
+        lines.append(
+            f"| {r['shape']} | {r['within_1_5x_of_best']}/{r['runs']} | "
+            f"{r['best_p50_us']:.1f} | {', '.join(f'{v:.1f}' for v in r['p50s_us'])} |"
+        )
+    cli = data.get("cli")
+    if cli:
+        lines += [
+            "",
+            "## `shmpipeline scenario run` from a new interpreter",
+            "",
+            f"{', '.join(cli['scenarios'])}: median {cli['median_s']:.2f} s "
+            f"(runs {cli['all_s']}; exit status {cli['exit_status']})",
+        ]
+    lines += ["", "```json", json.dumps(data, indent=2), "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=20, help="fresh pipelines per shape")
+    parser.add_argument("--frames", type=int, default=2000, help="frames per fresh pipeline")
+    parser.add_argument("--record", type=Path, help="write a dated result file here")
+    parser.add_argument("--note", default="", help="free text for the record")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("SHMPIPELINE_NAMESPACE", f"rb{os.getpid()}")
+
+    info = machine()
+    info["date"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    data = {
+        "scenarios": scenario_walls(args.repeats),
+        "lifecycle": pool_lifecycle(args.repeats),
+        "cold_start": cold_start(),
+        "distribution": distribution(args.runs, args.frames),
+        "cli": cli_wall(args.repeats),
+    }
+    text = render(data, info, argv)
+    print(text)
+    if args.record:
+        args.record.mkdir(parents=True, exist_ok=True)
+        day = dt.date.today().isoformat()
+        body = "# Replay benchmark\n\n" + (f"Note: {args.note}\n\n" if args.note else "") + text
+        (args.record / f"replay_bench-{day}.md").write_text(body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""The lockstep loop both executors share, and the helpers it needs.
+
+For ``k`` in ``range(frames)``: compute frame ``k`` of every per-frame source
+(closed-loop fakes read the command stream after frame ``k - 1``), write
+the ones that delivered a frame, let the executor carry the frame through
+the graph, then copy the captured streams into row ``k``. The real pipeline
+(:mod:`~shmpipeline.testing.replay`) and the inline reference
+(:mod:`~shmpipeline.testing.inline`) differ only in how they write, step,
+read and capture: the :class:`LockstepExecutor` protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from shmpipeline.testing.results import FailureInfo
+
+__all__ = [
+    "LockstepExecutor",
+    "LockstepRun",
+    "error_headline",
+    "host_array",
+    "load_scenario_arg",
+    "run_lockstep",
+    "triggered_kernels",
+]
+
+
+class LockstepExecutor(Protocol):
+    """What :func:`run_lockstep` drives."""
+
+    def write(self, stream: str, frame: Any, k: int) -> None:
+        """Write frame ``k`` of a per-frame source."""
+
+    def read(self, stream: str) -> np.ndarray:
+        """A host copy of a stream's current value (closed-loop sources)."""
+
+    def step(self, written: frozenset[str], k: int) -> FailureInfo | None:
+        """Carry frame ``k`` of the streams ``written`` through the graph;
+        the failure that ended the run, if any."""
+
+    def capture(self, stream: str, row: np.ndarray) -> None:
+        """Copy a stream's current value into ``row``."""
+
+
+@dataclass
+class LockstepRun:
+    """What :func:`run_lockstep` observed."""
+
+    completed: int = 0
+    dropped: list[int] = field(default_factory=list)
+    round_trips_ns: list[int] = field(default_factory=list)
+    failure: FailureInfo | None = None
+
+
+def run_lockstep(
+    executor: LockstepExecutor,
+    plan: Any,
+    frames: int,
+    captures: Mapping[str, np.ndarray],
+) -> LockstepRun:
+    """The one lockstep loop (see the module docstring). ``plan`` is the
+    scenario's :class:`~shmpipeline.testing.sources.SourcePlan`; ``captures``
+    maps each captured stream to its ``(frames, *shape)`` array."""
+    run = LockstepRun()
+    clock = time.monotonic_ns
+    for k in range(frames):
+        frames_k = plan.frames(k, executor.read)
+        written = [name for name in plan.per_frame if frames_k[name] is not None]
+        if len(written) < len(plan.per_frame):
+            run.dropped.append(k)
+        began = clock()
+        for name in written:
+            executor.write(name, frames_k[name], k)
+        failure = executor.step(frozenset(written), k)
+        if failure is not None:
+            run.failure = failure
+            break
+        if written:
+            run.round_trips_ns.append(clock() - began)
+        for name, array in captures.items():
+            executor.capture(name, array[k])
+        run.completed = k + 1
+    return run
+
+
+def triggered_kernels(config: Any, written: Iterable[str]) -> tuple[str, ...]:
+    """Kernels that run when the streams ``written`` get a new frame: those
+    whose trigger is written, transitively through their outputs (in config
+    order). Auxiliary edges trigger nothing."""
+    by_input: dict[str, list[Any]] = {}
+    for kernel in config.kernels:
+        by_input.setdefault(kernel.input, []).append(kernel)
+    reached: set[str] = set()
+    pending = list(written)
+    seen_streams = set(pending)
+    while pending:
+        stream = pending.pop()
+        for kernel in by_input.get(stream, ()):
+            if kernel.name in reached:
+                continue
+            reached.add(kernel.name)
+            if kernel.output not in seen_streams:
+                seen_streams.add(kernel.output)
+                pending.append(kernel.output)
+    return tuple(k.name for k in config.kernels if k.name in reached)
+
+
+def host_array(value: Any) -> np.ndarray:
+    """A host ndarray view/copy of a frame (tensor or array)."""
+    if isinstance(value, np.ndarray):
+        return value
+    detach = getattr(value, "detach", None)
+    if detach is not None:
+        return detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def error_headline(exc: BaseException) -> str:
+    """An error's message without the worker traceback the runtime appends."""
+    return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
+
+
+def load_scenario_arg(scenario: Any, registry: Any = None) -> Any:
+    """A :class:`~shmpipeline.testing.scenario.Scenario` from itself or a path."""
+    from shmpipeline.testing.scenario import Scenario, load_scenario
+
+    if isinstance(scenario, Scenario):
+        return scenario
+    return load_scenario(scenario, registry=registry)
