@@ -371,6 +371,9 @@ def test_cli_skips_unmet_kind_requirements(tmp_path, monkeypatch, capsys):
     )
     assert main(["scenario", "list"]) == 0
     assert "needs kind:acme.filter: skipped here" in capsys.readouterr().out
+    assert main(["scenario", "run", "tiny", "--report-html", "report"]) == 0
+    index = (tmp_path / "report" / "index.html").read_text()
+    assert "<td>tiny</td>" in index and "skipped" in index
 
 
 # --- the HTML report ----------------------------------------------------------------

@@ -124,3 +124,12 @@ def test_usage_errors_exit_2(capsys):
     assert main(["scenario"]) == 2
     assert main(["scenario", "run"]) == 2
     capsys.readouterr()
+
+
+def test_list_shows_unmet_gpu_as_skipped_not_invalid(project, capsys, monkeypatch):
+    monkeypatch.setenv("SHMPIPELINE_TEST_GPU", "0")
+    (project / "tiny.yaml").write_text(TINY + "requirements: [gpu]\n")
+    code, out, _ = cli(capsys, "scenario", "list")
+    assert code == 0
+    line = next(row for row in out.splitlines() if row.startswith("tiny"))
+    assert "needs gpu: skipped here" in line and "INVALID" not in out

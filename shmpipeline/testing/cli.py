@@ -336,11 +336,18 @@ def _run(args: argparse.Namespace, *, mode: str) -> int:
                 failed += 1
     _write_report(args.report, reports)
     if args.report_html:
-        from shmpipeline.testing.report_html import write_index, write_scenario_report
+        from shmpipeline.testing.report_html import (
+            write_index,
+            write_scenario_report,
+            write_skipped_summary,
+        )
 
         directory = Path(args.report_html)
         for outcome in outcomes:
             write_scenario_report(outcome, directory)
+        for report in reports:
+            if report.get("status") == "skipped":
+                write_skipped_summary(report["scenario"], report["message"], directory)
         index = write_index(directory)
         _info(f"HTML report: {index}")
     if failed:

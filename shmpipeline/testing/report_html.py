@@ -39,6 +39,7 @@ __all__ = [
     "render_scenario_report",
     "write_index",
     "write_scenario_report",
+    "write_skipped_summary",
 ]
 
 _SUMMARY_SUFFIX = ".summary.json"
@@ -93,6 +94,23 @@ def write_scenario_report(outcome: Any, directory: str | Path) -> Path:
     return page
 
 
+def write_skipped_summary(name: str, reason: str, directory: str | Path) -> Path:
+    """Record a skipped scenario (unmet requirements) for the index."""
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "name": name,
+        "status": "skipped",
+        "executor": "",
+        "page": "",
+        "first_divergence": None,
+        "headline": reason,
+    }
+    path = target / f"{_file_stem(name)}{_SUMMARY_SUFFIX}"
+    path.write_text(json.dumps(summary), encoding="utf-8")
+    return path
+
+
 def write_index(directory: str | Path) -> Path:
     """Write ``index.html`` listing every scenario report in ``directory``
     (failures first)."""
@@ -112,9 +130,11 @@ def write_index(directory: str | Path) -> Path:
     ]
     for row in rows:
         detail = row.get("first_divergence") or row.get("headline") or ""
+        name = html.escape(row.get("name", "?"))
+        page = html.escape(row.get("page", ""))
+        cell = f'<a href="{page}">{name}</a>' if page else name
         body.append(
-            f'<tr><td><a href="{html.escape(row.get("page", ""))}">'
-            f"{html.escape(row.get('name', '?'))}</a></td>"
+            f"<tr><td>{cell}</td>"
             f'<td><span class="status {html.escape(row.get("status", ""))}">'
             f"{html.escape(row.get('status', '?'))}</span></td>"
             f"<td>{html.escape(row.get('executor', ''))}</td>"
@@ -165,7 +185,12 @@ def render_scenario_report(outcome: Any) -> str:
         parts.append(f'<p class="first">{esc(outcome.divergence.format())}</p>')
     diverging_kernel = None if outcome.divergence is None else outcome.divergence.kernel
     parts.append("<h2>pipeline</h2>")
-    parts.append(pipeline_svg(scenario.pipeline, diverging_kernel))
+    feedback = {
+        spec.stream: spec.command
+        for spec in scenario.inputs
+        if getattr(spec, "command", None)
+    }
+    parts.append(pipeline_svg(scenario.pipeline, diverging_kernel, feedback))
     if outcome.message:
         parts.append(f"<h2>report</h2><pre>{esc(outcome.message)}</pre>")
     comparison = outcome.comparison
@@ -362,10 +387,16 @@ def _plot_stream(stream, golden, obtained, diff, bad) -> str:
     return _png(figure)
 
 
-def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
+def pipeline_svg(
+    pipeline: Any,
+    diverging_kernel: str | None = None,
+    feedback: Mapping[str, str] | None = None,
+) -> str:
     """The pipeline as an inline SVG graph: source streams, then kernels by
     depth (left to right); edges labelled with the stream they carry;
-    ``diverging_kernel`` drawn in red."""
+    ``diverging_kernel`` drawn in red; ``feedback`` maps a source stream to
+    the stream a scenario input computes it from (a closed loop through a
+    hardware fake), drawn as a dotted arc back to the source."""
     from shmpipeline.graph import PipelineGraph
 
     graph = PipelineGraph.from_config(pipeline)
@@ -384,7 +415,12 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
             depth[producer[s]] for s in reads if s in producer and producer[s] in depth
         ]
         depth[name] = 1 + max(earlier, default=0)
-    sources = list(graph.source_streams())
+    triggers = {k.input for k in kernels}
+    fed_back = set(feedback or {})
+    sources = sorted(  # fed-back sources on top, auxiliary-only ones last
+        graph.source_streams(),
+        key=lambda n: (n not in fed_back, n not in triggers),
+    )
     columns: dict[int, list[str]] = {0: [f"stream:{s}" for s in sources]}
     for name in order:
         columns.setdefault(depth[name], []).append(name)
@@ -392,9 +428,9 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
     positions: dict[str, tuple[float, float]] = {}
     for col, names in sorted(columns.items()):
         for row, node in enumerate(names):
-            positions[node] = (20 + col * (box_w + gap_x), 20 + row * (box_h + gap_y))
+            positions[node] = (20 + col * (box_w + gap_x), 60 + row * (box_h + gap_y))
     width = 40 + (max(columns) + 1) * (box_w + gap_x)
-    height = 60 + max(len(v) for v in columns.values()) * (box_h + gap_y)
+    height = 100 + max(len(v) for v in columns.values()) * (box_h + gap_y)
     esc = html.escape
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
@@ -425,7 +461,9 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
                 lx, ly = (x1 + x2 + box_w) / 2, low - 4
             else:
                 path = f"M{start[0]},{start[1]} L{end[0]},{end[1]}"
-                lx, ly = (start[0] + end[0]) / 2, (start[1] + end[1]) / 2 - 4
+                share = 0.7 if aux else 0.5  # aux labels near their reader
+                lx = start[0] + share * (end[0] - start[0])
+                ly = start[1] + share * (end[1] - start[1]) - 4
             out.append(
                 f'<path d="{path}" fill="none" stroke="#666"{dash} '
                 'marker-end="url(#arrow)"/>'
@@ -433,6 +471,22 @@ def pipeline_svg(pipeline: Any, diverging_kernel: str | None = None) -> str:
             out.append(
                 f'<text x="{lx}" y="{ly}" text-anchor="middle" fill="#444">{esc(stream)}</text>'
             )
+    for source, command in (feedback or {}).items():
+        origin, target = producer.get(command), f"stream:{source}"
+        if origin not in positions or target not in positions:
+            continue
+        x1, y1 = positions[origin]
+        x2, y2 = positions[target]
+        top = min(y1, y2) - 4
+        out.append(
+            f'<path d="M{x1 + box_w / 2},{y1} C{x1 + box_w / 2},{top - 30} '
+            f'{x2 + box_w / 2},{top - 30} {x2 + box_w / 2},{y2}" fill="none" '
+            'stroke="#7a8fb0" stroke-dasharray="2 3" marker-end="url(#arrow)"/>'
+        )
+        out.append(
+            f'<text x="{(x1 + x2 + box_w) / 2}" y="{top - 18}" text-anchor="middle" '
+            f'fill="#44608a">{esc(command)} (fed back by the scenario)</text>'
+        )
     for node, (x, y) in positions.items():
         if node.startswith("stream:"):
             label, sub, fill, stroke = (

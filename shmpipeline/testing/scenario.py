@@ -18,7 +18,10 @@ A scenario (SPEC §8) is a YAML file, usually in ``scenarios/``::
       default: {rtol: 1.0e-6, atol: 0.0}   # or {ulp: 4}; default: per dtype
       streams: {commands: {atol: 1.0e-5}}
     expect_failure: {kernel: boom, error: deliberate}   # fault scenarios
-    requirements: [gpu]                # skipped where the requirement is absent
+    requirements: [gpu]                # or torch, kind:acme.filter: skipped with
+                                       # the reason where a need is unmet
+    matrix:                            # one scenario (and golden) per combination
+      inputs.camera.read_noise: [1.0, 2.0]
     mode: lockstep                     # or free_running (with rate_hz, duration)
     timeout: 10                        # seconds one frame may take
 
@@ -35,6 +38,14 @@ Inputs:
   triggers a kernel needs a per-frame input (``synthetic`` or ``fake``).
 
 Source streams read only as auxiliaries may be left out: they stay zero.
+
+Paths (``pipeline``, ``golden``, ``file``) resolve inside the scenario's
+directory unless the caller passes ``allow_outside_paths=True``; every file
+is read through :mod:`shmpipeline.user_files` (regular files only, size cap,
+never blocking). A ``matrix`` maps dotted paths to value lists; each
+combination is a :class:`Scenario` with ``variant`` set (``read_noise=1.0``),
+named ``name[read_noise=1.0]`` as a test item, with the golden
+``<name>.read_noise=1.0.golden.npz`` (see :func:`load_scenarios`).
 
 Errors are :class:`~shmpipeline.errors.ScenarioError` naming the field, with
 the file and line (``ao.yaml:12: inputs.wfs: synthetic: pattern: unknown
