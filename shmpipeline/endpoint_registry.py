@@ -46,12 +46,24 @@ def builtin_sources() -> dict[str, Callable[[], type]]:
         "synthetic.frame_set": _loader(
             "shmpipeline.sources.frame_set_source", "SyntheticFrameSetSource"
         ),
+        # the hardware fakes (imported only when a pipeline names them)
+        "fake.shack_hartmann": _loader(
+            "shmpipeline.testing.fake_endpoints", "FakeShackHartmannSource"
+        ),
+        "fake.phase_screen": _loader(
+            "shmpipeline.testing.fake_endpoints", "FakePhaseScreenSource"
+        ),
     }
 
 
 def builtin_sinks() -> dict[str, Callable[[], type]]:
     """Lazy loaders of the built-in sink kinds."""
-    return {"null.sink": _loader("shmpipeline.sinks.null_sink", "NullSink")}
+    return {
+        "null.sink": _loader("shmpipeline.sinks.null_sink", "NullSink"),
+        "fake.deformable_mirror": _loader(
+            "shmpipeline.testing.fake_endpoints", "FakeDeformableMirrorSink"
+        ),
+    }
 
 
 class EndpointKinds:

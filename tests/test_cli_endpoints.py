@@ -15,10 +15,12 @@ def cli(capsys, *argv):
 
 
 def test_sources_and_sinks_verbs(capsys):
-    assert cli(capsys, "sources") == (0, "synthetic.array\nsynthetic.frame_set\n", "")
-    assert cli(capsys, "sinks") == (0, "null.sink\n", "")
+    assert cli(capsys, "sources") == (
+        0, "fake.phase_screen\nfake.shack_hartmann\nsynthetic.array\nsynthetic.frame_set\n", ""
+    )
+    assert cli(capsys, "sinks") == (0, "fake.deformable_mirror\nnull.sink\n", "")
     code, out, _ = cli(capsys, "sinks", "--json")
-    assert code == 0 and json.loads(out) == {"kinds": ["null.sink"]}
+    assert code == 0 and json.loads(out) == {"kinds": ["fake.deformable_mirror", "null.sink"]}
 
 
 def test_validate_and_run_an_endpoint_pipeline(capsys, tmp_path):

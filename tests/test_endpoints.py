@@ -87,8 +87,10 @@ def doc(sink_kind="test.recorder"):
 
 def test_registry_tables_of_the_default_registry():
     default = get_default_registry()
-    assert default.source_kinds() == ("synthetic.array", "synthetic.frame_set")
-    assert default.sink_kinds() == ("null.sink",)
+    assert default.source_kinds() == (
+        "fake.phase_screen", "fake.shack_hartmann", "synthetic.array", "synthetic.frame_set"
+    )
+    assert default.sink_kinds() == ("fake.deformable_mirror", "null.sink")
     with pytest.raises(ConfigValidationError, match="unknown source kind 'synthetic.aray' \\(did you mean 'synthetic.array'"):
         default.get_source("synthetic.aray")
     extended = registry()
@@ -121,7 +123,7 @@ def test_unknown_endpoint_kind_is_a_validation_error():
     assert errors == [
         "sinks[0] 'rec': kind: unknown sink kind 'nope.sink' (did you mean "
         "'null.sink'?); known: "
-        "null.sink, test.broken, test.recorder"
+        "fake.deformable_mirror, null.sink, test.broken, test.recorder"
     ]
     config = PipelineConfig.from_dict(data)
     assert validate_pipeline_config(config, registry=registry()) == errors

@@ -8,9 +8,17 @@ the loop), ``delay(n) -> seconds`` and ``shape``/``dtype``. Frames are
 deterministic given the seed and ``n``.
 
 Kinds (:data:`FAKES`): ``phase_screen``
-(:mod:`~shmpipeline.testing.fakes.phase_screen`), ``shack_hartmann``
-(:mod:`~shmpipeline.testing.fakes.shack_hartmann`), ``deformable_mirror``
-(:mod:`~shmpipeline.testing.fakes.deformable_mirror`). Any of them takes a
+(:mod:`~shmpipeline.testing.fakes.phase_screen`: layers of von Kármán
+turbulence with subharmonics, frozen flow over an infinite screen,
+:mod:`~shmpipeline.testing.fakes.turbulence`,
+:mod:`~shmpipeline.testing.fakes.infinite_screen`), ``shack_hartmann``
+(:mod:`~shmpipeline.testing.fakes.shack_hartmann`: geometric or
+diffraction spots, :mod:`~shmpipeline.testing.fakes.diffraction`, a
+:mod:`~shmpipeline.testing.fakes.pupil`, a
+:mod:`~shmpipeline.testing.fakes.detector`, loop latency,
+:mod:`~shmpipeline.testing.fakes.command_delay`), ``deformable_mirror``
+(:mod:`~shmpipeline.testing.fakes.deformable_mirror`: layouts,
+misregistration, actuator faults). Any of them takes a
 ``faults`` mapping (:mod:`~shmpipeline.testing.fakes.faults`). Unknown kinds
 or parameters raise :class:`~shmpipeline.errors.ScenarioError` naming them.
 
@@ -23,6 +31,12 @@ composes a screen, a mirror and a camera built separately::
     camera = ShackHartmann(lenslets=4, pixels=8, atmosphere=None, seed=1)
     optics = ClosedLoopOptics(screen, mirror, camera)
     image = optics.camera_frame(n, last_command)
+
+Calibration (:mod:`~shmpipeline.testing.fakes.calibration`):
+``interaction_matrix(camera)`` pokes each actuator through the fakes and
+measures slopes with the pipeline's centroid convention;
+``reconstructor(camera_or_matrix, method="pinv", rcond=0.05)`` is
+``-pinv(IM)`` (or a Tikhonov-damped inverse).
 """
 
 from __future__ import annotations
@@ -34,6 +48,7 @@ from types import MappingProxyType
 from typing import Any
 
 from shmpipeline.errors import ScenarioError
+from shmpipeline.testing.fakes.calibration import interaction_matrix, reconstructor
 from shmpipeline.testing.fakes.closed_loop import ClosedLoopOptics
 from shmpipeline.testing.fakes.deformable_mirror import DeformableMirror
 from shmpipeline.testing.fakes.faults import FaultSchedule, FaultyFake
@@ -49,6 +64,8 @@ __all__ = [
     "PhaseScreen",
     "ShackHartmann",
     "build_fake",
+    "interaction_matrix",
+    "reconstructor",
 ]
 
 #: Fake kind -> class taking ``(params, *, seed)``.
