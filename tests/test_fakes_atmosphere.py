@@ -267,3 +267,44 @@ def test_bad_atmosphere_parameters_are_named(params, text):
     with pytest.raises(ScenarioError, match=None) as info:
         PhaseScreen(params)
     assert text in str(info.value)
+
+
+def test_boiling_angle_decorrelates_with_its_time_constant():
+    """E[cos(θ_n - θ_m)] = exp(-|n - m| / τ) over many seeded walks (3 SE),
+    the angle linear between frames and a pure function of n."""
+    from shmpipeline.testing.fakes.phase_screen import BoilingAngle
+
+    tau = 20.0
+    for k in (5, 20, 60):
+        values = np.array(
+            [
+                np.cos(
+                    BoilingAngle(tau, seed, 900).at(1030 + k)
+                    - BoilingAngle(tau, seed, 900).at(1030)
+                )
+                for seed in range(1500)
+            ]
+        )
+        error = values.std(ddof=1) / np.sqrt(values.size)
+        assert abs(values.mean() - np.exp(-k / tau)) < 3 * error + 1e-3, k
+    walk = BoilingAngle(tau, 3, 900)
+    assert walk.at(10.25) == pytest.approx(0.75 * walk.at(10) + 0.25 * walk.at(11))
+    assert walk.at(3000) == BoilingAngle(tau, 3, 900).at(3000)
+
+
+def test_boiling_mixes_two_independent_screens_in_the_same_flow():
+    """phase(n) = cos θ_n A(n) + sin θ_n B(n): each frame keeps the frozen
+    screen's statistics, the partner screen is another draw."""
+    ps = PhaseScreen(size=16, wind=(0, 0.5), boiling=10.0, seed=2)
+    layer = ps.layers[0]
+    for n in (0, 7, 300):
+        theta = layer._angle.at(n)
+        expected = np.cos(theta) * layer._frozen(n) + np.sin(
+            theta
+        ) * layer._partner._frozen(n)
+        np.testing.assert_allclose(ps.phase(n), expected, atol=1e-12)
+    frozen = PhaseScreen(size=16, wind=(0, 0.5), seed=2)
+    np.testing.assert_array_equal(layer._frozen(7), frozen.phase(7))
+    assert not np.allclose(layer._partner._frozen(7), frozen.phase(7))
+    layered = PhaseScreen(size=16, layers=[{"wind": [0, 1], "boiling": 5.0}])
+    assert layered.layers[0].spec.boiling == 5.0

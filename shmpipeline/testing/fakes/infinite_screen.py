@@ -207,7 +207,6 @@ class InfiniteScreen:
         }
         self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
         self._spatial: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._last_chunk = -2
         self._has_sine = (self._nu > 0) & (2 * self._nu != self.width)
 
     def _table_for(self, t: int) -> tuple:
@@ -272,8 +271,9 @@ class InfiniteScreen:
     def rows(self, start: int, count: int, x: np.ndarray) -> np.ndarray:
         """The screen (float64, radians) on rows ``start ..`` and cross-wind
         positions ``x`` (samples, any real values: exact modal evaluation).
-        Rows at the same unit-spaced positions (a wind along one axis) are
-        evaluated once per chunk and cached."""
+        Unit-spaced positions are evaluated a whole chunk at a time and
+        cached, so a row's values do not depend on which frames were asked
+        before it."""
         x = np.asarray(x, dtype=np.float64)
         if x.size > 1 and np.all(np.diff(x) == 1.0):
             return self._cached_rows(start, count, float(x[0]), x.size)
@@ -288,22 +288,12 @@ class InfiniteScreen:
     def _cached_rows(self, start: int, count: int, x0: float, size: int) -> np.ndarray:
         out = np.empty((count, size))
         x = x0 + np.arange(size, dtype=np.float64)
-        first = start // CHUNK
-        sequential = first in (self._last_chunk, self._last_chunk + 1)
-        self._last_chunk = first
         t = start
         while t < start + count:
             c, i = divmod(t, CHUNK)
             key = (c, x0, size)
             rows = self._spatial.get(key)
             take = min(CHUNK - i, start + count - t)
-            if rows is None and not sequential:
-                # a jump (not a frozen flow's next frames): evaluate just these rows
-                out[t - start : t - start + take] = self._evaluate(
-                    self._chunk(c)[i : i + take], x
-                )
-                t += take
-                continue
             if rows is None:
                 rows = self._evaluate(self._chunk(c), x)
                 self._spatial[key] = rows

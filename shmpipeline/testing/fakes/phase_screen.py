@@ -40,11 +40,20 @@ change the phase. ``r0`` is given at ``r0_wavelength`` (m, 500 nm) and the
 phase is in radians at ``wavelength`` (default the same), scaled by
 ``r0_wavelength / wavelength`` (r0 ∝ λ^(6/5), phase ∝ r0^(-5/6)).
 
+Boiling (``boiling: τ`` frames, top level or per layer; none by default):
+the layer is ``cos θ_n A + sin θ_n B``, two independent screens in the
+same flow mixed by a seeded random-walk angle with increments of variance
+``2/τ``. Each frame keeps the spatial statistics exactly (cos² + sin² = 1)
+while the temporal correlation of the flow is multiplied by
+``E[cos(θ_n - θ_m)] = exp(-|n - m| / τ)``: the turbulence evolves with a
+correlation time of τ frames besides being carried by the wind.
+
 Parameters: ``size`` (samples, 32), ``r0`` (m, 0.15), ``L0`` (m, 25; null for
 Kolmogorov), ``pixel_scale`` (m per sample, 0.05), ``wind`` ([y, x] samples
 per frame, [0, 1]), ``screen_size`` (samples, default the next power of two
 >= 4 * size), ``subharmonics`` (levels, 3; 0 turns them off),
-``infinite`` (true), ``layers`` (none: one layer with the top-level wind),
+``infinite`` (true), ``boiling`` (frames, none), ``layers`` (none: one
+layer with the top-level wind),
 ``wavelength``, ``r0_wavelength`` (m, 500e-9), ``dtype`` (float32). They
 come as a mapping (a scenario's ``inputs``) or as keywords:
 ``PhaseScreen(size=64, r0=0.1, L0=None, wind=(0, 0.5), seed=3)``.
@@ -57,6 +66,7 @@ Assémat, Wilson & Gendron (2006) Opt. Express 14, 988.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,6 +114,50 @@ class LayerSpec:
     wind: tuple[float, float]
     altitude: float
     fraction: float
+    boiling: float | None = None
+
+
+#: Frames of boiling-angle increments drawn per generator call.
+BOILING_CHUNK = 1024
+
+
+class BoilingAngle:
+    """``θ_n``: a seeded Gaussian random walk with increments of variance
+    ``2 / τ``, so ``E[cos(θ_n - θ_m)] = exp(-|n - m| / τ)``; linear between
+    whole frames."""
+
+    def __init__(self, tau: float, seed: int, stream: int) -> None:
+        self.step = np.sqrt(2.0 / tau)
+        self.seed = seed
+        self.stream = stream
+        self._starts = [0.0]  # θ at the start of each chunk
+        self._chunks: dict[int, np.ndarray] = {}
+
+    def _chunk(self, c: int) -> np.ndarray:
+        while len(self._starts) <= c:
+            k = len(self._starts) - 1
+            self._starts.append(float(self._angles(k)[-1]))
+        return self._angles(c)
+
+    def _angles(self, c: int) -> np.ndarray:
+        """θ at frames ``c * CHUNK .. (c + 1) * CHUNK`` (CHUNK + 1 values)."""
+        cached = self._chunks.get(c)
+        if cached is None:
+            steps = rng_for(self.seed, c, self.stream).standard_normal(BOILING_CHUNK)
+            cached = self._starts[c] + np.concatenate(
+                [[0.0], np.cumsum(steps * self.step)]
+            )
+            if len(self._chunks) > 8:
+                self._chunks.clear()
+            self._chunks[c] = cached
+        return cached
+
+    def at(self, t: float) -> float:
+        whole = math.floor(t)
+        c, i = divmod(whole, BOILING_CHUNK)
+        angles = self._chunk(c)
+        frac = t - whole
+        return float(angles[i] + frac * (angles[i + 1] - angles[i]))
 
 
 class Layer:
@@ -142,6 +196,20 @@ class Layer:
         )
         self._spectrum: np.ndarray | None = None
         self._static: np.ndarray | None = None
+        self._partner: Layer | None = None
+        self._angle: BoilingAngle | None = None
+        if spec.boiling:
+            self._partner = Layer(
+                dataclasses.replace(spec, boiling=None),
+                size=size,
+                screen_size=screen_size,
+                pixel_scale=pixel_scale,
+                subharmonics=subharmonics,
+                infinite=infinite,
+                seed=seed,
+                index=1000 + index,
+            )
+            self._angle = BoilingAngle(spec.boiling, seed, 900 + index)
         self._strip: InfiniteScreen | None = None
         if self.infinite:
             self._along = 0 if abs(spec.wind[0]) > abs(spec.wind[1]) else 1
@@ -154,7 +222,16 @@ class Layer:
         grid = np.arange(self.screen_size) * self.pixel_scale
         return self.periodic + self.subharmonics.evaluate(grid, grid)
 
-    def phase(self, n: int) -> np.ndarray:
+    def phase(self, n: float) -> np.ndarray:
+        """The layer at frame ``n``; with boiling ``cos θ_n A + sin θ_n B``
+        of two independent screens in the same flow."""
+        frozen = self._frozen(n)
+        if self._partner is None:
+            return frozen
+        theta = self._angle.at(n)
+        return math.cos(theta) * frozen + math.sin(theta) * self._partner._frozen(n)
+
+    def _frozen(self, n: float) -> np.ndarray:
         if not any(self.wind):  # a static layer: one window for every frame
             if self._static is None:
                 self._static = self._periodic_window(0, 0) + self._subharmonic_window(
@@ -240,6 +317,7 @@ class PhaseScreen:
         )
         if self.wavelength is None:
             self.wavelength = self.r0_wavelength
+        self.boiling = p.number("boiling", None, positive=True, allow_none=True)
         raw_layers = p.get("layers")
         self.dtype = p.dtype("dtype", "float32")
         p.done()
@@ -263,7 +341,7 @@ class PhaseScreen:
 
     def _layer_specs(self, raw: Any) -> list[LayerSpec]:
         if raw is None:
-            return [LayerSpec(self.r0, self.L0, self.wind, 0.0, 1.0)]
+            return [LayerSpec(self.r0, self.L0, self.wind, 0.0, 1.0, self.boiling)]
         if not isinstance(raw, (list, tuple)) or not raw:
             raise fake_error(
                 self.kind, f"parameter 'layers': must be a non-empty list, got {raw!r}"
@@ -281,6 +359,7 @@ class PhaseScreen:
             L0 = lp.number("L0", self.L0, positive=True, allow_none=True)
             wind = lp.get("wind", list(self.wind))
             direction = lp.number("direction", 0.0)
+            boiling = lp.number("boiling", self.boiling, positive=True, allow_none=True)
             lp.done()
             if isinstance(wind, (int, float)) and not isinstance(wind, bool):
                 angle = math.radians(direction)
@@ -289,11 +368,11 @@ class PhaseScreen:
                 vector = Params(f"{self.kind}.{name}", {"wind": wind}).pair(
                     "wind", (0.0, 0.0)
                 )
-            parsed.append((altitude, fraction, L0, vector))
-        total = sum(f for _, f, _, _ in parsed)
+            parsed.append((altitude, fraction, L0, vector, boiling))
+        total = sum(item[1] for item in parsed)
         return [
-            LayerSpec(self.r0 * (f / total) ** (-3.0 / 5.0), L0, w, a, f / total)
-            for a, f, L0, w in parsed
+            LayerSpec(self.r0 * (f / total) ** (-3.0 / 5.0), L0, w, a, f / total, b)
+            for a, f, L0, w, b in parsed
         ]
 
     @property

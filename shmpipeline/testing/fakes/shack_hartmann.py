@@ -263,7 +263,15 @@ class ShackHartmann:
         return 0.0
 
 
-def _nested_detector(kind, params, shape, dtype, photon_noise, read_noise, seed):
+def _nested_detector(
+    kind: str,
+    params: Mapping[str, Any] | None,
+    shape: tuple[int, int],
+    dtype: np.dtype,
+    photon_noise: bool,
+    read_noise: float,
+    seed: int,
+) -> Detector:
     return Detector(
         params or {},
         shape=shape,
