@@ -543,6 +543,8 @@ class PipelineManager:
             "lockstep": self._lockstep,
             "namespace": self._namespace,
             "workers": workers,
+            # the published key: per-worker figures (the same dicts)
+            "metrics": workers,
             "streams": streams,
             "failures": [dict(f) for f in self._failures],
             "synthetic_inputs": self.synthetic_input_status(),

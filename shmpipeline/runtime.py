@@ -184,8 +184,10 @@ def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) ->
                 triggers.skip_pending()
             continue
         if triggers is not None:  # several inputs or outputs: a trigger set
-            _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control)
-            orphaned()  # exit if the manager died
+            if not _trigger_set_turn(
+                triggers, kernel, aux_handles, aux_bufs, outputs, control
+            ):
+                orphaned()  # between frames: exit if the manager died
             continue
         count = trigger.wait_new(last, timeout=wait_slice)
         fields[HEARTBEAT_NS] = monotonic_ns()
@@ -225,13 +227,13 @@ def _trigger_set(cfg: KernelConfig, handles: dict[str, Any]) -> Any:
 def _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control):
     """One turn of a fan-in or multi-output worker: wait for a trigger set
     (at most one wait slice), compute on it into every output, publish them
-    all with the set's token."""
+    all with the set's token. False when no set came."""
     fields = control.fields
     ready = triggers.wait(MAX_WAIT_SLICE)
     fields[HEARTBEAT_NS] = time.monotonic_ns()
     control.record_sync(triggers.metrics)
     if not ready:
-        return
+        return False
     for alias, handle in aux_handles:
         handle.read_into(aux_bufs[alias])
     frame_id = triggers.frame_id
@@ -242,6 +244,7 @@ def _trigger_set_turn(triggers, kernel, aux_handles, aux_bufs, outputs, control)
         # counted before publishing: a reader that sees the frame sees it counted
         published = outputs[0].count + 1 if frame_id is None else frame_id
         control.record_frame(time.perf_counter_ns() - t0, published)
+    return True
 
 
 def _wait_frame(handle, frame_id: int, fields, wait_slice: float, orphaned) -> None:

@@ -161,3 +161,12 @@ def test_restart_brings_a_failed_pipeline_back_and_keeps_streams():
         assert manager.status()["workers"]["k"]["alive"] is True
         with pytest.raises(Exception, match="cannot restart"):
             PipelineManager(raw).restart()
+
+
+def test_status_metrics_is_the_published_per_worker_view():
+    with PipelineManager(pipeline()) as manager:
+        manager.build()
+        manager.start()
+        status = manager.status()
+        assert status["metrics"] == status["workers"]
+        assert status["metrics"]["k"]["frame_sync_timeouts"] == 0

@@ -94,8 +94,6 @@ SLICE_NS = 50_000_000
 #: when arrivals get quicker (see :mod:`shmpipeline.stream.wait_policy`).
 _SPIN_MIN_NS = 5_000
 _SPIN_ARRIVAL_FACTOR = 4
-#: A spinning waiter yields its CPU this often (ns), see wait_new.
-_SPIN_YIELD_NS = 20_000
 #: How often (ns) a wait without a timeout checks that the writer lives.
 _WRITER_CHECK_NS = 50_000_000
 #: How long ``open`` waits for a creator still initialising the header.
@@ -103,7 +101,6 @@ _INIT_WAIT_S = 2.0
 
 _U32 = 0xFFFFFFFF
 _mono_ns = time.monotonic_ns
-_yield = getattr(os, "sched_yield", lambda: None)
 
 _Q_COUNT = H.Q_COUNT
 _Q_KICK = H.Q_KICK
@@ -912,27 +909,23 @@ class SharedStream:
         if mode == _MODE_BUSY:
             return self._busy_wait(last_count, kick, deadline)
         spin = self._spin_ns
-        # The writer last ran on this very CPU (the scheduler likes to wake a
-        # sleeper on its waker's CPU): a plain spin would only keep it from
-        # running, so yield the CPU on every turn of the spin.
-        shared_cpu = bool(spin) and h[_Q_WRITER_CPU] == current_cpu() + 1
+        if spin and h[_Q_WRITER_CPU] == current_cpu() + 1:
+            # The writer last published from this very CPU (the scheduler
+            # likes to wake a sleeper on its waker's CPU): a spin here would
+            # only keep it from running. Sleep at once; the futex wake-up
+            # preempts a busy writer promptly, where a yield would not.
+            spin = 0
         spin_end = began + spin
         if deadline is not None and deadline < spin_end:
             spin_end = deadline
-        next_yield = began if shared_cpu else began + _SPIN_YIELD_NS
         while spin:
             count = h[_Q_COUNT]
             if count != last_count or h[_Q_KICK] != kick:
                 if mode == _MODE_ADAPTIVE and count != last_count:
                     self._learn(_mono_ns() - began)
                 return count
-            now = _mono_ns()
-            if now >= spin_end:
+            if _mono_ns() >= spin_end:
                 break
-            if now >= next_yield:
-                # let a peer on this CPU run (see shared_cpu)
-                _yield()
-                next_yield = now if shared_cpu else now + _SPIN_YIELD_NS
         h32 = self._h32
         address = self._futex_addr
         slice_ts = self._slice_ts

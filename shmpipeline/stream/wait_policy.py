@@ -14,11 +14,11 @@ microseconds on a virtual machine). The policy decides how long to spin:
     not from when the sleeper woke, a pair of processes that both fell
     asleep (each waiting for the other's wake-up) sees its replies arrive
     within the wake-up latency and spins through it on the next frame, so
-    the pair cannot stay stuck in sleep-wake-sleep. A spinning waiter
-    yields its CPU every 20 µs, and on every turn when the stream's writer
-    last published from the waiter's own CPU: the scheduler likes to wake a
-    sleeper on its waker's CPU, and a worker pinned there would otherwise be
-    kept from producing the very frame the spinner waits for.
+    the pair cannot stay stuck in sleep-wake-sleep. A waiter on the CPU
+    the stream's writer last published from sleeps at once instead: the
+    scheduler likes to wake a sleeper on its waker's CPU, and spinning
+    there would keep a writer pinned to it from producing the very frame
+    the waiter wants.
 ``spin:<µs>``
     Always spin that long, then sleep (a fixed budget).
 ``busy``
