@@ -28,17 +28,36 @@ def _raw(calibrate):
                 {"name": "off", "shape": [16], "dtype": "float32"},
             ],
             "kernels": [
-                {"name": "c", "kind": "cpu.shack_hartmann_centroid", "input": "wfs",
-                 "output": "centroids", "parameters": {"tile_size": 8}},
-                {"name": "f", "kind": "cpu.flatten", "input": "centroids",
-                 "output": "slopes"},
-                {"name": "r", "kind": "cpu.affine_transform", "input": "slopes",
-                 "output": "cmd", "auxiliary": {"matrix": "rec", "offset": "off"}},
+                {
+                    "name": "c",
+                    "kind": "cpu.shack_hartmann_centroid",
+                    "input": "wfs",
+                    "output": "centroids",
+                    "parameters": {"tile_size": 8},
+                },
+                {
+                    "name": "f",
+                    "kind": "cpu.flatten",
+                    "input": "centroids",
+                    "output": "slopes",
+                },
+                {
+                    "name": "r",
+                    "kind": "cpu.affine_transform",
+                    "input": "slopes",
+                    "output": "cmd",
+                    "auxiliary": {"matrix": "rec", "offset": "off"},
+                },
             ],
         },
         "inputs": {
-            "wfs": {"fake": "shack_hartmann", "command": "cmd", "lenslets": 4,
-                    "pixels": 8, "seed": 3},
+            "wfs": {
+                "fake": "shack_hartmann",
+                "command": "cmd",
+                "lenslets": 4,
+                "pixels": 8,
+                "seed": 3,
+            },
             "rec": {"calibrate": calibrate},
         },
     }
@@ -47,8 +66,15 @@ def _raw(calibrate):
 @pytest.mark.parametrize("method", ["pinv", "tikhonov"])
 def test_calibration_equals_the_python_helpers(method):
     scenario = Scenario.from_dict(
-        _raw({"camera": "wfs", "mirror": "cmd", "amplitude": 0.2, "method": method,
-              "rcond": 0.05})
+        _raw(
+            {
+                "camera": "wfs",
+                "mirror": "cmd",
+                "amplitude": 0.2,
+                "method": method,
+                "rcond": 0.05,
+            }
+        )
     )
     camera = fakes.build_fake("shack_hartmann", {"lenslets": 4, "pixels": 8}, seed=3)
     expected = fakes.reconstructor(
@@ -62,7 +88,10 @@ def test_calibration_equals_the_python_helpers(method):
 @pytest.mark.parametrize(
     ("calibrate", "expected"),
     [
-        ({"camera": "slopes"}, "inputs.rec.calibrate.camera: stream 'slopes' is not fed"),
+        (
+            {"camera": "slopes"},
+            "inputs.rec.calibrate.camera: stream 'slopes' is not fed",
+        ),
         ({"camera": "wfs", "mirror": "rec"}, "inputs.rec.calibrate.mirror: the camera"),
         ({"camera": "wfs", "method": "lu"}, "inputs.rec.calibrate.method: must be one"),
         ({"camera": "wfs", "amplitude": -1}, "calibrate.amplitude: must be a positive"),

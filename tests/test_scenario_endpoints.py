@@ -41,16 +41,29 @@ def _camera_pipeline(tmp_path: Path) -> Path:
             {"name": "scaled", "shape": [8, 8], "dtype": "float32"},
         ],
         "kernels": [
-            {"name": "scale", "kind": "cpu.scale", "input": "raw", "output": "scaled",
-             "parameters": {"factor": 2.0}},
+            {
+                "name": "scale",
+                "kind": "cpu.scale",
+                "input": "raw",
+                "output": "scaled",
+                "parameters": {"factor": 2.0},
+            },
         ],
         "sources": [
-            {"name": "camera", "kind": "acme.camera", "stream": "raw",
-             "parameters": {"marker": str(tmp_path / "camera_started")}},
+            {
+                "name": "camera",
+                "kind": "acme.camera",
+                "stream": "raw",
+                "parameters": {"marker": str(tmp_path / "camera_started")},
+            },
         ],
         "sinks": [
-            {"name": "archive", "kind": "acme.npy_writer", "stream": "scaled",
-             "parameters": {"directory": str(out)}},
+            {
+                "name": "archive",
+                "kind": "acme.npy_writer",
+                "stream": "scaled",
+                "parameters": {"directory": str(out)},
+            },
         ],
     }
     path = tmp_path / "telescope.yaml"
@@ -105,9 +118,9 @@ def test_sink_run_for_real(tmp_path, acme_registry):
     assert written, "the archive sink wrote nothing"
     last = np.load(written[-1])
     assert last.shape == (8, 8)
-    assert any(
-        np.array_equal(last, row) for row in result.captures["scaled"]
-    ), "the archived frame is one the pipeline computed"
+    assert any(np.array_equal(last, row) for row in result.captures["scaled"]), (
+        "the archived frame is one the pipeline computed"
+    )
 
 
 def test_unreplaced_uninstalled_endpoint_is_a_clear_error(tmp_path):
@@ -139,9 +152,14 @@ def test_multi_stream_source_needs_one_input_per_stream(tmp_path):
                 {"name": "out", "shape": [4], "dtype": "float32"},
             ],
             "kernels": [
-                {"name": "add", "kind": "cpu.custom_operation", "input": "a",
-                 "output": "out", "auxiliary": {"other": "b"},
-                 "operation": "input + other"},
+                {
+                    "name": "add",
+                    "kind": "cpu.custom_operation",
+                    "input": "a",
+                    "output": "out",
+                    "auxiliary": {"other": "b"},
+                    "operation": "input + other",
+                },
             ],
             "sources": [
                 {"name": "pair", "kind": "acme.pair", "streams": ["a", "b"]},
@@ -158,10 +176,20 @@ def test_multi_stream_source_needs_one_input_per_stream(tmp_path):
             "inputs": {
                 "pair": {
                     "streams": {
-                        "a": {"synthetic": {"pattern": "constant", "offset": 1.0,
-                                            "amplitude": 0.0}},
-                        "b": {"synthetic": {"pattern": "constant", "offset": 2.0,
-                                            "amplitude": 0.0}},
+                        "a": {
+                            "synthetic": {
+                                "pattern": "constant",
+                                "offset": 1.0,
+                                "amplitude": 0.0,
+                            }
+                        },
+                        "b": {
+                            "synthetic": {
+                                "pattern": "constant",
+                                "offset": 2.0,
+                                "amplitude": 0.0,
+                            }
+                        },
                     }
                 }
             },
@@ -185,17 +213,33 @@ def _closed_loop(tmp_path: Path) -> Path:
             {"name": "dm_command", "shape": [16], "dtype": "float32"},
         ],
         "kernels": [
-            {"name": "centroid", "kind": "cpu.shack_hartmann_centroid",
-             "input": "wfs_image", "output": "centroids",
-             "parameters": {"tile_size": 8}},
-            {"name": "flatten", "kind": "cpu.flatten", "input": "centroids",
-             "output": "slopes"},
-            {"name": "reconstruct", "kind": "cpu.affine_transform", "input": "slopes",
-             "output": "increments",
-             "auxiliary": {"matrix": "reconstructor", "offset": "offset"}},
-            {"name": "integrator", "kind": "cpu.leaky_integrator",
-             "input": "increments", "output": "dm_command",
-             "parameters": {"leak": 0.99, "gain": 0.4}},
+            {
+                "name": "centroid",
+                "kind": "cpu.shack_hartmann_centroid",
+                "input": "wfs_image",
+                "output": "centroids",
+                "parameters": {"tile_size": 8},
+            },
+            {
+                "name": "flatten",
+                "kind": "cpu.flatten",
+                "input": "centroids",
+                "output": "slopes",
+            },
+            {
+                "name": "reconstruct",
+                "kind": "cpu.affine_transform",
+                "input": "slopes",
+                "output": "increments",
+                "auxiliary": {"matrix": "reconstructor", "offset": "offset"},
+            },
+            {
+                "name": "integrator",
+                "kind": "cpu.leaky_integrator",
+                "input": "increments",
+                "output": "dm_command",
+                "parameters": {"leak": 0.99, "gain": 0.4},
+            },
         ],
         "sources": [{"name": "camera", "kind": "acme.camera", "stream": "wfs_image"}],
         "sinks": [{"name": "mirror", "kind": "acme.mirror", "stream": "dm_command"}],

@@ -113,7 +113,9 @@ PROTOTYPE = {
         ],
         "kernels": [{"name": "t", "kind": "test.triple", "input": "a", "output": "b"}],
     },
-    "inputs": {"a": {"synthetic": {"pattern": "constant", "offset": 2.0, "amplitude": 0.0}}},
+    "inputs": {
+        "a": {"synthetic": {"pattern": "constant", "offset": 2.0, "amplitude": 0.0}}
+    },
 }
 
 

@@ -19,7 +19,7 @@ from shmpipeline.testing.scenario import Scenario, scenario_hash
 
 pytest_plugins = ["pytester"]
 
-PROTOTYPE_MODULE = '''
+PROTOTYPE_MODULE = """
 import numpy as np
 from shmpipeline.kernel import Kernel
 from shmpipeline.registry import get_default_registry
@@ -37,7 +37,7 @@ registry = get_default_registry().extended(Triple)
 
 def make_registry():
     return registry
-'''
+"""
 
 SCENARIO = {
     "name": "proto",
@@ -72,13 +72,32 @@ def test_cli_registry_option(prototype, capsys):
     out = capsys.readouterr()
     assert "proto.triple" in out.out + out.err
     assert main([*args, "--registry", "protomod:registry"]) == 0
-    assert main(
-        ["scenario", "run", str(prototype), "--executor", "inline",
-         "--registry", "protomod:make_registry"]
-    ) == 0
-    assert main(
-        ["scenario", "list", str(prototype.parent), "--registry", "protomod:registry"]
-    ) == 0
+    assert (
+        main(
+            [
+                "scenario",
+                "run",
+                str(prototype),
+                "--executor",
+                "inline",
+                "--registry",
+                "protomod:make_registry",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "scenario",
+                "list",
+                str(prototype.parent),
+                "--registry",
+                "protomod:registry",
+            ]
+        )
+        == 0
+    )
     assert main(["scenario", "list", str(prototype.parent), "--registry", "nope"]) != 0
     assert "expected MODULE:ATTRIBUTE" in capsys.readouterr().err
 
@@ -121,8 +140,16 @@ def test_plugin_registry_option_and_fixture(pytester, prototype):
             """
         )
     )
-    common = ("-p", "no:cacheprovider", "-n", "0", "--scenario-executor", "inline",
-              "--scenario-dir", ".")
+    common = (
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "--scenario-executor",
+        "inline",
+        "--scenario-dir",
+        ".",
+    )
     result = pytester.runpytest_inprocess(
         *common, "--shmpipeline-registry", "protomod:registry", "test_proto.py"
     )
@@ -152,8 +179,13 @@ def test_parameter_overrides_take_effect_and_are_hashed(factor):
                 {"name": "y", "shape": [2], "dtype": "float32"},
             ],
             "kernels": [
-                {"name": "k", "kind": "cpu.scale", "input": "x", "output": "y",
-                 "parameters": {"factor": 2.0}},
+                {
+                    "name": "k",
+                    "kind": "cpu.scale",
+                    "input": "x",
+                    "output": "y",
+                    "parameters": {"factor": 2.0},
+                },
             ],
         },
         "inputs": {
@@ -176,10 +208,23 @@ def test_endpoint_parameter_overrides_are_hashed(tmp_path):
             {"name": "x", "shape": [2], "dtype": "float32"},
             {"name": "y", "shape": [2], "dtype": "float32"},
         ],
-        "kernels": [{"name": "k", "kind": "cpu.scale", "input": "x", "output": "y",
-                     "parameters": {"factor": 2.0}}],
-        "sources": [{"name": "cam", "kind": "acme.camera", "stream": "x",
-                     "parameters": {"gain": 1}}],
+        "kernels": [
+            {
+                "name": "k",
+                "kind": "cpu.scale",
+                "input": "x",
+                "output": "y",
+                "parameters": {"factor": 2.0},
+            }
+        ],
+        "sources": [
+            {
+                "name": "cam",
+                "kind": "acme.camera",
+                "stream": "x",
+                "parameters": {"gain": 1},
+            }
+        ],
         "sinks": [{"name": "out", "kind": "null.sink", "stream": "y"}],
     }
     raw = {
@@ -193,7 +238,10 @@ def test_endpoint_parameter_overrides_are_hashed(tmp_path):
         {**raw, "overrides": {"sources": {"cam": {"parameters": {"gain": 4}}}}}
     )
     sink = Scenario.from_dict(
-        {**raw, "overrides": {"sinks": {"out": {"parameters": {"device_delay_s": 0.0}}}}}
+        {
+            **raw,
+            "overrides": {"sinks": {"out": {"parameters": {"device_delay_s": 0.0}}}},
+        }
     )
     assert source.endpoint_document["sources"][0]["parameters"] == {"gain": 4}
     assert len({scenario_hash(s) for s in (plain, source, sink)}) == 3

@@ -136,9 +136,7 @@ def copy_examples(
     if not overwrite:
         for _, out in planned:
             if out.exists():
-                raise ScenarioError(
-                    f"{out} already exists (pass --force to overwrite)"
-                )
+                raise ScenarioError(f"{out} already exists (pass --force to overwrite)")
     written = []
     for source_file, out in planned:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,9 +145,7 @@ def copy_examples(
     return written
 
 
-def match_with_shipped(
-    pattern: str, dirs: Iterable[str | PathLike[str]]
-) -> list[Path]:
+def match_with_shipped(pattern: str, dirs: Iterable[str | PathLike[str]]) -> list[Path]:
     """:func:`~shmpipeline.testing.scenario.match_scenarios` over ``dirs``,
     then, when nothing there matches, over the shipped scenarios."""
     from shmpipeline.testing.scenario import match_scenarios
