@@ -298,3 +298,45 @@ def test_installed_plugins_are_found_by_entry_point(tmp_path):
 
     names = {ep.name for ep in entry_points(group="shmpipeline.sources")}
     assert "acme.camera" in names
+
+
+def test_an_input_cannot_feed_a_stream_a_run_endpoint_writes():
+    from shmpipeline.testing.scenario import Scenario
+
+    raw = {
+        "name": "r",
+        "frames": 2,
+        "pipeline": {
+            "shared_memory": [
+                {"name": "x", "shape": [2], "dtype": "float32"},
+                {"name": "y", "shape": [2], "dtype": "float32"},
+            ],
+            "kernels": [
+                {
+                    "name": "k",
+                    "kind": "cpu.scale",
+                    "input": "x",
+                    "output": "y",
+                    "parameters": {"factor": 2.0},
+                },
+            ],
+            "sources": [
+                {
+                    "name": "gen",
+                    "kind": "synthetic.array",
+                    "stream": "x",
+                    "parameters": {"rate_hz": 100.0},
+                },
+            ],
+        },
+        "inputs": {"x": {"synthetic": "random"}},
+        "endpoints": {"gen": "run"},
+    }
+    with pytest.raises(
+        ScenarioError, match="written by 'gen', which the scenario runs"
+    ):
+        Scenario.from_dict(raw)
+    with pytest.raises(ScenarioError, match="endpoints.gen: must be 'run'"):
+        Scenario.from_dict({**raw, "endpoints": {"gen": "start"}})
+    with pytest.raises(ScenarioError, match="no source or sink 'gne'"):
+        Scenario.from_dict({**raw, "endpoints": {"gne": "run"}})

@@ -161,3 +161,48 @@ def test_registry_spec_names_a_registry():
         resolve_registry("no_such_module_xyz:r")
     with pytest.raises(ConfigValidationError, match="not a kernel registry"):
         resolve_registry("shmpipeline.errors:ShmPipelineError")
+
+
+@pytest.mark.parametrize("value", [5.0, 7.0])
+def test_initial_values_reach_both_executors(value):
+    """An auxiliary stream starts from its (overridden) ``initial`` value in
+    the replay and in the inline executor alike."""
+    from shmpipeline.testing.replay import replay
+
+    raw = {
+        "name": "i",
+        "frames": 2,
+        "pipeline": {
+            "shared_memory": [
+                {"name": "x", "shape": [2], "dtype": "float32"},
+                {
+                    "name": "off",
+                    "shape": [2],
+                    "dtype": "float32",
+                    "initial": {"pattern": "constant", "value": 5.0},
+                },
+                {"name": "y", "shape": [2], "dtype": "float32"},
+            ],
+            "kernels": [
+                {
+                    "name": "k",
+                    "kind": "cpu.custom_operation",
+                    "input": "x",
+                    "output": "y",
+                    "auxiliary": {"o": "off"},
+                    "operation": "input + o",
+                },
+            ],
+        },
+        "inputs": {
+            "x": {"synthetic": {"pattern": "constant", "offset": 1.0, "amplitude": 0.0}}
+        },
+    }
+    if value != 5.0:
+        raw["overrides"] = {
+            "streams": {"off": {"initial": {"pattern": "constant", "value": value}}}
+        }
+    scenario = Scenario.from_dict(raw)
+    expected = np.full((2, 2), 1.0 + value, np.float32)
+    np.testing.assert_array_equal(run_inline(scenario).captures["y"], expected)
+    np.testing.assert_array_equal(replay(scenario).captures["y"], expected)

@@ -71,6 +71,11 @@ class InlineExecutor:
         self.values: dict[str, Any] = {
             name: self._zeros(spec) for name, spec in self.specs.items()
         }
+        for name, spec in self.specs.items():  # as the manager's build() does
+            if spec.initial is not None:
+                from shmpipeline.stream_setup import initial_array
+
+                self.write(name, initial_array(spec))
         by_name = config.kernels_by_name
         self.order = tuple(by_name[name] for name in self.graph.topological_order())
         self.kernels = {

@@ -1151,11 +1151,14 @@ def _parse_inputs(
     if not isinstance(value, Mapping):
         problems.at(("inputs",), "must be a mapping of source stream -> input")
         return ()
-    run_streams = {
+    from shmpipeline.testing.pipeline_under_test import endpoint_streams
+
+    run_streams = {  # written by an endpoint the scenario runs
         stream: entry.get("name")
-        for entry in (endpoint_document or {}).get("sources", ())
+        for section in ("sources", "sinks")
+        for entry in (endpoint_document or {}).get(section, ())
         if (endpoints or {}).get(entry.get("name")) == "run"
-        for stream in (entry.get("streams") or [entry.get("stream")])
+        for stream in endpoint_streams(section, entry)
     }
     inputs: dict[str, InputSpec] = {}
     calibrations: list[tuple[str, Any, Loc]] = []
@@ -1166,7 +1169,7 @@ def _parse_inputs(
         if stream in run_streams:
             problems.at(
                 loc,
-                f"written by source {run_streams[stream]!r}, which the scenario runs "
+                f"written by {run_streams[stream]!r}, which the scenario runs "
                 "(endpoints); drop the input or the 'run'",
             )
             continue
