@@ -28,6 +28,8 @@ def test_shipped_trees_are_found():
     names = {(e.kind, e.name) for e in list_examples()}
     assert ("scenario", "ao_closed_loop") in names
     assert ("pipeline", "scale") in names
+    assert ("project", "downstream_project") in names
+    assert ("guide", "DOWNSTREAM.md") in names
 
 
 def test_copy_examples_and_refuse_to_overwrite(tmp_path):
@@ -35,6 +37,10 @@ def test_copy_examples_and_refuse_to_overwrite(tmp_path):
     assert (tmp_path / "scenarios" / "ao_closed_loop.golden.npz") in written
     assert (tmp_path / "scenarios" / "data" / "ao_reconstructor.npy").is_file()
     assert (tmp_path / "pipelines" / "ao_loop.yaml").is_file()
+    assert not (tmp_path / "pipelines" / "downstream_project").exists()
+    assert (tmp_path / "downstream_project" / "pyproject.toml").is_file()
+    assert (tmp_path / "downstream_project" / "scenarios" / "gain_loop.yaml").is_file()
+    assert (tmp_path / "DOWNSTREAM.md").is_file()
     assert not list(tmp_path.rglob("*.obtained.npz"))
     with pytest.raises(ScenarioError, match="already exists"):
         copy_examples(tmp_path)
@@ -60,7 +66,7 @@ def test_names_fall_back_to_the_shipped_scenarios(tmp_path):
 def test_cli_lists_and_copies(tmp_path, capsys):
     assert main(["examples", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["examples"]
-    assert {"scenario", "pipeline"} == {row["kind"] for row in rows}
+    assert {"scenario", "pipeline", "project", "guide"} == {row["kind"] for row in rows}
     assert main(["examples", str(tmp_path / "copy")]) == 0
     assert "copied" in capsys.readouterr().out
     assert (tmp_path / "copy" / "scenarios" / "ao_closed_loop.yaml").is_file()

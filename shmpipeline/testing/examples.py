@@ -1,9 +1,9 @@
-"""The example scenarios and pipelines shipped with the package.
+"""The examples shipped with the package: scenarios, pipelines, a project.
 
 An installed wheel carries them under ``shmpipeline/examples/``
-(``scenarios/`` with their goldens and data, ``pipelines/``); a source
-checkout has them at its top level (``scenarios/``, ``examples/``). Either
-way they are found here, so ``pytest --scenario ao_closed_loop`` and
+(``scenarios/`` with their goldens and data, ``pipelines/``, the worked
+``downstream_project/`` and its guide ``DOWNSTREAM.md``); a source checkout
+has them where :data:`CHECKOUT_PATHS` says. Either way they are found here, so ``pytest --scenario ao_closed_loop`` and
 ``shmpipeline scenario run ao_closed_loop`` work in an empty directory:
 scenario names are looked up in the user's own scenario directories first
 and in the shipped ones after (:func:`match_with_shipped`).
@@ -21,10 +21,12 @@ from pathlib import Path
 from shmpipeline.errors import ScenarioError
 
 __all__ = [
+    "CHECKOUT_PATHS",
     "Example",
     "copy_examples",
     "list_examples",
     "match_with_shipped",
+    "shipped_path",
     "shipped_pipelines_dir",
     "shipped_scenarios_dir",
 ]
@@ -43,30 +45,43 @@ def _checkout_root() -> Path | None:
     return None
 
 
+#: shipped item -> where a source checkout keeps it (the wheel has each
+#: under ``shmpipeline/examples/<item>``)
+CHECKOUT_PATHS = {
+    "scenarios": "scenarios",
+    "pipelines": "examples",
+    "downstream_project": "examples/downstream_project",
+    "DOWNSTREAM.md": "docs/DOWNSTREAM.md",
+}
+
+
+def shipped_path(item: str) -> Path | None:
+    """Where a shipped item (a key of :data:`CHECKOUT_PATHS`) is: in the
+    installed package, else in the source checkout, else ``None``."""
+    packaged = _package_root() / "examples" / item
+    if packaged.exists():
+        return packaged
+    root = _checkout_root()
+    if root is not None and (root / CHECKOUT_PATHS[item]).exists():
+        return root / CHECKOUT_PATHS[item]
+    return None
+
+
 def shipped_scenarios_dir() -> Path | None:
     """The shipped scenario directory (``None`` when neither installed nor a
     checkout has one)."""
-    packaged = _package_root() / "examples" / "scenarios"
-    if packaged.is_dir():
-        return packaged
-    root = _checkout_root()
-    return root / "scenarios" if root is not None else None
+    return shipped_path("scenarios")
 
 
 def shipped_pipelines_dir() -> Path | None:
     """The shipped example pipelines (``examples/`` in a checkout)."""
-    packaged = _package_root() / "examples" / "pipelines"
-    if packaged.is_dir():
-        return packaged
-    root = _checkout_root()
-    if root is not None and (root / "examples").is_dir():
-        return root / "examples"
-    return None
+    return shipped_path("pipelines")
 
 
 @dataclass(frozen=True)
 class Example:
-    """One shipped file: a ``scenario`` or a ``pipeline``."""
+    """One shipped thing: a ``scenario``, a ``pipeline``, the downstream
+    ``project`` or the ``guide``."""
 
     kind: str
     name: str
@@ -92,7 +107,8 @@ def _description(path: Path) -> str:
 
 
 def list_examples() -> list[Example]:
-    """Every shipped scenario and pipeline, scenarios first, by name."""
+    """Every shipped scenario and pipeline (scenarios first, by name), then
+    the worked downstream project and its guide."""
     from shmpipeline.testing.scenario import find_scenarios
 
     found: list[Example] = []
@@ -104,32 +120,55 @@ def list_examples() -> list[Example]:
     if pipelines is not None:
         for path in sorted(pipelines.glob("*.yaml")):
             found.append(Example("pipeline", path.stem, path, _description(path)))
+    project = shipped_path("downstream_project")
+    if project is not None:
+        found.append(
+            Example(
+                "project",
+                "downstream_project",
+                project,
+                "a package with its own kernel, source, sink, scenarios and tests",
+            )
+        )
+    guide = shipped_path("DOWNSTREAM.md")
+    if guide is not None:
+        found.append(
+            Example(
+                "guide", "DOWNSTREAM.md", guide, "writing and testing your own kinds"
+            )
+        )
     return found
 
 
 def copy_examples(
     destination: str | PathLike[str], *, overwrite: bool = False
 ) -> list[Path]:
-    """Copy the shipped trees into ``destination/scenarios`` and
-    ``destination/pipelines``; return the files written. Existing files are
-    kept unless ``overwrite`` (raises :class:`ScenarioError` naming the first
-    one otherwise)."""
+    """Copy what is shipped into ``destination`` (``scenarios/``,
+    ``pipelines/``, ``downstream_project/``, ``DOWNSTREAM.md``); return the
+    files written. Existing files are kept unless ``overwrite`` (raises
+    :class:`ScenarioError` naming the first one otherwise)."""
     target = Path(destination)
-    pairs = [
-        (shipped_scenarios_dir(), target / "scenarios"),
-        (shipped_pipelines_dir(), target / "pipelines"),
-    ]
     planned: list[tuple[Path, Path]] = []
-    for source, into in pairs:
+    for item in CHECKOUT_PATHS:
+        source = shipped_path(item)
+        into = target / item
         if source is None:
+            continue
+        if source.is_file():
+            planned.append((source, into))
             continue
         for path in sorted(source.rglob("*")):
             relative = path.relative_to(source)
             if (
                 not path.is_file()
                 or path.name.endswith(".obtained.npz")
-                or any(p.startswith(".") or p == "__pycache__" for p in relative.parts)
-                or "downstream_project" in relative.parts
+                or any(
+                    p.startswith(".")
+                    or p in ("__pycache__", "build")
+                    or p.endswith(".egg-info")
+                    for p in relative.parts
+                )
+                or (item == "pipelines" and "downstream_project" in relative.parts)
             ):
                 continue
             planned.append((path, into / relative))
