@@ -340,3 +340,18 @@ def test_an_input_cannot_feed_a_stream_a_run_endpoint_writes():
         Scenario.from_dict({**raw, "endpoints": {"gen": "start"}})
     with pytest.raises(ScenarioError, match="no source or sink 'gne'"):
         Scenario.from_dict({**raw, "endpoints": {"gne": "run"}})
+
+
+def test_scenario_from_config_leaves_endpoints_out(tmp_path):
+    from shmpipeline.config import PipelineConfig
+    from shmpipeline.testing.scenario import scenario_from_config
+
+    config = PipelineConfig.from_yaml(_camera_pipeline(tmp_path))
+    scenario = scenario_from_config(config, frames=3, seed=1)
+    assert not scenario.pipeline.sources and not scenario.pipeline.sinks
+    assert scenario.endpoints == {"camera": "replaced", "archive": "replaced"}
+    inline = run_inline(scenario)
+    np.testing.assert_array_equal(
+        replay(scenario).captures["scaled"], inline.captures["scaled"]
+    )
+    assert not (tmp_path / "camera_started").exists()

@@ -593,6 +593,8 @@ def scenario_from_config(
     random frames and capturing every kernel output (or ``capture``).
 
     For property tests over random pipelines (replay vs inline executor).
+    Its sources and sinks are not started (``endpoints`` says which are
+    replaced by the random inputs).
     Raises :class:`ScenarioError` for the rare pipelines no lockstep replay
     can drive deterministically (two sources each feeding, as an auxiliary,
     a kernel the other triggers).
@@ -618,6 +620,15 @@ def scenario_from_config(
     from shmpipeline.testing.sources import write_order
 
     write_order(config, [spec.stream for spec in inputs])  # ScenarioError if ambiguous
+    endpoints: dict[str, str] = {}
+    declared: dict[str, Any] = {}
+    if config.sources or config.sinks:  # not started, as in a scenario file
+        from shmpipeline.testing.pipeline_under_test import endpoint_states
+
+        document = config.to_dict()
+        endpoints, _ = endpoint_states(document, None, {s.stream for s in inputs})
+        declared = {k: document[k] for k in ("sources", "sinks") if k in document}
+        config = replace(config, sources=(), sinks=())
     return Scenario(
         name=name,
         pipeline=config,
@@ -625,6 +636,8 @@ def scenario_from_config(
         frames=frames,
         inputs=inputs,
         capture=tuple(dict.fromkeys(capture)),
+        endpoints=MappingProxyType(endpoints),
+        endpoint_document=MappingProxyType(declared),
     )
 
 
