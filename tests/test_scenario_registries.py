@@ -158,6 +158,13 @@ def test_plugin_registry_option_and_fixture(pytester, prototype):
         *common, "--shmpipeline-registry", "protomod:registry", "proto.yaml"
     )
     result.assert_outcomes(passed=1)
+    result = pytester.runpytest_inprocess(
+        *common, "--shmpipeline-registry", "nocolon", "proto.yaml", "test_proto.py"
+    )
+    text = result.stdout.str()
+    assert "registry 'nocolon': expected MODULE:ATTRIBUTE" in text
+    assert "Traceback" not in text
+    assert result.ret != 0
     # without the registry the scenario file does not load: a collection error
     result = pytester.runpytest_inprocess(*common, "proto.yaml")
     assert "proto.triple" in result.stdout.str()

@@ -218,14 +218,13 @@ class ScenarioFile(pytest.File):
     """A scenario YAML: one item, or one per combination of its matrix."""
 
     def collect(self):
+        from shmpipeline.errors import ConfigValidationError
         from shmpipeline.testing.requirements import unmet_for_file
         from shmpipeline.testing.scenario import load_scenarios
 
         try:
             registry = session_registry(self.config)
-        except ScenarioError as exc:
-            raise self.CollectError(str(exc)) from None
-        except Exception as exc:  # ConfigValidationError of a bad registry name
+        except ConfigValidationError as exc:  # a registry name that does not load
             raise self.CollectError(str(exc)) from None
         unmet = unmet_for_file(self.path, registry=registry, probe_gpu=False)
         if unmet:
@@ -489,7 +488,12 @@ class ScenarioRunner:
 
         allow = bool(self.config.getoption("shmpipeline_allow_outside", False))
         if registry is None:
-            registry = session_registry(self.config)
+            from shmpipeline.errors import ConfigValidationError
+
+            try:
+                registry = session_registry(self.config)
+            except ConfigValidationError as exc:
+                pytest.fail(str(exc), pytrace=False)
         if isinstance(name_or_path, Scenario):
             scenario = name_or_path
         else:
