@@ -14,7 +14,7 @@ Reading is bounded: the file must be a regular file of at most
 before anything is decompressed. Writing replaces only a golden of this
 format, never another file.
 
-Comparison rules (SPEC §8), per stream:
+Comparison rules, per stream:
 
 - shape (frame count included) and dtype must match exactly;
 - integer, bool and other non-float streams must be equal element for element;
@@ -35,9 +35,10 @@ Comparison rules (SPEC §8), per stream:
 
 Tolerances (:data:`ToleranceSpec`) come as a scenario's ``Tolerances`` /
 ``Tolerance`` or as plain mappings ``{"default": {...}, "streams": {name:
-{...}}}`` / ``{"rtol": .., "atol": .., "ulp": ..}``; a bad mapping raises
-:class:`~shmpipeline.errors.ConfigValidationError` naming the stream and
-field.
+{...}}}`` / ``{"rtol": .., "atol": .., "ulp": ..}``, read by the one parser
+of :mod:`shmpipeline.testing.tolerances` (also the scenario files'); a bad
+mapping raises :class:`~shmpipeline.errors.ConfigValidationError` naming the
+stream and field.
 
 A golden records the hash of the scenario it was made from: given the
 current hash, :func:`compare_captures` fails a comparison against a golden
@@ -63,7 +64,7 @@ from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -73,10 +74,15 @@ from shmpipeline.errors import (
     GoldenMismatchError,
     GoldenMissingError,
 )
+from shmpipeline.testing.tolerances import (
+    DEFAULT_TOLERANCES,
+    Tolerance,
+    ToleranceSpec,
+    default_tolerance,
+    float_component,
+    tolerance_for_stream,
+)
 from shmpipeline.user_files import read_user_bytes
-
-if TYPE_CHECKING:  # pragma: no cover
-    from shmpipeline.testing.scenario import Tolerance, Tolerances
 
 __all__ = [
     "DEFAULT_TOLERANCES",
@@ -117,21 +123,6 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 OBTAINED_SUFFIX = ".obtained.npz"
 #: Name of the JSON metadata entry inside the ``.npz``.
 METADATA_KEY = "__shmpipeline_golden__"
-#: ``(rtol, atol)`` per float dtype when the scenario sets none.
-DEFAULT_TOLERANCES: Mapping[str, tuple[float, float]] = MappingProxyType(
-    {
-        "float16": (1e-3, 1e-3),
-        "float32": (1e-5, 1e-6),
-        "float64": (1e-9, 1e-12),
-        "longdouble": (1e-9, 1e-12),
-    }
-)
-
-#: What ``compare_captures(tolerances=...)`` accepts (see the module doc).
-ToleranceSpec = Union["Tolerances", "Tolerance", Mapping[str, Any]]
-
-_TOL_KEYS = ("rtol", "atol", "ulp")
-
 #: How to record a golden (quoted by :class:`GoldenMissingError`); callers
 #: that know the scenario give the exact command instead.
 _RECORD_HINT = (
@@ -429,103 +420,10 @@ def _check_recorded_streams(
 # --- tolerances ----------------------------------------------------------------
 
 
-def _float_component(dtype: np.dtype) -> np.dtype:
-    return np.dtype(dtype.char.lower()) if dtype.kind == "c" else dtype
-
-
-def default_tolerance(dtype: Any) -> tuple[float, float]:
-    """``(rtol, atol)`` for a float or complex dtype (see the module doc)."""
-    base = _float_component(np.dtype(dtype))
-    key = base.name if base.name in DEFAULT_TOLERANCES else "longdouble"
-    return DEFAULT_TOLERANCES[key]
-
-
-def _get(obj: Any, key: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-def _stream_tolerance(tolerances: Any, name: str) -> Any:
-    """The tolerance object/mapping of one stream from the accepted shapes:
-    ``None``, a ``Tolerances`` (``for_stream``), a ``Tolerance``, or a
-    mapping ``{default: {...}, streams: {...}}`` (``rtol``/``atol``/``ulp``
-    beside them are shorthand for the default) / ``{rtol, atol, ulp}``."""
-    if tolerances is None:
-        return None
-    for_stream = getattr(tolerances, "for_stream", None)
-    if callable(for_stream):
-        return for_stream(name)
-    if isinstance(tolerances, Mapping) and (
-        "default" in tolerances or "streams" in tolerances
-    ):
-        for key in tolerances:
-            if key not in ("default", "streams", *_TOL_KEYS):
-                raise ConfigValidationError(
-                    f"tolerances: unknown key {key!r}; allowed: default, streams "
-                    "(or rtol/atol/ulp for the default)"
-                )
-        streams = tolerances.get("streams") or {}
-        if not isinstance(streams, Mapping):
-            raise ConfigValidationError(
-                f"tolerances.streams: must be a mapping of stream name to "
-                f"tolerance, got {streams!r}"
-            )
-        if name in streams:
-            return streams[name]
-        default = tolerances.get("default")
-        shorthand = {k: tolerances[k] for k in _TOL_KEYS if k in tolerances}
-        if shorthand:
-            if default is not None and not isinstance(default, Mapping):
-                default = {k: _get(default, k) for k in _TOL_KEYS}
-            default = {**(default or {}), **shorthand}
-        return default
-    return tolerances
-
-
-def _check_tolerance(tolerance: Any, name: str) -> None:
-    """Reject a malformed tolerance mapping, naming the stream and field."""
-    where = f"tolerances for stream {name!r}"
-    if tolerance is None:
-        return
-    if not isinstance(tolerance, Mapping):
-        if not any(hasattr(tolerance, key) for key in _TOL_KEYS):
-            raise ConfigValidationError(
-                f"{where}: must be a mapping such as {{rtol: 1e-6, atol: 0}} or "
-                f"{{ulp: 4}}, got {tolerance!r}"
-            )
-        return  # a scenario Tolerance: validated when parsed
-    for key, value in tolerance.items():
-        if key not in _TOL_KEYS:
-            raise ConfigValidationError(
-                f"{where}: unknown key {key!r}; allowed: {', '.join(_TOL_KEYS)}"
-            )
-        if value is None:
-            continue
-        if key == "ulp":
-            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            if not ok or value < 0:
-                raise ConfigValidationError(
-                    f"{where}: ulp: must be a non-negative integer, got {value!r}"
-                )
-        else:
-            ok = isinstance(value, (int, float, np.integer, np.floating))
-            if isinstance(value, bool) or not ok or not 0 <= float(value) < np.inf:
-                raise ConfigValidationError(
-                    f"{where}: {key}: must be a non-negative number, got {value!r}"
-                )
-    if tolerance.get("ulp") is not None and (
-        tolerance.get("rtol") is not None or tolerance.get("atol") is not None
-    ):
-        raise ConfigValidationError(f"{where}: use either rtol/atol or ulp, not both")
-
-
-def _resolve(tolerance: Any, dtype: np.dtype) -> dict[str, Any]:
-    ulp = _get(tolerance, "ulp")
+def _resolve(tolerance: Tolerance | None, dtype: np.dtype) -> dict[str, Any]:
+    ulp = None if tolerance is None else tolerance.ulp
     if ulp is not None:
-        base = _float_component(dtype)
+        base = float_component(dtype)
         if base.itemsize not in (2, 4, 8):
             raise ConfigValidationError(
                 f"ulp tolerances support float16/32/64 (and complex64/128), "
@@ -533,12 +431,10 @@ def _resolve(tolerance: Any, dtype: np.dtype) -> dict[str, Any]:
             )
         return {"ulp": int(ulp)}
     rtol, atol = default_tolerance(dtype)
-    value = _get(tolerance, "rtol")
-    if value is not None:
-        rtol = float(value)
-    value = _get(tolerance, "atol")
-    if value is not None:
-        atol = float(value)
+    if tolerance is not None and tolerance.rtol is not None:
+        rtol = float(tolerance.rtol)
+    if tolerance is not None and tolerance.atol is not None:
+        atol = float(tolerance.atol)
     return {"rtol": rtol, "atol": atol}
 
 
@@ -742,8 +638,7 @@ def compare_captures(
         expected_arrays = expected
     results: list[StreamComparison] = []
     for name in sorted(set(actual) | set(expected_arrays)):
-        tolerance = _stream_tolerance(tolerances, name)
-        _check_tolerance(tolerance, name)
+        tolerance = tolerance_for_stream(tolerances, name)
         if name not in actual:
             results.append(
                 StreamComparison(
@@ -775,7 +670,7 @@ def compare_captures(
 
 
 def _compare_stream(
-    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Tolerance | None
 ) -> StreamComparison:
     if a.dtype != e.dtype:
         return StreamComparison(
@@ -796,7 +691,7 @@ def _compare_stream(
 
 
 def _frame_count_mismatch(
-    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Tolerance | None
 ) -> StreamComparison:
     """A ``shape`` verdict for a run of another length, saying how the
     frames both have compare (where it first diverged, if it did)."""
@@ -835,7 +730,7 @@ def _frame_count_mismatch(
 
 
 def _compare_values(
-    name: str, a: np.ndarray, e: np.ndarray, tolerance: Any
+    name: str, a: np.ndarray, e: np.ndarray, tolerance: Tolerance | None
 ) -> StreamComparison:
     """Element-wise verdict on two arrays of one shape and dtype, the first
     axis being frames."""
@@ -848,7 +743,7 @@ def _compare_values(
     if kind in "fc":
         tol = _resolve(tolerance, a.dtype)
         if kind == "c":  # compare components: (frames, *shape, 2)
-            base = _float_component(a.dtype)
+            base = float_component(a.dtype)
             a = a.view(base).reshape(*a.shape, 2)
             e = e.view(base).reshape(*e.shape, 2)
         nan_a, nan_e = np.isnan(a), np.isnan(e)
