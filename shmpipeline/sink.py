@@ -18,6 +18,7 @@ from typing import Any
 from shmpipeline.config import SharedMemoryConfig, SinkConfig
 from shmpipeline.endpoint import Endpoint, Publication
 from shmpipeline.errors import ConfigValidationError
+from shmpipeline.stream_handle import StreamHandle
 
 __all__ = ["Publication", "Sink", "SinkContext"]
 
@@ -34,7 +35,7 @@ class SinkContext:
     config: SinkConfig
     shared_memory: Mapping[str, SharedMemoryConfig]
     config_base_dir: Path = field(default_factory=_cwd)
-    auxiliary_streams: Mapping[str, Any] = field(default_factory=dict)
+    auxiliary_streams: Mapping[str, StreamHandle] = field(default_factory=dict)
 
     @property
     def stream_spec(self) -> SharedMemoryConfig:
@@ -87,7 +88,7 @@ class Sink(Endpoint):
         raise NotImplementedError(f"sink kind {self.kind!r} must implement consume()")
 
     def consume_publication(
-        self, publication: Publication, writers: Mapping[str, Any]
+        self, publication: Publication, writers: Mapping[str, StreamHandle]
     ) -> None:
         """Handle one frame with its metadata; the default calls
         :meth:`consume` with the payload."""

@@ -18,6 +18,7 @@ from typing import Any
 from shmpipeline.config import SharedMemoryConfig, SourceConfig
 from shmpipeline.endpoint import Endpoint
 from shmpipeline.errors import ConfigValidationError
+from shmpipeline.stream_handle import StreamHandle
 
 __all__ = ["Source", "SourceContext"]
 
@@ -34,7 +35,7 @@ class SourceContext:
     config: SourceConfig
     shared_memory: Mapping[str, SharedMemoryConfig]
     config_base_dir: Path = field(default_factory=_cwd)
-    auxiliary_streams: Mapping[str, Any] = field(default_factory=dict)
+    auxiliary_streams: Mapping[str, StreamHandle] = field(default_factory=dict)
 
     @property
     def stream_spec(self) -> SharedMemoryConfig:
@@ -90,7 +91,7 @@ class Source(Endpoint):
             f"source kind {self.kind!r} must implement read() or produce()"
         )
 
-    def produce(self, writers: Mapping[str, Any]) -> int | None:
+    def produce(self, writers: Mapping[str, StreamHandle]) -> int | None:
         """Publish one generation on every output through ``writers`` (stream
         name -> handle); return how many generations were produced (0/None:
         nothing, the runtime sleeps ``poll_interval``)."""
