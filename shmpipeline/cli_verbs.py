@@ -27,6 +27,7 @@ from .cli_support import (
     sigterm_as_interrupt,
 )
 from .errors import ShmPipelineError, WorkerProcessError
+from .state import PipelineState
 
 __all__ = [
     "DEFAULT_BENCHMARK_POLL_S",
@@ -221,7 +222,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             deadline = None if args.duration is None else started + args.duration
             while True:
                 status = manager.status()
-                if str(status.get("state")) == "failed":
+                if status.get("state") == PipelineState.FAILED:
                     failure = _failure_text(manager)
                     exit_code = EXIT_FAILED
                     break

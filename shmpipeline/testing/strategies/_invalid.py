@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from shmpipeline.config import KernelConfig
+from shmpipeline.errors import ShmPipelineError
 from shmpipeline.testing.strategies._kernels import (
     BUILTIN_BUILDERS,
     resolve_registry,
@@ -499,7 +500,7 @@ def _builtin_kernels(draft: PipelineDraft, registry: KernelRegistry | None) -> d
             continue
         try:
             cls = registry.get(kernel.kind)
-        except Exception:
+        except (ShmPipelineError, ImportError):  # unknown here, or needs torch
             continue
         if getattr(cls, "__module__", "").startswith("shmpipeline.kernels.cpu."):
             found[index] = cls
