@@ -230,8 +230,37 @@ class SynchronizationConfig:
         return out
 
 
+class _AuxiliaryAccess:
+    """The auxiliary-binding views every node config (kernel, source, sink)
+    offers over its ``auxiliary`` tuple."""
+
+    auxiliary: tuple[AuxiliaryBinding, ...]
+
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Return auxiliary shared-memory names in config order."""
+        return tuple(b.name for b in self.auxiliary)
+
+    @property
+    def auxiliary_aliases(self) -> tuple[str, ...]:
+        """Return auxiliary aliases in config order."""
+        return tuple(b.alias for b in self.auxiliary)
+
+    @property
+    def auxiliary_by_alias(self) -> dict[str, str]:
+        """Return auxiliary bindings keyed by expression alias."""
+        return {b.alias: b.name for b in self.auxiliary}
+
+    def auxiliary_to_raw(self) -> list[str] | dict[str, str]:
+        """The YAML form: a list of names when every alias equals its stream
+        name, else an ``{alias: stream}`` mapping."""
+        if all(b.alias == b.name for b in self.auxiliary):
+            return [b.name for b in self.auxiliary]
+        return {b.alias: b.name for b in self.auxiliary}
+
+
 @dataclass(frozen=True)
-class KernelConfig:
+class KernelConfig(_AuxiliaryAccess):
     """Configuration for one compute kernel in the pipeline.
 
     Each kernel consumes one trigger input stream, may read zero or more
@@ -312,21 +341,6 @@ class KernelConfig:
         """Whether the worker reads (and so may forward) frame_id tokens."""
         return self.propagate_frame_id or self.requires_matching_frame_id
 
-    @property
-    def auxiliary_names(self) -> tuple[str, ...]:
-        """Return auxiliary shared-memory names in config order."""
-        return tuple(b.name for b in self.auxiliary)
-
-    @property
-    def auxiliary_aliases(self) -> tuple[str, ...]:
-        """Return auxiliary aliases in config order."""
-        return tuple(b.alias for b in self.auxiliary)
-
-    @property
-    def auxiliary_by_alias(self) -> dict[str, str]:
-        """Return auxiliary bindings keyed by expression alias."""
-        return {b.alias: b.name for b in self.auxiliary}
-
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back.
 
@@ -343,10 +357,7 @@ class KernelConfig:
         else:
             out["output"] = self.output
         if self.auxiliary:
-            if all(b.alias == b.name for b in self.auxiliary):
-                out["auxiliary"] = [b.name for b in self.auxiliary]
-            else:
-                out["auxiliary"] = {b.alias: b.name for b in self.auxiliary}
+            out["auxiliary"] = self.auxiliary_to_raw()
         if self.operation is not None:
             out["operation"] = self.operation
         if self.parameters:
@@ -366,7 +377,7 @@ class KernelConfig:
 
 
 @dataclass(frozen=True)
-class _EndpointBindings:
+class _EndpointBindings(_AuxiliaryAccess):
     """What the source and sink configs share: the name, kind, stream,
     auxiliary bindings and parameters, and their rendering."""
 
@@ -386,30 +397,12 @@ class _EndpointBindings:
 
         return endpoint_from_dict(raw, cls.section)  # type: ignore[return-value]
 
-    @property
-    def auxiliary_names(self) -> tuple[str, ...]:
-        """Auxiliary shared-memory names in config order."""
-        return tuple(b.name for b in self.auxiliary)
-
-    @property
-    def auxiliary_aliases(self) -> tuple[str, ...]:
-        """Auxiliary aliases in config order."""
-        return tuple(b.alias for b in self.auxiliary)
-
-    @property
-    def auxiliary_by_alias(self) -> dict[str, str]:
-        """Auxiliary bindings keyed by alias."""
-        return {b.alias: b.name for b in self.auxiliary}
-
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         out.update(self._stream_fields())
         if self.auxiliary:
-            if all(b.alias == b.name for b in self.auxiliary):
-                out["auxiliary"] = [b.name for b in self.auxiliary]
-            else:
-                out["auxiliary"] = {b.alias: b.name for b in self.auxiliary}
+            out["auxiliary"] = self.auxiliary_to_raw()
         if self.parameters:
             out["parameters"] = plain(self.parameters)
         out.update(self._timing_fields())
