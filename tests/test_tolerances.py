@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shmpipeline.errors import ConfigValidationError, ScenarioError
-from shmpipeline.testing import golden, scenario
+from shmpipeline.testing import golden, scenario, tolerances
 from shmpipeline.testing.golden import compare_captures
 from shmpipeline.testing.scenario import load_scenario
 from shmpipeline.testing.tolerances import (
@@ -54,8 +54,8 @@ def api_tolerance(tolerances, stream="out"):
 
 
 def test_the_modules_share_one_model():
-    assert scenario.Tolerance is golden.Tolerance is Tolerance
-    assert scenario.Tolerances is Tolerances
+    assert scenario.Tolerance is Tolerance and scenario.Tolerances is Tolerances
+    assert golden.DEFAULT_TOLERANCES is tolerances.DEFAULT_TOLERANCES
     assert golden.default_tolerance(np.float32) == (1e-5, 1e-6)
 
 
