@@ -34,9 +34,6 @@ ALLOWED_CYCLES: set[tuple[str, ...]] = set()
 
 # (importing module, "target module:private name")
 ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    # kernel.py (outside the kernels package) uses the kernels' private
-    # validation helpers module.
-    ("shmpipeline.kernel", "shmpipeline.kernels:_validation"),
     # the GPU stream reuses the CPU stream's argument checks, and the stream
     # factory asks the GPU module whether a segment describes a GPU stream.
     ("shmpipeline.stream.factory", "shmpipeline.stream.gpu:_has_descriptor"),
