@@ -61,7 +61,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -230,8 +230,37 @@ class SynchronizationConfig:
         return out
 
 
+class _AuxiliaryAccess:
+    """The auxiliary-binding views every node config (kernel, source, sink)
+    offers over its ``auxiliary`` tuple."""
+
+    auxiliary: tuple[AuxiliaryBinding, ...]
+
+    @property
+    def auxiliary_names(self) -> tuple[str, ...]:
+        """Return auxiliary shared-memory names in config order."""
+        return tuple(b.name for b in self.auxiliary)
+
+    @property
+    def auxiliary_aliases(self) -> tuple[str, ...]:
+        """Return auxiliary aliases in config order."""
+        return tuple(b.alias for b in self.auxiliary)
+
+    @property
+    def auxiliary_by_alias(self) -> dict[str, str]:
+        """Return auxiliary bindings keyed by expression alias."""
+        return {b.alias: b.name for b in self.auxiliary}
+
+    def auxiliary_to_raw(self) -> list[str] | dict[str, str]:
+        """The YAML form: a list of names when every alias equals its stream
+        name, else an ``{alias: stream}`` mapping."""
+        if all(b.alias == b.name for b in self.auxiliary):
+            return [b.name for b in self.auxiliary]
+        return {b.alias: b.name for b in self.auxiliary}
+
+
 @dataclass(frozen=True)
-class KernelConfig:
+class KernelConfig(_AuxiliaryAccess):
     """Configuration for one compute kernel in the pipeline.
 
     Each kernel consumes one trigger input stream, may read zero or more
@@ -312,21 +341,6 @@ class KernelConfig:
         """Whether the worker reads (and so may forward) frame_id tokens."""
         return self.propagate_frame_id or self.requires_matching_frame_id
 
-    @property
-    def auxiliary_names(self) -> tuple[str, ...]:
-        """Return auxiliary shared-memory names in config order."""
-        return tuple(b.name for b in self.auxiliary)
-
-    @property
-    def auxiliary_aliases(self) -> tuple[str, ...]:
-        """Return auxiliary aliases in config order."""
-        return tuple(b.alias for b in self.auxiliary)
-
-    @property
-    def auxiliary_by_alias(self) -> dict[str, str]:
-        """Return auxiliary bindings keyed by expression alias."""
-        return {b.alias: b.name for b in self.auxiliary}
-
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping that ``from_dict`` reads back.
 
@@ -343,10 +357,7 @@ class KernelConfig:
         else:
             out["output"] = self.output
         if self.auxiliary:
-            if all(b.alias == b.name for b in self.auxiliary):
-                out["auxiliary"] = [b.name for b in self.auxiliary]
-            else:
-                out["auxiliary"] = {b.alias: b.name for b in self.auxiliary}
+            out["auxiliary"] = self.auxiliary_to_raw()
         if self.operation is not None:
             out["operation"] = self.operation
         if self.parameters:
@@ -365,30 +376,43 @@ class KernelConfig:
         return out
 
 
-class _EndpointBindings:
-    """Auxiliary helpers shared by the endpoint configs."""
+@dataclass(frozen=True)
+class _EndpointBindings(_AuxiliaryAccess):
+    """What the source and sink configs share: the name, kind, stream,
+    auxiliary bindings and parameters, and their rendering."""
 
-    auxiliary: tuple[AuxiliaryBinding, ...]
+    name: str
+    kind: str
+    stream: str
+    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def auxiliary_names(self) -> tuple[str, ...]:
-        """Auxiliary shared-memory names in config order."""
-        return tuple(b.name for b in self.auxiliary)
+    #: the entry's section, as the parser names it ("source" / "sink")
+    section: ClassVar[str] = ""
 
-    @property
-    def auxiliary_aliases(self) -> tuple[str, ...]:
-        """Auxiliary aliases in config order."""
-        return tuple(b.alias for b in self.auxiliary)
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
+        """Build a validated configuration from a mapping."""
+        from shmpipeline._config_parse import endpoint_from_dict
 
-    @property
-    def auxiliary_by_alias(self) -> dict[str, str]:
-        """Auxiliary bindings keyed by alias."""
-        return {b.alias: b.name for b in self.auxiliary}
+        return endpoint_from_dict(raw, cls.section)  # type: ignore[return-value]
 
-    def _auxiliary_dict(self) -> Any:
-        if all(b.alias == b.name for b in self.auxiliary):
-            return [b.name for b in self.auxiliary]
-        return {b.alias: b.name for b in self.auxiliary}
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping that ``from_dict`` reads back."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        out.update(self._stream_fields())
+        if self.auxiliary:
+            out["auxiliary"] = self.auxiliary_to_raw()
+        if self.parameters:
+            out["parameters"] = plain(self.parameters)
+        out.update(self._timing_fields())
+        return out
+
+    def _stream_fields(self) -> dict[str, Any]:
+        return {"stream": self.stream}
+
+    def _timing_fields(self) -> dict[str, Any]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -397,39 +421,24 @@ class SourceConfig(_EndpointBindings):
     ``streams``, one coordinated generation at a time) from a manager thread.
     """
 
-    name: str
-    kind: str
-    stream: str
-    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
-    parameters: dict[str, Any] = field(default_factory=dict)
     poll_interval: float = 0.01
     read_timeout: float | None = None
     streams: tuple[str, ...] = field(default_factory=tuple)
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> SourceConfig:
-        """Build a validated source configuration from a mapping."""
-        from shmpipeline._config_parse import endpoint_from_dict
-
-        return endpoint_from_dict(raw, "source")  # type: ignore[return-value]
+    section: ClassVar[str] = "source"
 
     @property
     def output_streams(self) -> tuple[str, ...]:
         """Every stream this source publishes, in declaration order."""
         return self.streams if self.streams else (self.stream,)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain mapping that ``from_dict`` reads back."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+    def _stream_fields(self) -> dict[str, Any]:
         if len(self.output_streams) > 1:
-            out["streams"] = list(self.output_streams)
-        else:
-            out["stream"] = self.stream
-        if self.auxiliary:
-            out["auxiliary"] = self._auxiliary_dict()
-        if self.parameters:
-            out["parameters"] = plain(self.parameters)
-        out["poll_interval"] = self.poll_interval
+            return {"streams": list(self.output_streams)}
+        return {"stream": self.stream}
+
+    def _timing_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"poll_interval": self.poll_interval}
         if self.read_timeout is not None:
             out["read_timeout"] = self.read_timeout
         return out
@@ -440,39 +449,29 @@ class SinkConfig(_EndpointBindings):
     """One manager-owned sink plugin: consumes ``stream`` in a manager thread;
     a stateful sink may publish ``outputs``."""
 
-    name: str
-    kind: str
-    stream: str
-    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
-    parameters: dict[str, Any] = field(default_factory=dict)
     read_timeout: float = 1.0
     pause_sleep: float = 0.01
     consume_timeout: float | None = None
     outputs: tuple[str, ...] = field(default_factory=tuple)
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> SinkConfig:
-        """Build a validated sink configuration from a mapping."""
-        from shmpipeline._config_parse import endpoint_from_dict
-
-        return endpoint_from_dict(raw, "sink")  # type: ignore[return-value]
+    section: ClassVar[str] = "sink"
 
     @property
     def output_streams(self) -> tuple[str, ...]:
         """Streams this stateful sink may publish."""
         return self.outputs
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain mapping that ``from_dict`` reads back."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "stream": self.stream}
+    def _stream_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"stream": self.stream}
         if self.outputs:
             out["outputs"] = list(self.outputs)
-        if self.auxiliary:
-            out["auxiliary"] = self._auxiliary_dict()
-        if self.parameters:
-            out["parameters"] = plain(self.parameters)
-        out["read_timeout"] = self.read_timeout
-        out["pause_sleep"] = self.pause_sleep
+        return out
+
+    def _timing_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "read_timeout": self.read_timeout,
+            "pause_sleep": self.pause_sleep,
+        }
         if self.consume_timeout is not None:
             out["consume_timeout"] = self.consume_timeout
         return out

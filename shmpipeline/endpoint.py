@@ -3,17 +3,58 @@
 Sources and sinks run in threads the manager owns (not in worker processes):
 they talk to cameras, files, deformable mirrors... The manager attaches a stop
 and a pause event to each; :class:`Endpoint` gives plugins the cooperative
-helpers built on them. :class:`Publication` is one frame as a sink receives it.
+helpers built on them. :class:`Publication` is one frame as a sink receives it;
+:class:`EndpointContext` is what an instance knows (its config, the stream
+specs, its directory and auxiliary handles).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Endpoint", "Publication"]
+from shmpipeline.config import SharedMemoryConfig
+from shmpipeline.errors import ConfigValidationError
+from shmpipeline.stream_handle import StreamHandle
+
+__all__ = ["Endpoint", "EndpointContext", "Publication", "working_directory"]
+
+
+def working_directory() -> Path:
+    """The resolved current directory (where relative parameters resolve
+    when the config names no directory)."""
+    return Path.cwd().resolve()
+
+
+@dataclass(frozen=True)
+class EndpointContext:
+    """What one source or sink instance knows: its config, the stream specs,
+    the directory its parameters resolve against, and its auxiliary handles."""
+
+    config: Any
+    shared_memory: Mapping[str, SharedMemoryConfig]
+    config_base_dir: Path = field(default_factory=working_directory)
+    auxiliary_streams: Mapping[str, StreamHandle] = field(default_factory=dict)
+
+    @property
+    def stream_spec(self) -> SharedMemoryConfig:
+        """The spec of the endpoint's ``stream`` (a source's first output, the
+        stream a sink consumes)."""
+        return self.shared_memory[self.config.stream]
+
+    @property
+    def output_specs(self) -> tuple[SharedMemoryConfig, ...]:
+        """Specs of every output stream, in write order."""
+        return tuple(self.shared_memory[n] for n in self.config.output_streams)
+
+    @property
+    def auxiliary_specs(self) -> dict[str, SharedMemoryConfig]:
+        """Auxiliary stream specs keyed by alias."""
+        return {b.alias: self.shared_memory[b.name] for b in self.config.auxiliary}
 
 
 @dataclass(frozen=True)
@@ -38,6 +79,11 @@ class Endpoint:
     :class:`~shmpipeline.sink.Sink`: runtime events and small helpers."""
 
     context: Any
+    #: how messages name this endpoint ("source" / "sink")
+    role = "endpoint"
+    kind = "endpoint.base"
+    #: the storage class every stream of this endpoint must have
+    storage = "cpu"
 
     def __init__(self) -> None:
         self._stop_event: threading.Event | None = None
@@ -52,6 +98,26 @@ class Endpoint:
 
     # the published package's spelling of the same hook
     _attach_runtime_events = attach_runtime_events
+
+    @classmethod
+    def check_streams(
+        cls,
+        config: Any,
+        names: Iterable[str],
+        shared_memory: Mapping[str, SharedMemoryConfig],
+    ) -> None:
+        """Each named stream is defined and of this endpoint's storage class."""
+        for name in names:
+            spec = shared_memory.get(name)
+            if spec is None:
+                raise ConfigValidationError(
+                    f"{cls.role} {config.name!r}: undefined shared memory {name!r}"
+                )
+            if spec.storage != cls.storage:
+                raise ConfigValidationError(
+                    f"{cls.role} {config.name!r} of kind {cls.kind!r} requires "
+                    f"{cls.storage} shared memory for {name!r}"
+                )
 
     def plugin_metrics(self) -> dict[str, Any]:
         """Plugin-specific figures merged into the status (cheap, thread-safe)."""

@@ -17,9 +17,13 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shmpipeline.endpoint import Publication
+from shmpipeline.stream_handle import StreamHandle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "EndpointRunner",
@@ -196,7 +200,7 @@ class SourceRunner(EndpointRunner):
     role = "source"
 
     def __init__(
-        self, plugin: Any, config: Any, writers: Mapping[str, Any],
+        self, plugin: Any, config: Any, writers: Mapping[str, StreamHandle],
         pause_event: threading.Event,
     ) -> None:
         super().__init__(plugin, config, pause_event, config.read_timeout)
@@ -256,7 +260,8 @@ class SinkRunner(EndpointRunner):
     role = "sink"
 
     def __init__(
-        self, plugin: Any, config: Any, stream: Any, writers: Mapping[str, Any],
+        self, plugin: Any, config: Any, stream: StreamHandle,
+        writers: Mapping[str, StreamHandle],
         pause_event: threading.Event,
     ) -> None:
         super().__init__(plugin, config, pause_event, config.consume_timeout)
@@ -331,7 +336,8 @@ class EndpointSet:
 
     @classmethod
     def start(
-        cls, config: Any, registry: Any, streams: Mapping[str, Any], base_dir: Any,
+        cls, config: Any, registry: KernelRegistry,
+        streams: Mapping[str, StreamHandle], base_dir: Any,
         shared_memory: Mapping[str, Any] | None = None,
     ) -> EndpointSet:
         """Create, open and start every endpoint of ``config``; on an error,

@@ -675,7 +675,9 @@ def _model_errors(config: PipelineConfig, registry: KernelRegistry | None) -> li
     return errors
 
 
-def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> list[str]:
+def _endpoint_errors(
+    config: Any, registry: KernelRegistry | None, streams: Mapping[str, Any]
+) -> list[str]:
     """Each source's and sink's own checks (its plugin's ``validate_config``),
     messages prefixed with the entry as config loading does."""
     errors: list[str] = []
@@ -706,7 +708,7 @@ def _endpoint_errors(config: Any, registry: Any, streams: Mapping[str, Any]) -> 
     return errors
 
 
-def _feedback_errors(config: Any, registry: Any) -> list[str]:
+def _feedback_errors(config: Any, registry: KernelRegistry | None) -> list[str]:
     """Lockstep sources (``required_feedback_aliases``) need their response
     to come back through kernels that forward the frame_id token: trace each
     feedback auxiliary, a sink's output, back to the source's own streams."""

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
-from shmpipeline.kernels import _validation
+from shmpipeline.kernels._validation import (
+    check_arity,
+    check_known_parameters,
+    check_storage,
+    check_streams_defined,
+    error,
+    spec_map,
+)
 from shmpipeline.kernels._parameters import Parameter
 
 
@@ -46,7 +53,7 @@ class KernelContext:
 
     def __post_init__(self) -> None:
         object.__setattr__(
-            self, "shared_memory", _validation.spec_map(self.shared_memory)
+            self, "shared_memory", spec_map(self.shared_memory)
         )
         object.__setattr__(self, "config_base_dir", Path(self.config_base_dir))
 
@@ -148,14 +155,14 @@ class Kernel(ABC):
         Raises :class:`~shmpipeline.errors.ConfigValidationError` whose message
         names the kernel and the field at fault.
         """
-        specs = _validation.spec_map(shared_memory)
-        _validation.check_streams_defined(config, specs)
-        _validation.check_arity(cls, config)
-        _validation.check_storage(cls, config, specs)
+        specs = spec_map(shared_memory)
+        check_streams_defined(config, specs)
+        check_arity(cls, config)
+        check_storage(cls, config, specs)
         if cls.parameter_names is not None:
-            _validation.check_known_parameters(config, cls.parameter_names)
+            check_known_parameters(config, cls.parameter_names)
         if not cls.accepts_operation and config.operation is not None:
-            raise _validation.error(
+            raise error(
                 config,
                 "operation",
                 f"kind {cls.kind!r} takes no 'operation' "

@@ -150,8 +150,8 @@ def _entry_point_label(entry_point: Any) -> str:
     if dist is not None:
         try:
             label += f" of {dist.metadata['Name']} {dist.version}"
-        except Exception:
-            pass
+        except (KeyError, AttributeError, TypeError, OSError):
+            pass  # unreadable distribution metadata: the label goes without it
     return label
 
 

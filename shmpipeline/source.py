@@ -11,51 +11,30 @@ one generation through the given writers). Register one with
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from shmpipeline.config import SharedMemoryConfig, SourceConfig
-from shmpipeline.endpoint import Endpoint
-from shmpipeline.errors import ConfigValidationError
+from shmpipeline.endpoint import Endpoint, EndpointContext
+from shmpipeline.stream_handle import StreamHandle
 
 __all__ = ["Source", "SourceContext"]
 
 
-def _cwd() -> Path:
-    return Path.cwd().resolve()
-
-
 @dataclass(frozen=True)
-class SourceContext:
+class SourceContext(EndpointContext):
     """What one source instance knows: its config, the stream specs, the
-    directory its parameters resolve against, and its auxiliary handles."""
+    directory its parameters resolve against, and its auxiliary handles
+    (``stream_spec`` is the first stream the source writes)."""
 
     config: SourceConfig
-    shared_memory: Mapping[str, SharedMemoryConfig]
-    config_base_dir: Path = field(default_factory=_cwd)
-    auxiliary_streams: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def stream_spec(self) -> SharedMemoryConfig:
-        """The spec of the (first) stream the source writes."""
-        return self.shared_memory[self.config.stream]
-
-    @property
-    def output_specs(self) -> tuple[SharedMemoryConfig, ...]:
-        """Specs of every output stream, in write order."""
-        return tuple(self.shared_memory[n] for n in self.config.output_streams)
-
-    @property
-    def auxiliary_specs(self) -> dict[str, SharedMemoryConfig]:
-        """Auxiliary stream specs keyed by alias."""
-        return {b.alias: self.shared_memory[b.name] for b in self.config.auxiliary}
 
 
 class Source(Endpoint):
     """Base class of source plugins (see the module docstring)."""
 
     kind = "source.base"
+    role = "source"
     storage = "cpu"
     #: auxiliary aliases through which a lockstep source receives its response
     required_feedback_aliases: tuple[str, ...] = ()
@@ -69,17 +48,8 @@ class Source(Endpoint):
         cls, config: SourceConfig, shared_memory: Mapping[str, SharedMemoryConfig]
     ) -> None:
         """Check the source against the streams (default: storage classes)."""
-        for name in (*config.output_streams, *config.auxiliary_names):
-            spec = shared_memory.get(name)
-            if spec is None:
-                raise ConfigValidationError(
-                    f"source {config.name!r}: undefined shared memory {name!r}"
-                )
-            if spec.storage != cls.storage:
-                raise ConfigValidationError(
-                    f"source {config.name!r} of kind {cls.kind!r} requires "
-                    f"{cls.storage} shared memory for {name!r}"
-                )
+        names = (*config.output_streams, *config.auxiliary_names)
+        cls.check_streams(config, names, shared_memory)
 
     def open(self) -> None:
         """Acquire resources before the thread starts."""
@@ -90,7 +60,7 @@ class Source(Endpoint):
             f"source kind {self.kind!r} must implement read() or produce()"
         )
 
-    def produce(self, writers: Mapping[str, Any]) -> int | None:
+    def produce(self, writers: Mapping[str, StreamHandle]) -> int | None:
         """Publish one generation on every output through ``writers`` (stream
         name -> handle); return how many generations were produced (0/None:
         nothing, the runtime sleeps ``poll_interval``)."""

@@ -10,11 +10,14 @@ import shlex
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from shmpipeline.errors import ScenarioError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 NAMESPACE_ENV = "SHMPIPELINE_NAMESPACE"
 SHM_DIR = Path("/dev/shm")
@@ -478,7 +481,7 @@ class ScenarioRunner:
         *,
         check: bool = True,
         update_goldens: bool | None = None,
-        registry: Any = None,
+        registry: KernelRegistry | None = None,
         golden: Any = None,
     ) -> Any:
         from dataclasses import replace

@@ -12,7 +12,10 @@ from __future__ import annotations
 import functools
 import importlib.metadata as metadata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = ["kind_distributions", "version_changes"]
 
@@ -33,7 +36,7 @@ def _distribution_of(module: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def kind_distributions(pipeline: Any, registry: Any = None) -> dict[str, Any]:
+def kind_distributions(pipeline: Any, registry: KernelRegistry | None = None) -> dict[str, Any]:
     """``{kind: {"distribution": NAME, "version": V, "module": M}}`` for every
     kernel kind of ``pipeline`` (``None`` where no installed distribution
     ships the module, e.g. a class defined in a test file)."""

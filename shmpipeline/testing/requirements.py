@@ -23,7 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "NAMED_REQUIREMENTS",
@@ -128,7 +131,7 @@ def unmet_requirements(
     raw: Any,
     *,
     base_dir: Path | None = None,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     probe_gpu: bool = True,
 ) -> tuple[UnmetRequirement, ...]:
     """The needs of a raw scenario mapping not met here (see the module doc).
@@ -170,7 +173,7 @@ def unmet_requirements(
     return tuple(unmet)
 
 
-def _known_kinds(registry: Any) -> Iterable[str]:
+def _known_kinds(registry: KernelRegistry | None) -> Iterable[str]:
     if registry is None:
         from shmpipeline.registry import get_default_registry
 
@@ -179,7 +182,7 @@ def _known_kinds(registry: Any) -> Iterable[str]:
 
 
 def unmet_for_file(
-    path: str | PathLike[str], *, registry: Any = None, probe_gpu: bool = True
+    path: str | PathLike[str], *, registry: KernelRegistry | None = None, probe_gpu: bool = True
 ) -> tuple[UnmetRequirement, ...]:
     """:func:`unmet_requirements` of a scenario file (none when it cannot be
     read: loading it reports why)."""

@@ -34,10 +34,13 @@ from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shmpipeline.testing.replay import ReplayResult, replay
 from shmpipeline.testing.scenario import Scenario, load_scenario, scenario_hash
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "EXECUTORS",
@@ -160,7 +163,7 @@ def accept_command(scenario: Scenario) -> str:
     return f"shmpipeline scenario record {shlex.quote(_target(scenario))}"
 
 
-def _metadata(scenario: Scenario, result: ReplayResult, registry: Any) -> dict:
+def _metadata(scenario: Scenario, result: ReplayResult, registry: KernelRegistry | None) -> dict:
     from shmpipeline.testing.provenance import kind_distributions
 
     meta: dict[str, Any] = {
@@ -174,7 +177,7 @@ def _metadata(scenario: Scenario, result: ReplayResult, registry: Any) -> dict:
 
 
 def write_golden(
-    scenario: Scenario, result: ReplayResult, *, registry: Any = None
+    scenario: Scenario, result: ReplayResult, *, registry: KernelRegistry | None = None
 ) -> bool:
     """Record ``result``'s captures as the scenario's golden unless the file
     already holds exactly these arrays for this scenario hash; returns
@@ -215,7 +218,7 @@ def record_golden(scenario: Scenario, result: ReplayResult) -> Path:
     return scenario.golden
 
 
-def _run(scenario: Scenario, executor: str, registry: Any) -> ReplayResult:
+def _run(scenario: Scenario, executor: str, registry: KernelRegistry | None) -> ReplayResult:
     if executor not in EXECUTORS:
         raise ValueError(
             f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}"
@@ -265,7 +268,7 @@ def check_scenario(
     scenario: Scenario | str | PathLike[str],
     *,
     update_goldens: bool = False,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     result: ReplayResult | None = None,
     goldens: str | None = None,
     executor: str = "replay",
@@ -446,7 +449,7 @@ def _in_pipeline_order(report: Any, scenario: Scenario) -> Any:
     return replace(report, streams=tuple(streams))
 
 
-def _write_obtained(scenario: Scenario, result: ReplayResult, registry: Any) -> Any:
+def _write_obtained(scenario: Scenario, result: ReplayResult, registry: KernelRegistry | None) -> Any:
     from shmpipeline.errors import GoldenError
     from shmpipeline.testing import golden
 

@@ -95,6 +95,12 @@ from shmpipeline._problems import Problems, did_you_mean, is_int, is_real, show
 from shmpipeline._yaml import line_of, load_yaml_file, plain
 from shmpipeline.config import PipelineConfig
 from shmpipeline.errors import ConfigValidationError, ScenarioError
+from shmpipeline.testing.tolerances import (
+    Tolerance,
+    ToleranceProblem,
+    Tolerances,
+    parse_tolerances,
+)
 from shmpipeline.user_files import (
     check_regular_file,
     read_user_bytes,
@@ -163,55 +169,12 @@ _TOP_KEYS = (
 #: Most combinations one ``matrix`` may expand into.
 MAX_MATRIX_COMBINATIONS = 256
 _INPUT_KINDS = ("synthetic", "fake", "constant", "file", "calibrate")
-_TOLERANCE_KEYS = ("rtol", "atol", "ulp")
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
 Loc = tuple[Any, ...]
 
 
 # --- the dataclasses ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How close a captured float stream must be to its golden.
-
-    ``rtol``/``atol`` as in :func:`numpy.isclose`, or ``ulp``: at most that
-    many units in the last place. ``None`` everywhere means the per-dtype
-    default of the comparator. Integer and bool streams are always exact.
-    """
-
-    rtol: float | None = None
-    atol: float | None = None
-    ulp: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Only the fields that are set."""
-        return {
-            key: getattr(self, key)
-            for key in _TOLERANCE_KEYS
-            if getattr(self, key) is not None
-        }
-
-
-@dataclass(frozen=True)
-class Tolerances:
-    """A default :class:`Tolerance` and per-stream overrides."""
-
-    default: Tolerance = field(default_factory=Tolerance)
-    streams: Mapping[str, Tolerance] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-
-    def for_stream(self, name: str) -> Tolerance:
-        """The tolerance of one stream (its override, else the default)."""
-        return self.streams.get(name, self.default)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "default": self.default.to_dict(),
-            "streams": {k: v.to_dict() for k, v in sorted(self.streams.items())},
-        }
 
 
 @dataclass(frozen=True)
@@ -1558,88 +1521,17 @@ def _parse_capture(raw, pipeline: PipelineConfig, problems) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _parse_tolerance(value: Any, loc: Loc, problems: _Problems) -> Tolerance | None:
-    if not isinstance(value, Mapping):
-        problems.at(loc, "must be a mapping such as {rtol: 1e-6, atol: 0} or {ulp: 4}")
-        return None
-    values: dict[str, Any] = {}
-    for key, item in value.items():
-        if key not in _TOLERANCE_KEYS:
-            problems.at(
-                (*loc, key),
-                f"unknown key{did_you_mean(key, _TOLERANCE_KEYS)}; allowed: "
-                + ", ".join(_TOLERANCE_KEYS),
-            )
-            continue
-        if item is None:
-            continue
-        if key == "ulp":
-            if not is_int(item) or item < 0:
-                problems.at(
-                    (*loc, key),
-                    f"must be a non-negative integer, got {show(item)}",
-                )
-                continue
-            values[key] = int(item)
-        else:
-            if not is_real(item) or not math.isfinite(float(item)) or item < 0:
-                problems.at(
-                    (*loc, key),
-                    f"must be a non-negative number, got {show(item)}",
-                )
-                continue
-            values[key] = float(item)
-    if "ulp" in values and ("rtol" in values or "atol" in values):
-        problems.at(loc, "use either rtol/atol or ulp, not both")
-        return None
-    return Tolerance(**values)
-
-
 def _parse_tolerances(raw, pipeline: PipelineConfig, problems) -> Tolerances:
-    value = raw.get("tolerances")
-    if value is None:
-        return Tolerances()
-    loc: Loc = ("tolerances",)
-    if not isinstance(value, Mapping):
-        problems.at(loc, "must be a mapping with default and/or streams")
-        return Tolerances()
-    shorthand = {k: v for k, v in value.items() if k in _TOLERANCE_KEYS}
-    for key in value:
-        if key not in ("default", "streams", *_TOLERANCE_KEYS):
-            problems.at(
-                (*loc, key),
-                "unknown key; allowed: default, streams (or rtol/atol/ulp for the "
-                "default)",
-            )
-    if shorthand and "default" in value:
-        problems.at(loc, "give the default either as 'default' or inline, not both")
-    default = Tolerance()
-    if "default" in value:
-        default = (
-            _parse_tolerance(value["default"], (*loc, "default"), problems) or default
-        )
-    elif shorthand:
-        default = _parse_tolerance(shorthand, loc, problems) or default
-    streams: dict[str, Tolerance] = {}
-    per_stream = value.get("streams")
-    if per_stream is not None:
-        if not isinstance(per_stream, Mapping):
-            problems.at((*loc, "streams"), "must map stream names to tolerances")
-        else:
-            specs = pipeline.shared_memory_by_name
-            for stream, item in per_stream.items():
-                item_loc = (*loc, "streams", stream)
-                if not isinstance(stream, str) or stream not in specs:
-                    problems.at(
-                        item_loc,
-                        f"unknown stream {show(stream)}"
-                        + did_you_mean(stream, list(specs)),
-                    )
-                    continue
-                tolerance = _parse_tolerance(item, item_loc, problems)
-                if tolerance is not None:
-                    streams[stream] = tolerance
-    return Tolerances(default=default, streams=MappingProxyType(streams))
+    found: list[ToleranceProblem] = []
+    tolerances = parse_tolerances(
+        raw.get("tolerances"),
+        ("tolerances",),
+        found,
+        stream_names=list(pipeline.shared_memory_by_name),
+    )
+    for problem in found:
+        problems.at(problem.loc, problem.message)
+    return tolerances
 
 
 def _parse_expect_failure(

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from shmpipeline.kernels.cpu._base import CpuKernel, scalar_operand
+from shmpipeline.kernels._parameters import parse_parameters
+from shmpipeline.kernels.cpu._base import CpuKernel, same_shape_and_dtype, scalar_operand
 
 
 class ScalarCpuKernel(CpuKernel):
@@ -18,7 +20,21 @@ class ScalarCpuKernel(CpuKernel):
     (:func:`~shmpipeline.kernels.cpu._base.scalar_operand`); otherwise the
     parameter is a Python scalar combined in the stream's dtype. The GPU
     twins share the same rule (:mod:`shmpipeline.kernels.gpu._scalar`).
+
+    A subclass declares its one real parameter in ``parameter_specs`` and,
+    for ``out = ufunc(in, operand)``, the ``ufunc``.
     """
+
+    #: ``out = ufunc(in, operand)`` (``np.multiply``, ``np.add``); a subclass
+    #: with another formula overrides :meth:`compute_into` instead
+    ufunc: Any = None
+
+    @classmethod
+    def _settings(cls, config, shared_memory) -> float:
+        """The one real parameter; input and output alike and numeric."""
+        same_shape_and_dtype(config, shared_memory, numeric=True)
+        name = cls.parameter_specs[0].name
+        return parse_parameters(cls.parameter_specs, config)[name]
 
     def __init__(self, context) -> None:
         super().__init__(context)
@@ -44,6 +60,11 @@ class ScalarCpuKernel(CpuKernel):
             np.copyto(self._subtrahend, subtract)
             np.subtract(scratch, self._subtrahend, out=scratch)
         np.copyto(output, scratch, casting="unsafe")
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        self.combine_into(self.ufunc, trigger_input, output)
 
 
 __all__ = ["ScalarCpuKernel"]

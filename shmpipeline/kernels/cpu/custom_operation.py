@@ -102,7 +102,8 @@ class ExpressionPlan:
         """Append ``ufunc(*args, out=dest)``, casting operands first if needed."""
         try:
             loop = ufunc.resolve_dtypes((*(self._operand_dtype(a) for a in args), None))
-        except Exception:  # older NumPy: let the ufunc cast (still correct)
+        except (AttributeError, TypeError):  # no resolve_dtypes (older NumPy) or
+            # no exact loop: let the ufunc cast (still correct)
             loop = None
         casts: list[Operand] = []
         if loop is not None:
@@ -141,7 +142,7 @@ class ExpressionPlan:
                 inner = np.maximum.resolve_dtypes(
                     (self._operand_dtype(x), self._operand_dtype(low), None)
                 )[-1]
-            except Exception:
+            except (AttributeError, TypeError):  # as in _ufunc
                 inner = node.dtype
             middle = out
             if inner != node.dtype:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
-from shmpipeline.kernels._parameters import Parameter, parse_parameters
-from shmpipeline.kernels.cpu._base import same_shape_and_dtype
+from shmpipeline.kernels._parameters import Parameter
 from shmpipeline.kernels.cpu._scalar import ScalarCpuKernel
 
 
@@ -24,12 +20,4 @@ class ScaleCpuKernel(ScalarCpuKernel):
     auxiliary_arity = 0
     parameter_specs = (Parameter("factor", "real"),)
 
-    @classmethod
-    def _settings(cls, config, shared_memory) -> float:
-        same_shape_and_dtype(config, shared_memory, numeric=True)
-        return parse_parameters(cls.parameter_specs, config)["factor"]
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        self.combine_into(np.multiply, trigger_input, output)
+    ufunc = np.multiply

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline.kernels._parameters import Parameter, parse_parameters
-from shmpipeline.kernels.cpu._base import same_shape_and_dtype
+from shmpipeline.kernels._parameters import Parameter
 from shmpipeline.kernels.cpu._scalar import ScalarCpuKernel
 
 
@@ -19,11 +18,6 @@ class ScaleOffsetCpuKernel(ScalarCpuKernel):
     kind = "cpu.scale_offset"
     auxiliary_arity = 1
     parameter_specs = (Parameter("gain", "real"),)
-
-    @classmethod
-    def _settings(cls, config, shared_memory) -> float:
-        same_shape_and_dtype(config, shared_memory, numeric=True)
-        return parse_parameters(cls.parameter_specs, config)["gain"]
 
     def __init__(self, context) -> None:
         super().__init__(context)

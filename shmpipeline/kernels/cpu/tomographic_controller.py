@@ -59,6 +59,19 @@ def sensor_alias(batched: bool, suffix: str, index: int) -> str:
     return f"wfs_{suffix}" if batched else f"wfs{index}_{suffix}"
 
 
+def sensor_alias_table(batched: bool) -> list[list[str]]:
+    """Per sensor, the aliases of its calibration streams (SENSOR_SUFFIXES order)."""
+    return [
+        [sensor_alias(batched, suffix, i) for suffix in SENSOR_SUFFIXES]
+        for i in range(SENSORS)
+    ]
+
+
+def slope_blocks(slopes: Any, per_sensor: int) -> list[Any]:
+    """Views of ``slopes`` (an array or tensor), one block per sensor."""
+    return [slopes[i * per_sensor : (i + 1) * per_sensor] for i in range(SENSORS)]
+
+
 def parse_tomographic(config, shared_memory) -> TomographicSettings:
     """Validate a tomographic controller config (shared with the GPU twin)."""
     require_all_new(config)
@@ -196,15 +209,10 @@ class TomographicControllerCpuKernel(CpuKernel):
         self._centroids = np.zeros(centroid_shape, dtype)
         self._centroids_flat = self._centroids.reshape(-1)
         self._slopes = np.zeros(per_sensor * SENSORS, dtype)
-        self._slope_blocks = [
-            self._slopes[i * per_sensor : (i + 1) * per_sensor] for i in range(SENSORS)
-        ]
+        self._slope_blocks = slope_blocks(self._slopes, per_sensor)
         self._residual = np.zeros(s.actuators, dtype)
         self.state = np.zeros(s.actuators, dtype)
-        self._sensor_aliases = [
-            [sensor_alias(s.batched, suffix, i) for suffix in SENSOR_SUFFIXES]
-            for i in range(SENSORS)
-        ]
+        self._sensor_aliases = sensor_alias_table(s.batched)
 
     def _slopes_of(self, index: int, image: Any, auxiliary: Mapping[str, Any]) -> None:
         dark, flat, offset = (auxiliary[a] for a in self._sensor_aliases[index])
@@ -250,4 +258,6 @@ __all__ = [
     "TomographicSettings",
     "parse_tomographic",
     "sensor_alias",
+    "sensor_alias_table",
+    "slope_blocks",
 ]

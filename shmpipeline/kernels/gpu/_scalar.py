@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -19,6 +20,10 @@ class ScalarGpuKernel(GpuKernel):
     in a float64 scratch tensor and cast back (toward zero); otherwise the
     parameter is a Python scalar combined in the stream's dtype.
     """
+
+    #: ``out = op(in, operand)`` (``torch.mul``, ``torch.add``); a subclass
+    #: with another formula overrides :meth:`compute_into` instead
+    op: Any = None
 
     def __init__(self, context, *, device: Any = None) -> None:
         super().__init__(context, device=device)
@@ -50,3 +55,8 @@ class ScalarGpuKernel(GpuKernel):
             self._subtrahend.copy_(subtract)
             scratch.sub_(self._subtrahend)
         output.copy_(scratch)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        self.combine_into(self.op, trigger_input, output)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
 from shmpipeline.kernels.cpu.add_constant import AddConstantCpuKernel
@@ -16,8 +13,4 @@ class AddConstantGpuKernel(ScalarGpuKernel):
 
     kind = "gpu.add_constant"
     cpu_twin = AddConstantCpuKernel
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        self.combine_into(torch.add, trigger_input, output)
+    op = torch.add

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
 from shmpipeline.kernels.cpu.scale import ScaleCpuKernel
@@ -16,8 +13,4 @@ class ScaleGpuKernel(ScalarGpuKernel):
 
     kind = "gpu.scale"
     cpu_twin = ScaleCpuKernel
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        self.combine_into(torch.mul, trigger_input, output)
+    op = torch.mul

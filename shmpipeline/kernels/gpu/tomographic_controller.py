@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from shmpipeline.kernels.cpu.tomographic_controller import (
-    SENSOR_SUFFIXES,
     SENSORS,
     TomographicControllerCpuKernel,
-    sensor_alias,
+    sensor_alias_table,
+    slope_blocks,
 )
 from shmpipeline.kernels.gpu._base import GpuKernel
 from shmpipeline.kernels.gpu.shack_hartmann_centroid import TorchTileCentroids
@@ -39,15 +39,10 @@ class TomographicControllerGpuKernel(GpuKernel):
         self._centroids = self.empty(centroid_shape, dtype)
         self._centroids_flat = self._centroids.view(-1)
         self._slopes = self.empty((per_sensor * SENSORS,), dtype)
-        self._slope_blocks = [
-            self._slopes[i * per_sensor : (i + 1) * per_sensor] for i in range(SENSORS)
-        ]
+        self._slope_blocks = slope_blocks(self._slopes, per_sensor)
         self._residual = self.empty((s.actuators,), dtype)
         self.state = self.empty((s.actuators,), dtype)
-        self._sensor_aliases = [
-            [sensor_alias(s.batched, suffix, i) for suffix in SENSOR_SUFFIXES]
-            for i in range(SENSORS)
-        ]
+        self._sensor_aliases = sensor_alias_table(s.batched)
 
     def _slopes_of(self, index: int, image: Any, auxiliary: Mapping[str, Any]) -> None:
         dark, flat, offset = (auxiliary[a] for a in self._sensor_aliases[index])

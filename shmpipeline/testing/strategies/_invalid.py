@@ -13,12 +13,13 @@ import copy
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from shmpipeline.config import KernelConfig
+from shmpipeline.errors import ShmPipelineError
 from shmpipeline.testing.strategies._kernels import (
     BUILTIN_BUILDERS,
     resolve_registry,
@@ -31,6 +32,9 @@ from shmpipeline.testing.strategies._pipelines import (
 from shmpipeline.testing.strategies._raw import raw_pipeline
 from shmpipeline.testing.strategies._slots import KernelSlot
 from shmpipeline.testing.strategies._streams import DEFAULT_DTYPES, Limits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "BAD_SHAPES",
@@ -488,7 +492,7 @@ _MUTATORS: dict[str, Mutator] = {
 DEFECTS: tuple[str, ...] = tuple(_MUTATORS)
 
 
-def _builtin_kernels(draft: PipelineDraft, registry: Any) -> dict[int, type]:
+def _builtin_kernels(draft: PipelineDraft, registry: KernelRegistry | None) -> dict[int, type]:
     """Index -> class of the kernels run by a built-in cpu class."""
     found: dict[int, type] = {}
     for index, kernel in enumerate(draft.kernels):
@@ -496,7 +500,7 @@ def _builtin_kernels(draft: PipelineDraft, registry: Any) -> dict[int, type]:
             continue
         try:
             cls = registry.get(kernel.kind)
-        except Exception:
+        except (ShmPipelineError, ImportError):  # unknown here, or needs torch
             continue
         if getattr(cls, "__module__", "").startswith("shmpipeline.kernels.cpu."):
             found[index] = cls
@@ -508,7 +512,7 @@ def invalid_pipeline_configs(
     defects: Sequence[str] | None = None,
     max_kernels: int = 4,
     kinds: Sequence[str] | None = None,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     kernel_builders: Mapping[str, Any] | None = None,
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
     dtypes: Sequence[str] = DEFAULT_DTYPES,
@@ -603,7 +607,7 @@ def _applies(defect: str, classes: Mapping[int, type]) -> bool:
     return need is None or any(need[0](cls) for cls in classes.values())
 
 
-def _builtin_kinds(registry: Any, kinds: Iterable[str]) -> list[str]:
+def _builtin_kinds(registry: KernelRegistry | None, kinds: Iterable[str]) -> list[str]:
     draft = PipelineDraft((), tuple(KernelConfig(k, k, "a", "b") for k in kinds))
     return [draft.kernels[i].kind for i in _builtin_kernels(draft, registry)]
 

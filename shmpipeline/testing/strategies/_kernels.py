@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -39,6 +39,9 @@ from shmpipeline.testing.strategies._streams import (
     shapes,
     stream_configs,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "ALIAS_WORDS",
@@ -583,7 +586,7 @@ def _raise_error(draw: Any, slot: KernelSlot) -> KernelDraft:
 # --- resolving kinds against a registry ---------------------------------------
 
 
-def resolve_registry(registry: Any) -> Any:
+def resolve_registry(registry: KernelRegistry | None) -> KernelRegistry:
     """``registry``, or the default registry when it is ``None``."""
     if registry is None:
         from shmpipeline.registry import get_default_registry
@@ -594,7 +597,7 @@ def resolve_registry(registry: Any) -> Any:
 
 def resolve_builders(
     kinds: Sequence[str] | None,
-    registry: Any,
+    registry: KernelRegistry | None,
     kernel_builders: Mapping[str, Any] | None,
     exclude: Sequence[str],
 ) -> dict[str, KernelBuilder]:
@@ -642,7 +645,7 @@ def resolve_builders(
 def kernel_configs(
     kind: str,
     *,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     kernel_builders: Mapping[str, Any] | None = None,
     dtypes: Sequence[str] = DEFAULT_DTYPES,
     max_dims: int = 3,

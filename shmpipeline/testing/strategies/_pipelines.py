@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -21,6 +21,9 @@ from shmpipeline.testing.strategies._slots import (
     check_draft,
 )
 from shmpipeline.testing.strategies._streams import DEFAULT_DTYPES, Limits
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -103,7 +106,7 @@ def pipeline_drafts(
     min_kernels: int,
     max_kernels: int,
     kinds: Sequence[str] | None,
-    registry: Any,
+    registry: KernelRegistry | None,
     kernel_builders: Mapping[str, Any] | None,
     exclude: Sequence[str],
     dtypes: Sequence[str],
@@ -125,7 +128,7 @@ def pipeline_configs(
     max_kernels: int = 5,
     min_kernels: int = 1,
     kinds: Sequence[str] | None = None,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     kernel_builders: Mapping[str, Any] | None = None,
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
     dtypes: Sequence[str] = DEFAULT_DTYPES,

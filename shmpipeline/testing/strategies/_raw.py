@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -17,6 +17,9 @@ from shmpipeline.testing.strategies._pipelines import (
     pipeline_drafts,
 )
 from shmpipeline.testing.strategies._streams import DEFAULT_DTYPES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = ["pipeline_dicts", "raw_pipeline"]
 
@@ -102,7 +105,7 @@ def pipeline_dicts(
     max_kernels: int = 5,
     min_kernels: int = 1,
     kinds: Sequence[str] | None = None,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     kernel_builders: Mapping[str, Any] | None = None,
     exclude: Sequence[str] = DEFAULT_EXCLUDE,
     dtypes: Sequence[str] = DEFAULT_DTYPES,
