@@ -30,13 +30,16 @@ from __future__ import annotations
 import atexit
 import multiprocessing as mp
 import os
+import pickle
 import queue as queue_module
+import sys
 import threading
 import time
 import weakref
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
+from shmpipeline.events import failed as failure_event
 from shmpipeline.control import ControlBlock
 from shmpipeline.errors import WorkerProcessError
 from shmpipeline.lifeline import Lifeline, ParentInfo
@@ -66,6 +69,34 @@ class _ConnectionEvents:
         self._conn.send((_EVENT, event))
 
 
+def make_task(spec: Any) -> tuple[str, tuple[str, ...], bytes]:
+    """A kernel task for a pool worker: its name, the manager's ``sys.path``
+    and the pickled spec.
+
+    The spec is pickled here, not by the connection, so the worker can first
+    add the manager's import path: a fork-server worker started before a test
+    directory (or any plugin path) was put on ``sys.path`` could otherwise not
+    import the kernel classes the spec names.
+    """
+    return (spec.kernel.name, tuple(sys.path), pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def open_task(task: tuple[str, tuple[str, ...], bytes]) -> Any:
+    """Extend ``sys.path`` with the manager's missing entries, then unpickle."""
+    _name, path, payload = task
+    for entry in path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    return pickle.loads(payload)
+
+
+def _task_name(task: Any) -> str:
+    try:
+        return str(task[0])
+    except (TypeError, IndexError):
+        return "?"
+
+
 def pool_worker_main(
     parent: ParentInfo, conn: Any, control: ControlBlock, via_server: bool = False
 ) -> None:
@@ -82,10 +113,16 @@ def pool_worker_main(
             if not conn.poll(IDLE_POLL_S):
                 lifeline.exit_if_orphaned()
                 continue
-            spec = conn.recv()
+            task = conn.recv()
         except (EOFError, OSError):
             return  # the pool is gone
-        if spec is None:
+        if task is None:
+            return
+        try:
+            spec = open_task(task)
+        except Exception as error:  # the kernel's module cannot be imported here
+            events.put(failure_event(_task_name(task), "init", error))
+            conn.send((_DONE, False))
             return
         clean = run_worker(spec, control, events, lifeline)
         if affinity is not None:
@@ -166,8 +203,8 @@ class PoolLease:
         worker.control.reset()
         worker.busy, worker.clean = True, None
         try:
-            worker.conn.send(spec)
-        except (OSError, ValueError) as error:
+            worker.conn.send(make_task(spec))
+        except (OSError, ValueError, pickle.PicklingError) as error:
             worker.broken, worker.busy = True, False
             raise WorkerProcessError(
                 f"pool worker {worker.pid} cannot take kernel {spec.kernel.name!r}: {error}",

@@ -135,3 +135,32 @@ def test_shutdown_ends_every_worker():
         WorkerPool(-1)
     with pytest.raises(ValueError, match="'spawn' or 'forkserver'"):
         WorkerPool(spawn_method="fork")
+
+
+_LATE_KERNEL = '''
+from shmpipeline.kernel import Kernel
+
+
+class LateDoubleKernel(Kernel):
+    kind = "test.late_double"
+
+    def compute_into(self, trigger_input, output, auxiliary_inputs):
+        output[...] = trigger_input * 2
+'''
+
+
+def test_kernel_from_a_path_added_after_the_pool_started(pool, tmp_path, monkeypatch):
+    """A kernel module importable only through a sys.path entry added after
+    the pool (and its fork server) started still runs on the pool: each task
+    carries the manager's import path."""
+    assert pool.size >= 1  # the pool's workers exist before the path does
+    module_dir = tmp_path / "late_plugins"
+    module_dir.mkdir()
+    (module_dir / "late_kernels_mod.py").write_text(_LATE_KERNEL)
+    monkeypatch.syspath_prepend(str(module_dir))
+    import late_kernels_mod
+
+    registry = get_default_registry().extended(late_kernels_mod.LateDoubleKernel)
+    frames = [np.full(8, float(k)) for k in range(3)]
+    out, _ = _run(chain(("test.late_double", {})), frames, workers=pool, registry=registry)
+    np.testing.assert_array_equal(out, np.array(frames) * 2)
