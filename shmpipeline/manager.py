@@ -383,7 +383,11 @@ class PipelineManager:
             self._join(worker, max(deadline - time.monotonic(), 0.0))
         stragglers = [w for w in self._workers.values() if self._running(w)]
         for worker in stragglers:
-            log.warning("worker %r did not stop in time; terminating", worker.kernel)
+            # shutdown(force=True) asked for this: not worth a warning then
+            log.log(
+                logging.DEBUG if force else logging.WARNING,
+                "worker %r did not stop in time; terminating", worker.kernel,
+            )
             worker.process.terminate()
         for worker in stragglers:
             worker.process.join(0.5)
