@@ -90,3 +90,33 @@ def test_runtime_snapshot_graph_uses_tuples_like_the_published_package():
     assert graph["sink_streams"] == ("b", "d")
     assert graph["orphaned_streams"] == ()
     assert streams["a"]["shape"] == [3]  # shapes stay lists, as published
+
+
+def test_worker_stats_carry_the_published_rolling_metrics():
+    import multiprocessing as mp
+
+    from shmpipeline.control import ControlBlock
+
+    block = ControlBlock.allocate(mp.get_context("spawn"))
+    idle = block.stats()
+    assert idle["avg_exec_us"] == idle["throughput_hz"] == 0.0
+    assert idle["metrics_window"] == 0
+    for compute_ns in (1000, 3000):
+        block.record_frame(compute_ns, frame_id=7)
+        time.sleep(0.002)
+    stats = block.stats()
+    assert stats["metrics_window"] == 2 and stats["frames_processed"] == 2
+    assert stats["last_exec_us"] == 3.0 and stats["avg_exec_us"] == 2.0
+    assert stats["avg_exec_ms"] == 0.002 and stats["jitter_us_rms"] == 1.0
+    assert stats["throughput_hz"] > 0.0
+
+
+def test_published_metrics_come_through_status():
+    with PipelineManager(two_branches()) as manager:
+        manager.build()
+        manager.start()
+        round_trip(manager, 1.0)
+        round_trip(manager, 2.0)
+        good = manager.status()["metrics"]["good"]
+    assert good["metrics_window"] == 2 and good["avg_exec_us"] > 0.0
+    assert good["throughput_hz"] > 0.0
