@@ -9,6 +9,7 @@ has exactly one writer, so no lock is needed.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ SYNC_SKEW_EVENTS = 6  # worker: fan-in trigger sets seen with mismatched tokens
 SYNC_SKIPPED_GENERATIONS = 7  # worker: fan-in lagging frames dropped
 SYNC_TIMEOUTS = 8  # worker: fan-in sets abandoned (skew too wide, max_wait_s)
 HEADER_FIELDS = 12
-RING = 1024  # recent compute times kept for percentiles
+RING = 1024  # recent compute times (and completion times) kept for percentiles
 
 
 class ControlBlock:
@@ -37,11 +38,13 @@ class ControlBlock:
         self.raw = raw
         self.array = np.frombuffer(raw, dtype=np.float64)
         self.fields = self.array[:HEADER_FIELDS]
-        self.ring = self.array[HEADER_FIELDS:]
+        self.ring = self.array[HEADER_FIELDS : HEADER_FIELDS + RING]
+        #: CLOCK_MONOTONIC ns at which each recent frame was computed
+        self.done = self.array[HEADER_FIELDS + RING :]
 
     @classmethod
     def allocate(cls, mp_context: Any) -> ControlBlock:
-        block = cls(mp_context.RawArray("d", HEADER_FIELDS + RING))
+        block = cls(mp_context.RawArray("d", HEADER_FIELDS + 2 * RING))
         block.fields[LAST_FRAME_ID] = -1
         return block
 
@@ -59,6 +62,7 @@ class ControlBlock:
         fields = self.fields
         n = int(fields[FRAMES])
         self.ring[n % RING] = compute_ns
+        self.done[n % RING] = time.monotonic_ns()
         fields[COMPUTE_NS_SUM] += compute_ns
         fields[LAST_FRAME_ID] = frame_id
         fields[FRAMES] = n + 1
@@ -84,7 +88,9 @@ class ControlBlock:
         return float(self.fields[ACK])
 
     def stats(self) -> dict[str, Any]:
-        """Frames processed, last frame id, mean/p99 compute time (µs)."""
+        """Frames processed, last frame id, mean/p99 compute time (µs), fan-in
+        counters, and the published per-worker names (avg_exec_us,
+        jitter_us_rms, throughput_hz, metrics_window ...)."""
         frames = int(self.fields[FRAMES])
         recent = self.ring[: min(frames, RING)]
         return {
@@ -101,6 +107,28 @@ class ControlBlock:
                 self.fields[SYNC_SKIPPED_GENERATIONS]
             ),
             "frame_sync_timeouts": int(self.fields[SYNC_TIMEOUTS]),
+            **self._rolling(frames, recent),
+        }
+
+    def _rolling(self, frames: int, recent: np.ndarray) -> dict[str, float | int]:
+        """The published package's rolling figures over the recent frames
+        (0.0 before the first frame, as there)."""
+        window = int(recent.size)
+        if not window:
+            return {"last_exec_us": 0.0, "last_exec_ms": 0.0, "avg_exec_us": 0.0,
+                    "avg_exec_ms": 0.0, "jitter_us_rms": 0.0, "throughput_hz": 0.0,
+                    "metrics_window": 0}
+        last = float(self.ring[(frames - 1) % RING]) / 1e3
+        mean = float(recent.mean()) / 1e3
+        span_ns = self.done[(frames - 1) % RING] - self.done[(frames - window) % RING]
+        return {
+            "last_exec_us": last,
+            "last_exec_ms": last / 1e3,
+            "avg_exec_us": mean,
+            "avg_exec_ms": mean / 1e3,
+            "jitter_us_rms": float(recent.std()) / 1e3,
+            "throughput_hz": (window - 1) / (span_ns / 1e9) if span_ns > 0 else 0.0,
+            "metrics_window": window,
         }
 
 

@@ -390,6 +390,10 @@ class PipelineGraph:
     def to_dict(self) -> dict[str, Any]:
         """Serialize the graph into a JSON-serialisable mapping for the CLI.
 
+        Name lists the published package returns as tuples (producers,
+        consumers, upstream/downstream kernels, source/sink/orphaned
+        streams) are tuples here too; JSON writes them as arrays.
+
         Keys: ``shared_memory`` (per stream: name, shape, dtype, storage,
         gpu_device, cpu_mirror, producers, consumers, role), ``kernels`` (per
         kernel: name, kind, input, output, auxiliary {alias: stream},
@@ -406,8 +410,8 @@ class PipelineGraph:
                     "storage": spec.storage,
                     "gpu_device": spec.gpu_device,
                     "cpu_mirror": spec.cpu_mirror,
-                    "producers": list(self._producers[spec.name]),
-                    "consumers": list(self._consumers[spec.name]),
+                    "producers": tuple(self._producers[spec.name]),
+                    "consumers": tuple(self._consumers[spec.name]),
                     "role": self._stream_role(spec.name),
                 }
                 for spec in self.config.shared_memory
@@ -421,8 +425,8 @@ class PipelineGraph:
                     "auxiliary": dict(kernel.auxiliary_by_alias),
                     "operation": kernel.operation,
                     "parameters": _jsonable(kernel.parameters),
-                    "upstream_kernels": list(self.upstream_kernels(kernel.name)),
-                    "downstream_kernels": list(self.downstream_kernels(kernel.name)),
+                    "upstream_kernels": self.upstream_kernels(kernel.name),
+                    "downstream_kernels": self.downstream_kernels(kernel.name),
                 }
                 for kernel in self._kernels
             ],
@@ -435,9 +439,9 @@ class PipelineGraph:
                 }
                 for edge in self.edges
             ],
-            "source_streams": list(self.source_streams()),
-            "sink_streams": list(self.sink_streams()),
-            "orphaned_streams": list(self.orphaned_streams()),
+            "source_streams": self.source_streams(),
+            "sink_streams": self.sink_streams(),
+            "orphaned_streams": self.orphaned_streams(),
             "topological_order": list(self.topological_order()),
             "cycles": [list(group) for group in self.cycles()],
             "validation_errors": self.validation_errors(),

@@ -153,6 +153,7 @@ class PipelineManager:
         self._streams: dict[str, Any] = {}
         self._owned: list[str] = []
         self._workers: dict[str, _Worker] = {}
+        self._specs: dict[str, WorkerSpec] = {}  # of the current run, for restart()
         self._processes: list = []
         self._queue: Any = None
         self._events: list[dict[str, Any]] = []
@@ -293,6 +294,7 @@ class PipelineManager:
                             "message": str(error),
                         }
                     )
+        self._specs = specs
         self._state = target
         self._await_started()
         if not self._failures and (self._config.sources or self._config.sinks):
@@ -381,7 +383,11 @@ class PipelineManager:
             self._join(worker, max(deadline - time.monotonic(), 0.0))
         stragglers = [w for w in self._workers.values() if self._running(w)]
         for worker in stragglers:
-            log.warning("worker %r did not stop in time; terminating", worker.kernel)
+            # shutdown(force=True) asked for this: not worth a warning then
+            log.log(
+                logging.DEBUG if force else logging.WARNING,
+                "worker %r did not stop in time; terminating", worker.kernel,
+            )
             worker.process.terminate()
         for worker in stragglers:
             worker.process.join(0.5)
@@ -555,10 +561,12 @@ class PipelineManager:
     def restart(self, *, timeout: float | None = None) -> None:
         """Bring a failed (or partly dead) running pipeline back to running.
 
-        Streams and their contents are kept; every worker and endpoint is
-        stopped and started again (``timeout``: how long to wait for them to
-        report in, default ``worker_start_timeout``). A healthy pipeline is
-        left alone.
+        Streams and their contents are kept. Only the workers that failed or
+        died are started again; healthy ones keep running untouched. When a
+        source or sink failed, every worker is down (a failed ``start()``) or
+        the kernels run on a pool, the whole pipeline is stopped and started
+        again instead. ``timeout``: how long to wait for them to report in
+        (default ``worker_start_timeout``). A healthy pipeline is left alone.
         """
         self.poll_events()
         if self._state not in (
@@ -574,12 +582,49 @@ class PipelineManager:
         saved = self._start_timeout
         if timeout is not None:
             self._start_timeout = float(timeout)
+        names = {w.kernel for w in dead} | {f.get("kernel") for f in self._failures}
         try:
-            self.stop(timeout=1.0)
-            self._failures.clear()
-            self.start()
+            if self._pool is None and names < set(self._workers):
+                self._restart_workers(names)
+            else:
+                self.stop(timeout=1.0)
+                self._failures.clear()
+                self.start()
         finally:
             self._start_timeout = saved
+
+    def _restart_workers(self, names: set[str]) -> None:
+        """Replace the named workers' processes, leaving the others running."""
+        paused = self._state is PipelineState.PAUSED
+        for name in names:
+            old = self._workers[name]
+            old.control.command = STOP
+            self._kick()
+            old.process.join(1.0)
+            if old.process.is_alive():
+                old.process.kill()
+                old.process.join(1.0)
+            if old.process in self._processes:
+                self._processes.remove(old.process)
+            control = ControlBlock.allocate(self._context)
+            if paused:
+                control.command = PAUSE
+            process = self._context.Process(
+                target=worker_main,
+                args=(self._specs[name], control, self._queue),
+                name=f"shmpipeline:{name}",
+                daemon=True,
+            )
+            self._workers[name] = _Worker(name, old.kind, process, control, old.cpu)
+            self._processes.append(process)
+            process.start()
+        self._failures = [f for f in self._failures if f.get("kernel") not in names]
+        self._await_started()
+        if self._failures:
+            self._state = PipelineState.FAILED
+            raise events.to_exception(self._failures[0])
+        if self._state is PipelineState.FAILED:
+            self._state = PipelineState.RUNNING
 
     def benchmark(
         self,
