@@ -74,12 +74,12 @@ def scenario_walls(repeats: int) -> list[dict]:
     for path in cpu_scenarios():
         scenario = load_scenario(path)
         row = {"scenario": scenario.name, "mode": scenario.mode, "frames": scenario.frame_count}
-        row["inline_s"] = _median_s(lambda: run_inline(scenario), repeats)
-        row["spawn_s"] = _median_s(lambda: replay(scenario, workers=False), repeats)
+        row["inline_s"] = _median_s(lambda s=scenario: run_inline(s), repeats)
+        row["spawn_s"] = _median_s(lambda s=scenario: replay(s, workers=False), repeats)
         row["forkserver_s"] = _median_s(
-            lambda: replay(scenario, spawn_method="forkserver"), repeats
+            lambda s=scenario: replay(s, spawn_method="forkserver"), repeats
         )
-        row["pool_s"] = _median_s(lambda: replay(scenario), repeats)
+        row["pool_s"] = _median_s(lambda s=scenario: replay(s), repeats)
         result = replay(scenario)
         row["pool_ok"] = result.ok
         row["pool_over_inline"] = row["pool_s"] / row["inline_s"]

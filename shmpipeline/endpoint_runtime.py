@@ -296,7 +296,9 @@ class SinkRunner(EndpointRunner):
             )
             started = time.perf_counter()
             _call(
-                lambda: self.plugin.consume_publication(publication, self._writers),
+                lambda publication=publication: self.plugin.consume_publication(
+                    publication, self._writers
+                ),
                 self._timeout, self._pool, f"sink {name!r} consume()",
             )
             with self._lock:

@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shmpipeline._problems import Problems, show
-from shmpipeline._yaml import line_of, load_yaml_file
 from shmpipeline._config_parse import (
     KernelWiring,
     cross_entry_problems,
@@ -39,6 +37,8 @@ from shmpipeline._config_parse import (
     producer_problems,
     raw_from_config,
 )
+from shmpipeline._problems import Problems, show
+from shmpipeline._yaml import line_of, load_yaml_file
 from shmpipeline.config import KernelConfig, PipelineConfig
 from shmpipeline.errors import ConfigValidationError
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
+from shmpipeline.kernels._parameters import Parameter
 from shmpipeline.kernels._validation import (
     check_arity,
     check_known_parameters,
@@ -28,7 +29,6 @@ from shmpipeline.kernels._validation import (
     error,
     spec_map,
 )
-from shmpipeline.kernels._parameters import Parameter
 
 
 def _cwd() -> Path:

@@ -39,9 +39,9 @@ import weakref
 from multiprocessing.connection import wait as wait_connections
 from typing import Any
 
-from shmpipeline.events import failed as failure_event
 from shmpipeline.control import ControlBlock
 from shmpipeline.errors import WorkerProcessError
+from shmpipeline.events import failed as failure_event
 from shmpipeline.lifeline import Lifeline, ParentInfo
 
 __all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "preload", "preload_modules"]

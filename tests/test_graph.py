@@ -17,9 +17,8 @@ from shmpipeline.config import (
     PipelineConfig,
     SharedMemoryConfig,
 )
-from shmpipeline.graph import validate_pipeline_config
 from shmpipeline.errors import ConfigValidationError
-from shmpipeline.graph import GraphEdge, PipelineGraph
+from shmpipeline.graph import GraphEdge, PipelineGraph, validate_pipeline_config
 
 
 def graph_of(data) -> PipelineGraph:

@@ -18,7 +18,6 @@ from shmpipeline.config import KernelConfig
 from shmpipeline.placement import available_cpus
 from shmpipeline.stream import SharedStream, exists
 
-
 # --- logging_utils ------------------------------------------------------------------
 
 

@@ -15,13 +15,13 @@ import pytest
 
 from shmpipeline.cli import main
 from shmpipeline.errors import SegmentAccessError, StreamError
-from shmpipeline.stream import _segment as segments_module
 from shmpipeline.stream import (
     SharedStream,
     cleanup_segments,
     cleanup_stale,
     list_segments,
 )
+from shmpipeline.stream import _segment as segments_module
 
 SHM = Path("/dev/shm")
 

@@ -61,8 +61,8 @@ from ..errors import (
 from . import _header as H
 from ._futex import (
     FUTEX_AVAILABLE,
-    current_cpu,
     NEEDS_FENCE,
+    current_cpu,
     futex_wait,
     futex_wake,
     memory_fence,
@@ -70,7 +70,6 @@ from ._futex import (
 )
 from ._names import check_name, make_segment_name, resolve_namespace
 from ._process import process_alive, process_start_time
-from .wait_policy import WaitPolicy, parse_wait_policy
 from ._segment import (
     Segment,
     create_segment,
@@ -79,6 +78,7 @@ from ._segment import (
     read_prefix,
     unlink_segment,
 )
+from .wait_policy import WaitPolicy, parse_wait_policy
 
 __all__ = ["SharedStream"]
 

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +120,7 @@ class Tolerances:
 
 
 #: What ``compare_captures(tolerances=...)`` accepts.
-ToleranceSpec = Union[Tolerances, Tolerance, Mapping[str, Any]]
+ToleranceSpec = Tolerances | Tolerance | Mapping[str, Any]
 
 
 # --- the parser -------------------------------------------------------------------

@@ -9,7 +9,11 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels._parameters import parse_parameters
-from shmpipeline.kernels.cpu._base import CpuKernel, same_shape_and_dtype, scalar_operand
+from shmpipeline.kernels.cpu._base import (
+    CpuKernel,
+    same_shape_and_dtype,
+    scalar_operand,
+)
 
 
 class ScalarCpuKernel(CpuKernel):
