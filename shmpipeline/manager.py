@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shmpipeline import events
 from shmpipeline.config import PipelineConfig
@@ -27,6 +27,7 @@ from shmpipeline.endpoint_runtime import EndpointSet
 from shmpipeline.errors import (
     ConfigValidationError,
     StateTransitionError,
+    StreamError,
     WorkerProcessError,
 )
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
@@ -36,6 +37,13 @@ from shmpipeline.runtime import WorkerSpec, worker_main
 from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
 from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
+
+if TYPE_CHECKING:
+    from shmpipeline.placement import PlacementPolicy
+    from shmpipeline.pool import WorkerPool
+    from shmpipeline.registry import KernelRegistry
+    from shmpipeline.scheduling import WorkerPlacementPolicy
+    from shmpipeline.stream.wait_policy import WaitPolicy
 
 log = logging.getLogger("shmpipeline.manager")
 
@@ -82,15 +90,15 @@ def _emergency_cleanup(processes: list, streams: dict, owned: list) -> None:
             if process.is_alive():
                 process.kill()
                 process.join(1.0)
-        except Exception:
-            pass
+        except Exception:  # at interpreter exit: free what can be freed, never raise
+            continue
     for name, handle in list(streams.items()):
         try:
             if name in owned:
                 handle.unlink()
             handle.close()
-        except Exception:
-            pass
+        except Exception:  # at interpreter exit: free what can be freed, never raise
+            continue
     streams.clear()
 
 
@@ -102,10 +110,10 @@ class PipelineManager:
         config: PipelineConfig | Mapping[str, Any] | str | os.PathLike,
         *,
         spawn_method: str = "spawn",
-        placement_policy: Any = None,
-        registry: Any = None,
-        wait_policy: Any = None,
-        workers: Any = None,
+        placement_policy: WorkerPlacementPolicy | PlacementPolicy | None = None,
+        registry: KernelRegistry | None = None,
+        wait_policy: WaitPolicy | str | Mapping[str, WaitPolicy | str] | None = None,
+        workers: WorkerPool | None = None,
         namespace: str | None = None,
         config_base_path: str | os.PathLike | None = None,
         worker_start_timeout: float | None = None,
@@ -239,7 +247,6 @@ class PipelineManager:
     def start(self) -> None:
         """Start one worker process per kernel (the pipeline must be built)."""
         target = check_transition(self._state, "start")
-        self._events_since_start = len(self._events)
         lease = None if self._pool is None else self._pool.lease(len(self._config.kernels))
         self._lease = lease
         self._queue = lease if lease is not None else self._context.Queue()
@@ -366,8 +373,8 @@ class PipelineManager:
             if wake is not None:
                 try:
                     wake()
-                except Exception:
-                    pass
+                except (StreamError, OSError, ValueError):
+                    continue  # a handle closed under us has no waiter to wake
 
     def stop(self, *, timeout: float = 5.0, force: bool = False) -> None:
         """Stop worker processes but keep shared-memory resources built."""

@@ -23,6 +23,7 @@ from typing import Any
 from shmpipeline import events
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.control import ACK, CMD, HEARTBEAT_NS, PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.errors import StreamError
 from shmpipeline.lifeline import Lifeline, ParentInfo
 
 #: longest a worker blocks before re-reading its command
@@ -142,8 +143,8 @@ def _close(handles: dict[str, Any]) -> None:
     for handle in handles.values():
         try:
             handle.close()
-        except Exception:
-            pass
+        except (StreamError, OSError, ValueError):
+            continue  # closing is best effort: the manager unlinks the segments
 
 
 def _loop(spec, kernel, handles, control: ControlBlock, queue, lifeline=None) -> None:

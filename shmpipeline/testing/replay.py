@@ -60,7 +60,6 @@ __all__ = [
     "FailureInfo",
     "LatencyStats",
     "ReplayResult",
-    "ReplayTimeoutError",
     "harness_pool",
     "replay",
     "triggered_kernels",
@@ -108,10 +107,6 @@ def _workers_option(workers: Any, spawn_method: str | None) -> Any:
             return None
         return harness_pool()
     return workers
-
-
-class ReplayTimeoutError(TimeoutError):
-    """A frame did not reach every kernel within the scenario's timeout."""
 
 
 # --- the runner ------------------------------------------------------------------------
