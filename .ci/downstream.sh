@@ -21,8 +21,12 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/shmpipeline-downstream.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -R "$project/." "$work/"
 # non-editable, and without touching the installed shmpipeline
-"$python" -m pip install --quiet --no-deps --no-build-isolation "$work" \
-    || "$python" -m pip install --quiet --no-deps "$work"
+# (without build isolation only where the venv can build wheels itself)
+if "$python" -c "import setuptools, wheel" 2>/dev/null; then
+    "$python" -m pip install --quiet --no-deps --no-build-isolation "$work"
+else
+    "$python" -m pip install --quiet --no-deps "$work"
+fi
 
 cd "$work"
 # the installed acme_ao, not the copy's sources: src/ is not on sys.path
