@@ -36,6 +36,7 @@ from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec, worker_main
 from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
+from shmpipeline.stream.wait_policy import shared_cpu_wait_policy
 from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
 
 if TYPE_CHECKING:
@@ -122,7 +123,9 @@ class PipelineManager:
 
         ``wait_policy``: how workers wait for frames (see
         :mod:`shmpipeline.stream.wait_policy`): one policy for every kernel,
-        a mapping kernel name -> policy, or None for the process default.
+        a mapping kernel name -> policy, or None for the process default
+        (``sleep`` for a kernel pinned to a CPU another kernel shares, see
+        :func:`shmpipeline.stream.wait_policy.shared_cpu_wait_policy`).
         ``workers``: a :class:`shmpipeline.pool.WorkerPool` to run the
         kernels in warm pooled processes instead of one new process each
         (``spawn_method`` then does not apply).
@@ -275,7 +278,8 @@ class PipelineManager:
                 aux_sync=tuple(sync.get(kernel.name, ())),
                 parent=parent,
                 via_server=self._via_server,
-                wait_policy=self._wait_policies.get(kernel.name),
+                wait_policy=self._wait_policies.get(kernel.name)
+                or shared_cpu_wait_policy(cpu, cpus),
             )
             specs[kernel.name] = spec
             process = pooled.process if pooled else self._context.Process(

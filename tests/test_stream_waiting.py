@@ -21,6 +21,7 @@ from shmpipeline.stream.wait_policy import (
     WaitPolicy,
     default_wait_policy,
     parse_wait_policy,
+    shared_cpu_wait_policy,
 )
 
 
@@ -96,6 +97,24 @@ def test_environment_sets_the_default_of_new_handles(monkeypatch, stream):
     monkeypatch.setenv(WAIT_POLICY_ENV, "bogus")
     with pytest.raises(ConfigValidationError, match=WAIT_POLICY_ENV):
         default_wait_policy()
+
+
+@pytest.mark.parametrize(
+    ("cpu", "cpus", "expected"),
+    [
+        (0, [0, 1, 0, 1, 0], "sleep"),  # five kernels round-robin on two CPUs
+        (1, [0, 1, 0, 1, 0], "sleep"),
+        (0, [0], None),  # a kernel alone on its CPU keeps the default
+        (1, [0, 1], None),
+        (2, [0, 1, 2, 2], "sleep"),
+        (None, [None, None], None),  # not pinned: the scheduler places it
+    ],
+)
+def test_a_kernel_sharing_its_cpu_sleeps_by_default(monkeypatch, cpu, cpus, expected):
+    monkeypatch.delenv(WAIT_POLICY_ENV, raising=False)
+    assert shared_cpu_wait_policy(cpu, cpus) == expected
+    monkeypatch.setenv(WAIT_POLICY_ENV, "busy")  # the environment wins
+    assert shared_cpu_wait_policy(cpu, cpus) is None
 
 
 @pytest.mark.parametrize("policy", ["adaptive", "spin:50", "busy", "sleep"])

@@ -32,6 +32,12 @@ Set it per handle (``stream.wait_policy = "busy"``), per kernel
 (``PipelineManager(..., wait_policy=...)``) or for every handle a process
 opens from the environment variable ``SHMPIPELINE_WAIT_POLICY`` (read when
 the handle is made, so spawned workers inherit it).
+
+A kernel pinned to a CPU that another kernel of its pipeline is pinned to
+as well gets ``sleep`` unless one of those says otherwise
+(:func:`shared_cpu_wait_policy`): every microsecond it spins there is taken
+from its sibling, which may be computing the very frame some stage waits
+for.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ __all__ = [
     "WaitPolicy",
     "default_wait_policy",
     "parse_wait_policy",
+    "shared_cpu_wait_policy",
 ]
 
 #: environment variable holding the default policy of new handles
@@ -145,3 +152,19 @@ def default_wait_policy() -> WaitPolicy:
     if (os.cpu_count() or 1) <= 1:
         return WaitPolicy("sleep", 0.0)
     return WaitPolicy()
+
+
+def shared_cpu_wait_policy(cpu: int | None, cpus: list[int | None]) -> str | None:
+    """The default policy of a kernel pinned to ``cpu`` when the pipeline's
+    kernels are pinned to ``cpus``: ``"sleep"`` when another kernel shares
+    that CPU, else ``None`` (the process default).
+
+    Spinning on a shared CPU only delays the sibling kernel there. Measured
+    on a two-core VM with the five-stage loop (three kernels on one CPU, two
+    on the other): sleeping workers delivered about twice the frames per
+    second of adaptive ones, and the one-frame round trip through all five
+    was quicker too. ``SHMPIPELINE_WAIT_POLICY``, when set, wins.
+    """
+    if cpu is None or cpus.count(cpu) < 2 or os.environ.get(WAIT_POLICY_ENV, "").strip():
+        return None
+    return "sleep"
