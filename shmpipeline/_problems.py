@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,11 +104,20 @@ def show(value: Any) -> str:
     return text
 
 
-def did_you_mean(word: Any, candidates: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidates, else ``""``."""
+def close_matches(
+    word: Any, candidates: Iterable[str], *, n: int = 3, cutoff: float = 0.6
+) -> list[str]:
+    """Up to ``n`` candidates close to ``word`` (empty for a non-string or an
+    absurdly long word, so a hostile value costs nothing): the one place the
+    package asks difflib for suggestions."""
     if not isinstance(word, str) or len(word) > 200:
-        return ""
-    close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
+        return []
+    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=cutoff)
+
+
+def did_you_mean(word: Any, candidates: Iterable[str], *, n: int = 3) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidates, else ``""``."""
+    close = close_matches(word, candidates, n=n)
     return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
 
 

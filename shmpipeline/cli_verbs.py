@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._problems import close_matches
 from .cli_support import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -173,9 +174,7 @@ def _check_synthetic_streams(config: Any, specs: Sequence[Any]) -> None:
     for spec in specs:
         name = spec.stream_name
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(name, known, n=1)
+            close = close_matches(name, known, n=1)
             hint = (
                 f"; did you mean {close[0]!r}?"
                 if close

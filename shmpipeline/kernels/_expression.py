@@ -34,7 +34,6 @@ gives ``inf`` as in NumPy (the hot path sets no error state per frame).
 from __future__ import annotations
 
 import ast
-import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from shmpipeline._problems import close_matches
 from shmpipeline.errors import ConfigValidationError
 
 Number = int | float | complex
@@ -555,7 +555,7 @@ def _shorten(text: str, limit: int = 80) -> str:
 
 
 def _closest(word: str, candidates: Any) -> str | None:
-    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    match = close_matches(word, candidates, n=1)
     return match[0] if match else None
 
 

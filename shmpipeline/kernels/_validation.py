@@ -9,7 +9,6 @@ problem in the same words. Fields are ``input``, ``output``,
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shmpipeline._problems import close_matches
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.errors import ConfigValidationError
 
@@ -44,7 +44,7 @@ def _describe(value: Any) -> str:
 
 def closest(word: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` close matches of ``word`` among ``candidates``."""
-    return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.5)
+    return close_matches(word, candidates, n=n, cutoff=0.5)
 
 
 # --- stream specs ----------------------------------------------------------

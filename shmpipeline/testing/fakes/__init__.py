@@ -41,12 +41,12 @@ measures slopes with the pipeline's centroid convention;
 
 from __future__ import annotations
 
-import difflib
 import numbers
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from shmpipeline._problems import did_you_mean
 from shmpipeline.errors import ScenarioError
 from shmpipeline.testing.fakes.calibration import interaction_matrix, reconstructor
 from shmpipeline.testing.fakes.closed_loop import ClosedLoopOptics
@@ -98,8 +98,7 @@ def build_fake(
         )
     cls = FAKES.get(kind)
     if cls is None:
-        close = difflib.get_close_matches(str(kind), list(FAKES), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(kind), FAKES, n=1)
         raise ScenarioError(
             f"unknown fake kind {kind!r}{hint}; known: {', '.join(sorted(FAKES))}"
         )

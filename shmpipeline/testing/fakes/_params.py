@@ -7,7 +7,6 @@ a typo in a scenario is an error instead of a silently ignored setting.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Mapping
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from shmpipeline._problems import did_you_mean
 from shmpipeline.errors import ScenarioError
 
 
@@ -168,9 +168,7 @@ class Params:
         known = sorted(self.used)
         parts = []
         for key in unknown:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            parts.append(f"{key!r}{hint}")
+            parts.append(f"{key!r}{did_you_mean(str(key), known, n=1)}")
         raise fake_error(
             self.kind,
             f"unknown parameter{'s' if len(unknown) > 1 else ''} "
