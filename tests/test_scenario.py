@@ -573,3 +573,33 @@ def test_sources_feeding_each_others_kernels_are_rejected(tmp_path):
     pipeline["kernels"][1]["auxiliary"] = []  # one direction only: a write order exists
     pipeline["kernels"][1]["kind"] = "cpu.copy"
     assert load_scenario(dump(tmp_path, data, "ok.yaml")).inputs
+
+
+def test_a_cycle_of_three_sources_is_named_with_each_link(tmp_path):
+    """No two sources wait for each other, but a reads b, b reads c and c
+    reads a as auxiliaries of the kernels they trigger: the whole cycle is
+    named, link by link."""
+    names = ("a", "b", "c")
+    pipeline = {
+        "shared_memory": [
+            {"name": n, "shape": [2], "dtype": "float32"}
+            for n in (*names, "oa", "ob", "oc")
+        ],
+        "kernels": [
+            {
+                "name": f"k{n}",
+                "kind": "cpu.elementwise_add",
+                "input": n,
+                "output": f"o{n}",
+                "auxiliary": [names[(i + 1) % 3]],
+            }
+            for i, n in enumerate(names)
+        ],
+    }
+    data = {"pipeline": pipeline, "inputs": {n: {"synthetic": "ramp"} for n in names}}
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(dump(tmp_path, data))
+    message = str(info.value)
+    assert "sources 'a', 'b' and 'c' cannot all be replayed deterministically" in message
+    for source, aux in (("a", "b"), ("b", "c"), ("c", "a")):
+        assert f"kernel 'k{source}' (triggered by {source!r}) reads {aux!r}" in message

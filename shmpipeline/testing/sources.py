@@ -143,23 +143,43 @@ def write_order(config: Any, sources: list[str] | tuple[str, ...]) -> tuple[str,
 
 
 def _conflict(before: dict[str, dict[str, str]], remaining: list[str]) -> str:
-    """Describe one pair of sources that must each be written first."""
-    for first in remaining:
-        for second, reader in before[first].items():
-            if second in remaining:
-                back = before[second].get(first)
-                if back is not None:
-                    return (
-                        f"inputs: sources {first!r} and {second!r} cannot both be "
-                        f"replayed deterministically: kernel {reader!r} (triggered "
-                        f"by {first!r}) reads {second!r} as an auxiliary and kernel "
-                        f"{back!r} (triggered by {second!r}) reads {first!r}; make "
-                        "one of them a static input (constant or file)"
-                    )
-    names = ", ".join(repr(n) for n in remaining)
+    """Name one cycle of sources that must each be written before the next.
+
+    Every source left in ``remaining`` waits for another one still there, so
+    following "must be written after" from any of them closes a cycle; a
+    two-source cycle and a longer one are described the same way.
+    """
+    pending = set(remaining)
+    path = [remaining[0]]
+    while True:
+        current = path[-1]
+        after = min(name for name in before[current] if name in pending)
+        if after in path:
+            cycle = path[path.index(after) :]
+            break
+        path.append(after)
+    links = [
+        (source, cycle[(i + 1) % len(cycle)], before[source][cycle[(i + 1) % len(cycle)]])
+        for i, source in enumerate(cycle)
+    ]
+    if len(cycle) == 2:
+        (first, second, reader), (_, _, back) = links
+        return (
+            f"inputs: sources {first!r} and {second!r} cannot both be "
+            f"replayed deterministically: kernel {reader!r} (triggered "
+            f"by {first!r}) reads {second!r} as an auxiliary and kernel "
+            f"{back!r} (triggered by {second!r}) reads {first!r}; make "
+            "one of them a static input (constant or file)"
+        )
+    names = ", ".join(repr(name) for name in cycle[:-1]) + f" and {cycle[-1]!r}"
+    reads = "; ".join(
+        f"kernel {reader!r} (triggered by {source!r}) reads {aux!r}"
+        for source, aux, reader in links
+    )
     return (
-        f"inputs: sources {names} feed each other's kernels as auxiliaries; no "
-        "write order replays them deterministically; make one of them static"
+        f"inputs: sources {names} cannot all be replayed deterministically, "
+        f"each waits for the next as an auxiliary: {reads}; make one of them "
+        "a static input (constant or file)"
     )
 
 
