@@ -115,9 +115,12 @@ class FrameBenchmarkDriver:
             if handle.frame_id >= k:
                 continue
             deadline = time.monotonic() + self.timeout
-            count = handle.count
-            while handle.frame_id < k:
-                count = handle.wait_new(count, timeout=0.05)
+            while True:
+                try:  # slices, so a failed worker is reported promptly
+                    if handle.wait_for_frame_id(k, _WAIT_SLICE_S) >= k:
+                        break
+                except TimeoutError:
+                    self.check_failed()
                 if time.monotonic() > deadline:
                     self.check_failed()
                     raise BenchmarkError(
