@@ -1,7 +1,9 @@
 """Pipeline manager: builds streams, spawns workers, supervises state.
 
 A coordinator only: streams come from :mod:`shmpipeline.stream`, the worker
-loop lives in :mod:`shmpipeline.runtime`, CPU placement in
+processes (own or pooled), their events and failures are kept by
+:mod:`shmpipeline.supervision`, the worker loop lives in
+:mod:`shmpipeline.runtime`, CPU placement in
 :mod:`shmpipeline.placement`, event records in :mod:`shmpipeline.events`,
 shared counters in :mod:`shmpipeline.control`, the state machine in
 :mod:`shmpipeline.state`.
@@ -9,35 +11,30 @@ shared counters in :mod:`shmpipeline.control`, the state machine in
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
-import queue as queue_module
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shmpipeline import events
 from shmpipeline.config import PipelineConfig
-from shmpipeline.control import PAUSE, RUN, STOP, ControlBlock
+from shmpipeline.control import PAUSE, RUN
 from shmpipeline.endpoint_runtime import EndpointSet
-from shmpipeline.errors import (
-    ConfigValidationError,
-    StateTransitionError,
-    StreamError,
-    WorkerProcessError,
-)
+from shmpipeline.errors import ConfigValidationError, StateTransitionError
 from shmpipeline.graph import PipelineGraph, validate_pipeline_config
 from shmpipeline.lifeline import ParentInfo
 from shmpipeline.placement import RoundRobinPlacement
-from shmpipeline.runtime import WorkerSpec, worker_main
+from shmpipeline.runtime import WorkerSpec
 from shmpipeline.scheduling import as_placement_policy
 from shmpipeline.state import PipelineState, check_transition
 from shmpipeline.stream.wait_policy import shared_cpu_wait_policy
 from shmpipeline.stream_setup import open_for_build, resource_spec, write_initial
+from shmpipeline.supervision import PAUSE_ACK_TIMEOUT, WorkerSupervisor, wake_waiters
 
 if TYPE_CHECKING:
     from shmpipeline.placement import PlacementPolicy
@@ -52,23 +49,6 @@ log = logging.getLogger("shmpipeline.manager")
 START_TIMEOUT = 60.0
 #: modules a forkserver imports once, so forked workers start warm
 _FORKSERVER_PRELOAD = ("numpy", "shmpipeline.runtime", "shmpipeline.registry", "shmpipeline.stream")
-#: how long pause() waits for every worker to acknowledge
-PAUSE_ACK_TIMEOUT = 2.0
-
-
-@dataclass
-class _Worker:
-    """The manager's record of one worker process."""
-
-    kernel: str
-    kind: str
-    process: Any
-    control: ControlBlock
-    cpu: int | None
-    started: bool = False
-    failed: bool = False
-    #: the pool worker running this kernel (None: a process of its own)
-    pooled: Any = None
 
 
 def _load_config(config: Any) -> PipelineConfig:
@@ -152,7 +132,6 @@ class PipelineManager:
         self._wait_policies = _kernel_wait_policies(self._config, wait_policy)
         self._via_server = spawn_method == "forkserver"
         self._pool = workers
-        self._lease: Any = None  # the pool workers of the current run
         self._registry = registry if registry is not None else get_default_registry()
         self._context = mp.get_context(spawn_method)
         if spawn_method == "forkserver":
@@ -163,12 +142,10 @@ class PipelineManager:
         self._graph: PipelineGraph | None = None
         self._streams: dict[str, Any] = {}
         self._owned: list[str] = []
-        self._workers: dict[str, _Worker] = {}
-        self._specs: dict[str, WorkerSpec] = {}  # of the current run, for restart()
-        self._processes: list = []
-        self._queue: Any = None
-        self._events: list[dict[str, Any]] = []
-        self._failures: list[dict[str, Any]] = []
+        # the kick holds the stream table, not the manager: no reference cycle
+        self._supervisor = WorkerSupervisor(
+            self._context, workers, functools.partial(wake_waiters, self._streams)
+        )
         self._synthetic: dict[str, Any] = {}
         self._lockstep = False
         self._namespace = (
@@ -176,7 +153,7 @@ class PipelineManager:
             else os.environ.get("SHMPIPELINE_NAMESPACE") or None
         )
         self._finalizer = weakref.finalize(
-            self, _emergency_cleanup, self._processes, self._streams, self._owned
+            self, _emergency_cleanup, self._supervisor.processes, self._streams, self._owned
         )
 
     # -- properties -------------------------------------------------------------
@@ -202,12 +179,12 @@ class PipelineManager:
     @property
     def failures(self) -> tuple[dict[str, Any], ...]:
         """Return recorded worker failures."""
-        return tuple(self._failures)
+        return tuple(self._supervisor.failures)
 
     @property
     def events(self) -> tuple[dict[str, Any], ...]:
         """Return all events received from worker processes so far."""
-        return tuple(self._events)
+        return tuple(self._supervisor.events)
 
     @property
     def lockstep(self) -> bool:
@@ -250,25 +227,20 @@ class PipelineManager:
     def start(self) -> None:
         """Start one worker process per kernel (the pipeline must be built)."""
         target = check_transition(self._state, "start")
-        lease = None if self._pool is None else self._pool.lease(len(self._config.kernels))
-        self._lease = lease
-        self._queue = lease if lease is not None else self._context.Queue()
         cpus = self._placement(self._config.kernels)
-        sync = self._aux_sync() if self._lockstep else {}
+        sync = self.graph.lockstep_lags() if self._lockstep else {}
         shared = {
             name: resource_spec(spec)
             for name, spec in self._config.shared_memory_by_name.items()
         }
         base_dir = self._base_dir or getattr(self._config, "base_dir", None)
         # pool workers watch the pool's process from their own start
-        parent = None if lease else ParentInfo.current(via_server=self._via_server)
-        self._workers.clear()
-        self._processes.clear()
-        specs = {}
-        for index, (kernel, cpu) in enumerate(zip(self._config.kernels, cpus, strict=True)):
-            pooled = lease.workers[index] if lease else None
-            control = pooled.control if pooled else ControlBlock.allocate(self._context)
-            spec = WorkerSpec(
+        parent = (
+            None if self._pool is not None
+            else ParentInfo.current(via_server=self._via_server)
+        )
+        specs = {
+            kernel.name: WorkerSpec(
                 kernel=kernel,
                 shared_memory=shared,
                 registry=self._registry,
@@ -281,104 +253,38 @@ class PipelineManager:
                 wait_policy=self._wait_policies.get(kernel.name)
                 or shared_cpu_wait_policy(cpu, cpus),
             )
-            specs[kernel.name] = spec
-            process = pooled.process if pooled else self._context.Process(
-                target=worker_main,
-                args=(spec, control, self._queue),
-                name=f"shmpipeline:{kernel.name}",
-                daemon=True,
-            )
-            self._workers[kernel.name] = _Worker(
-                kernel.name, kernel.kind, process, control, cpu, pooled=pooled
-            )
-            self._processes.append(process)
-        for worker in self._workers.values():
-            if worker.pooled is None:
-                worker.process.start()
-            else:
-                try:
-                    lease.run(worker.pooled, specs[worker.kernel])
-                except WorkerProcessError as error:  # died while idle
-                    self._record_failure(
-                        {
-                            **events.died(worker.kernel, worker.process.pid, None),
-                            "message": str(error),
-                        }
-                    )
-        self._specs = specs
+            for kernel, cpu in zip(self._config.kernels, cpus, strict=True)
+        }
+        self._supervisor.start(specs, {k.name: k.kind for k in self._config.kernels})
         self._state = target
-        self._await_started()
-        if not self._failures and (self._config.sources or self._config.sinks):
+        self._supervisor.await_started(self._start_timeout)
+        self._failed_if_running()
+        failures = self._supervisor.failures
+        if not failures and (self._config.sources or self._config.sinks):
             try:
                 self._endpoints = EndpointSet.start(
                     self._config, self._registry, self._streams, base_dir, shared
                 )
             except Exception as error:
                 self._record_failure(events.failed("endpoints", "init", error))
-        if self._failures:
+        if failures:
             self.stop(timeout=1.0)
             self._state = PipelineState.FAILED
-            raise events.to_exception(self._failures[0])
-
-    def _await_started(self) -> None:
-        deadline = time.monotonic() + self._start_timeout
-        waiting = set(self._workers)
-        while waiting and time.monotonic() < deadline:
-            self._drain(timeout=0.05)
-            waiting = {
-                n for n, w in self._workers.items() if not (w.started or w.failed)
-            }
-            self._check_processes()
-            if self._failures:
-                return
-        if waiting:
-            for name in sorted(waiting):
-                self._record_failure(
-                    {
-                        **events.died(name, self._workers[name].process.pid, None),
-                        "message": "worker did not start within "
-                        f"{self._start_timeout:g} s",
-                    }
-                )
+            raise events.to_exception(failures[0])
 
     def pause(self) -> None:
         """Pause all workers without tearing down the built pipeline."""
         target = check_transition(self._state, "pause")
         self._endpoints.pause.set()
-        self._command(PAUSE)
+        self._supervisor.command(PAUSE)
         self._state = target
 
     def resume(self) -> None:
         """Resume work after a pause."""
         target = check_transition(self._state, "resume")
-        self._command(RUN)
+        self._supervisor.command(RUN)
         self._endpoints.pause.clear()
         self._state = target
-
-    def _command(self, command: float) -> None:
-        for worker in self._workers.values():
-            worker.control.command = command
-        self._kick()
-        if command == STOP:
-            return
-        deadline = time.monotonic() + PAUSE_ACK_TIMEOUT
-        for worker in self._workers.values():
-            while (
-                worker.control.ack != command
-                and worker.process.is_alive()
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.0005)
-
-    def _kick(self) -> None:
-        """Wake every blocked worker so it re-reads its command now."""
-        for handle in self._streams.values():
-            wake = getattr(handle, "wake_waiters", None)
-            if wake is not None:
-                try:
-                    wake()
-                except (StreamError, OSError, ValueError):
-                    continue  # a handle closed under us has no waiter to wake
 
     def stop(self, *, timeout: float = 5.0, force: bool = False) -> None:
         """Stop worker processes but keep shared-memory resources built."""
@@ -386,42 +292,8 @@ class PipelineManager:
         self._endpoints.stop(timeout=0.0 if force else max(timeout, 0.0))
         for failure in self._endpoints.take_failures():
             self._record_failure(failure)
-        for worker in self._workers.values():
-            worker.control.command = STOP
-        self._kick()
-        deadline = time.monotonic() + (0.0 if force else max(timeout, 0.0))
-        for worker in self._workers.values():
-            self._join(worker, max(deadline - time.monotonic(), 0.0))
-        stragglers = [w for w in self._workers.values() if self._running(w)]
-        for worker in stragglers:
-            # shutdown(force=True) asked for this: not worth a warning then
-            log.log(
-                logging.DEBUG if force else logging.WARNING,
-                "worker %r did not stop in time; terminating", worker.kernel,
-            )
-            worker.process.terminate()
-        for worker in stragglers:
-            worker.process.join(0.5)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join(1.0)
-        self._drain(timeout=0.0)
-        self._close_queue()  # a pool lease gives its workers back here
-        if self._pool is not None:
-            self._processes.clear()  # the pool's now, not ours to clean up
+        self._supervisor.stop(0.0 if force else max(timeout, 0.0), force=force)
         self._state = target
-
-    def _join(self, worker: _Worker, timeout: float) -> None:
-        """Wait up to ``timeout`` s for a worker's kernel loop to end."""
-        if worker.pooled is None:
-            worker.process.join(timeout)
-        else:
-            self._lease.wait_done(worker.pooled, timeout)
-
-    def _running(self, worker: _Worker) -> bool:
-        if worker.pooled is None:
-            return worker.process.is_alive()
-        return self._lease.running(worker.pooled)
 
     def shutdown(
         self, *, unlink: bool = True, force: bool = False, unlink_external: bool = False
@@ -455,12 +327,6 @@ class PipelineManager:
         self._owned.clear()
         self._external.clear()
 
-    def _close_queue(self) -> None:
-        if self._queue is not None:
-            self._queue.close()
-            self._queue.join_thread()
-            self._queue = None
-
     def __enter__(self) -> PipelineManager:
         return self
 
@@ -468,57 +334,26 @@ class PipelineManager:
         self.shutdown(force=exc_type is not None)
 
     # -- events and status ----------------------------------------------------------
-    def _drain(self, timeout: float = 0.0) -> list[dict[str, Any]]:
-        received: list[dict[str, Any]] = []
-        if self._queue is None:
-            return received
-        block = timeout > 0
-        while True:
-            try:
-                event = self._queue.get(block, timeout) if block else self._queue.get_nowait()
-            except (queue_module.Empty, OSError, ValueError, EOFError):
-                break
-            block = False
-            received.append(event)
-            self._events.append(event)
-            worker = self._workers.get(event.get("kernel"))
-            if event["type"] == "started" and worker is not None:
-                worker.started = True
-            elif event["type"] == "failed":
-                self._record_failure(event)
-        return received
+    def _running_or_paused(self) -> bool:
+        return self._state in (PipelineState.RUNNING, PipelineState.PAUSED)
 
-    def _record_failure(self, event: dict[str, Any]) -> None:
-        worker = self._workers.get(event.get("kernel"))
-        if worker is not None:
-            if worker.failed:
-                return
-            worker.failed = True
-        if event not in self._events:
-            self._events.append(event)
-        self._failures.append(event)
-        if self._state in (PipelineState.RUNNING, PipelineState.PAUSED):
+    def _failed_if_running(self) -> None:
+        """A failure recorded while running or paused fails the pipeline."""
+        if self._supervisor.failures and self._running_or_paused():
             self._state = PipelineState.FAILED
 
-    def _check_processes(self) -> None:
-        """Report workers that died without saying why (signal, crash)."""
-        if self._state not in (PipelineState.RUNNING, PipelineState.PAUSED):
-            return
-        for worker in self._workers.values():
-            if worker.failed or worker.process.is_alive():
-                continue
-            if worker.process.exitcode is None:
-                continue
-            self._drain(timeout=0.05)  # its own failure report may be in flight
-            if not worker.failed:
-                self._record_failure(
-                    events.died(worker.kernel, worker.process.pid, worker.process.exitcode)
-                )
+    def _record_failure(self, event: dict[str, Any]) -> None:
+        self._supervisor.record_failure(event)
+        self._failed_if_running()
 
     def poll_events(self) -> list[dict[str, Any]]:
         """Drain worker events and update manager failure state."""
-        received = self._drain()
-        self._check_processes()
+        received = self._supervisor.drain()
+        self._failed_if_running()
+        if self._running_or_paused():
+            # workers that died without saying why (signal, crash)
+            self._supervisor.check_processes()
+            self._failed_if_running()
         for failure in self._endpoints.take_failures():
             self._record_failure(failure)
             received.append(failure)
@@ -526,26 +361,14 @@ class PipelineManager:
 
     def raise_if_failed(self) -> None:
         """Raise the first worker failure, if any has been recorded."""
-        if self._failures:
-            raise events.to_exception(self._failures[0])
+        if self._supervisor.failures:
+            raise events.to_exception(self._supervisor.failures[0])
 
     def status(self, *, poll: bool = True) -> dict[str, Any]:
         """Return a JSON-friendly snapshot of state, workers, and failures."""
         if poll:
             self.poll_events()
-        workers = {}
-        for name, worker in self._workers.items():
-            process = worker.process
-            workers[name] = {
-                "name": name,
-                "kind": worker.kind,
-                "pid": process.pid,
-                "alive": process.is_alive(),
-                "cpu": worker.cpu,
-                "exitcode": process.exitcode,
-                "failed": worker.failed,
-                **worker.control.stats(),
-            }
+        workers = self._supervisor.worker_status()
         streams = {
             name: {
                 "shape": list(handle.shape),
@@ -563,7 +386,7 @@ class PipelineManager:
             # the published key: per-worker figures (the same dicts)
             "metrics": workers,
             "streams": streams,
-            "failures": [dict(f) for f in self._failures],
+            "failures": [dict(f) for f in self._supervisor.failures],
             "synthetic_inputs": self.synthetic_input_status(),
             "sources": self.source_status(),
             "sinks": self.sink_status(),
@@ -587,53 +410,36 @@ class PipelineManager:
                 f"cannot restart a pipeline in state {self._state.value!r} "
                 "(allowed from: running, paused, failed)"
             )
-        dead = [w for w in self._workers.values() if not self._running(w)]
-        if not self._failures and not dead:
+        supervisor = self._supervisor
+        dead = [w for w in supervisor.records.values() if not supervisor.running(w)]
+        if not supervisor.failures and not dead:
             return
         saved = self._start_timeout
         if timeout is not None:
             self._start_timeout = float(timeout)
-        names = {w.kernel for w in dead} | {f.get("kernel") for f in self._failures}
+        names = {w.kernel for w in dead} | {f.get("kernel") for f in supervisor.failures}
         try:
-            if self._pool is None and names < set(self._workers):
+            if self._pool is None and names < set(supervisor.records):
                 self._restart_workers(names)
             else:
                 self.stop(timeout=1.0)
-                self._failures.clear()
+                supervisor.failures.clear()
                 self.start()
         finally:
             self._start_timeout = saved
 
     def _restart_workers(self, names: set[str]) -> None:
         """Replace the named workers' processes, leaving the others running."""
-        paused = self._state is PipelineState.PAUSED
-        for name in names:
-            old = self._workers[name]
-            old.control.command = STOP
-            self._kick()
-            old.process.join(1.0)
-            if old.process.is_alive():
-                old.process.kill()
-                old.process.join(1.0)
-            if old.process in self._processes:
-                self._processes.remove(old.process)
-            control = ControlBlock.allocate(self._context)
-            if paused:
-                control.command = PAUSE
-            process = self._context.Process(
-                target=worker_main,
-                args=(self._specs[name], control, self._queue),
-                name=f"shmpipeline:{name}",
-                daemon=True,
-            )
-            self._workers[name] = _Worker(name, old.kind, process, control, old.cpu)
-            self._processes.append(process)
-            process.start()
-        self._failures = [f for f in self._failures if f.get("kernel") not in names]
-        self._await_started()
-        if self._failures:
+        self._supervisor.restart(
+            names,
+            paused=self._state is PipelineState.PAUSED,
+            timeout=self._start_timeout,
+            detect_deaths=self._running_or_paused(),
+        )
+        self._failed_if_running()
+        if self._supervisor.failures:
             self._state = PipelineState.FAILED
-            raise events.to_exception(self._failures[0])
+            raise events.to_exception(self._supervisor.failures[0])
         if self._state is PipelineState.FAILED:
             self._state = PipelineState.RUNNING
 
@@ -723,24 +529,6 @@ class PipelineManager:
         """Return status snapshots for active synthetic input writers."""
         return {name: c.snapshot() for name, c in self._synthetic.items()}
 
-    # -- lockstep -------------------------------------------------------------------
-    def _aux_sync(self) -> dict[str, list[tuple[str, int]]]:
-        """Per kernel: (alias, lag) for each auxiliary produced in the pipeline;
-        lag 1 when the producer is downstream of the kernel (feedback loop)."""
-        graph = self.graph
-        result: dict[str, list[tuple[str, int]]] = {}
-        for kernel in self._config.kernels:
-            reachable = _reachable(graph, kernel.name)
-            entries = []
-            for binding in kernel.auxiliary:
-                producers = graph.producers(binding.name)
-                if not producers:
-                    continue
-                lag = 1 if producers[0] in reachable or producers[0] == kernel.name else 0
-                entries.append((binding.alias, lag))
-            result[kernel.name] = entries
-        return result
-
 
 def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str, str]:
     """Kernel name -> policy text, validated now (one line naming the kernel)."""
@@ -764,17 +552,4 @@ def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str,
     }
 
 
-def _reachable(graph: PipelineGraph, start: str) -> set[str]:
-    """Kernels reachable from ``start`` through its output, any role."""
-    seen: set[str] = set()
-    todo = list(graph.downstream_kernels(start))
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo.extend(graph.downstream_kernels(name))
-    return seen
-
-
-__all__ = ["PipelineManager"]
+__all__ = ["PAUSE_ACK_TIMEOUT", "PipelineManager"]
