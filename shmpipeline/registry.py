@@ -14,16 +14,17 @@ them, or a callable returning either; plugins are imported only when a kind
 is not found among the built-ins, or when :meth:`KernelRegistry.kinds` is
 called. A plugin that fails to import is reported (a ``RuntimeWarning`` and
 :attr:`KernelRegistry.plugin_errors`), never crashes the registry.
+
+The built-in kind table, the loaders and the entry-point discovery live in
+:mod:`shmpipeline.kernel_loading` (``BUILTIN_KERNELS``,
+``builtin_lazy_kernels`` and ``discover_entry_points`` are re-exported here);
+this module holds the lookup, the suggestions for unknown kinds, plugin
+loading on demand, registration and validation.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
-import importlib
-import importlib.metadata
-import importlib.util
-import inspect
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -38,143 +39,15 @@ from shmpipeline.endpoint_registry import (
 )
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.kernel import Kernel, KernelContext
+from shmpipeline.kernel_loading import (
+    BUILTIN_KERNELS,
+    ENTRY_POINT_GROUP,
+    builtin_lazy_kernels,
+    check_kernel_class,
+    discover_entry_points,
+    entry_point_label,
+)
 from shmpipeline.kernels._validation import spec_map
-
-#: entry-point group third-party kernels are discovered from
-ENTRY_POINT_GROUP = "shmpipeline.kernels"
-
-#: built-in kind suffix -> (module under kernels/cpu and kernels/gpu, class stem)
-BUILTIN_KERNELS: dict[str, tuple[str, str]] = {
-    "copy": ("copy", "Copy"),
-    "scale": ("scale", "Scale"),
-    "add_constant": ("add_constant", "AddConstant"),
-    "scale_offset": ("scale_offset", "ScaleOffset"),
-    "elementwise_add": ("elementwise_add", "ElementwiseAdd"),
-    "elementwise_subtract": ("elementwise_subtract", "ElementwiseSubtract"),
-    "elementwise_multiply": ("elementwise_multiply", "ElementwiseMultiply"),
-    "elementwise_divide": ("elementwise_divide", "ElementwiseDivide"),
-    "flatten": ("flatten", "Flatten"),
-    "reduce": ("reduce", "Reduce"),
-    "affine_transform": ("affine_transform", "AffineTransform"),
-    "leaky_integrator": ("leaky_integrator", "LeakyIntegrator"),
-    "custom_operation": ("custom_operation", "CustomOperation"),
-    "spot_centroid": ("spot_centroid", "SpotCentroid"),
-    "shack_hartmann_centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
-    # published alias of shack_hartmann_centroid
-    "centroid": ("shack_hartmann_centroid", "ShackHartmannCentroid"),
-    "raise_error": ("raise_error", "RaiseError"),
-    "concatenate": ("concatenate", "Concatenate"),
-    "tip_tilt_controller": ("tip_tilt_controller", "TipTiltController"),
-    "tomographic_controller": ("tomographic_controller", "TomographicController"),
-}
-
-_GPU_HINT = "install the GPU extra: pip install 'shmpipeline[gpu]'"
-
-
-# --- built-in loaders ----------------------------------------------------------
-
-
-def _load_cpu_kernel(kind: str, module: str, class_name: str) -> type[Kernel]:
-    """Import one built-in CPU kernel class."""
-    mod = importlib.import_module(f"shmpipeline.kernels.cpu.{module}")
-    return getattr(mod, class_name)
-
-
-def _load_gpu_kernel(kind: str, module: str, class_name: str) -> type[Kernel]:
-    """Import one built-in GPU kernel class (and torch with it)."""
-    if importlib.util.find_spec("torch") is None:
-        raise ConfigValidationError(
-            f"kernel kind {kind!r} needs PyTorch, which is not installed; {_GPU_HINT}"
-        )
-    name = f"shmpipeline.kernels.gpu.{module}"
-    try:
-        mod = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or ""
-        if missing == "torch" or missing.startswith("torch."):
-            raise ConfigValidationError(
-                f"kernel kind {kind!r} needs PyTorch, which is not installed; {_GPU_HINT}"
-            ) from None
-        if missing and name.startswith(missing):
-            raise ConfigValidationError(
-                f"kernel kind {kind!r} is not available: module {name} is missing "
-                f"from this installation; {_GPU_HINT}"
-            ) from None
-        raise ConfigValidationError(
-            f"kernel kind {kind!r} failed to load: {type(exc).__name__}: {exc}"
-        ) from exc
-    kernel_cls = getattr(mod, class_name, None)
-    if kernel_cls is None:
-        raise ConfigValidationError(
-            f"kernel kind {kind!r} is not available: {name} defines no {class_name}"
-        )
-    return kernel_cls
-
-
-def builtin_lazy_kernels() -> dict[str, Callable[[], type[Kernel]]]:
-    """Return lazy loaders for every built-in ``cpu.*`` and ``gpu.*`` kind."""
-    loaders: dict[str, Callable[[], type[Kernel]]] = {}
-    for suffix, (module, stem) in BUILTIN_KERNELS.items():
-        loaders[f"cpu.{suffix}"] = functools.partial(
-            _load_cpu_kernel, f"cpu.{suffix}", module, f"{stem}CpuKernel"
-        )
-        loaders[f"gpu.{suffix}"] = functools.partial(
-            _load_gpu_kernel, f"gpu.{suffix}", module, f"{stem}GpuKernel"
-        )
-    return loaders
-
-
-# --- entry points ----------------------------------------------------------------
-
-
-def discover_entry_points(group: str = ENTRY_POINT_GROUP) -> list[Any]:
-    """Return the installed entry points of ``group`` (none imported)."""
-    try:
-        found = importlib.metadata.entry_points(group=group)
-    except Exception as exc:  # broken metadata must not break the registry
-        warnings.warn(
-            f"could not read entry points of group {group!r}: {exc}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return []
-    unique: dict[tuple[str, str], Any] = {}
-    for entry_point in found:
-        unique.setdefault((entry_point.name, entry_point.value), entry_point)
-    return list(unique.values())
-
-
-def _entry_point_label(entry_point: Any) -> str:
-    label = f"entry point '{entry_point.name} = {entry_point.value}'"
-    dist = getattr(entry_point, "dist", None)
-    if dist is not None:
-        try:
-            label += f" of {dist.metadata['Name']} {dist.version}"
-        except (KeyError, AttributeError, TypeError, OSError):
-            pass  # unreadable distribution metadata: the label goes without it
-    return label
-
-
-def _check_kernel_class(kernel_cls: Any) -> str:
-    """Return the kind of a registrable kernel class, else raise."""
-    if not isinstance(kernel_cls, type) or not issubclass(kernel_cls, Kernel):
-        raise TypeError(f"expected a Kernel subclass, got {kernel_cls!r}")
-    kind = getattr(kernel_cls, "kind", None)
-    if not isinstance(kind, str) or not kind.strip() or kind != kind.strip():
-        raise ValueError(
-            f"{kernel_cls.__name__}.kind must be a non-empty string, got {kind!r}"
-        )
-    if inspect.isabstract(kernel_cls):
-        missing = ", ".join(sorted(kernel_cls.__abstractmethods__))
-        raise TypeError(
-            f"{kernel_cls.__name__} is abstract (does not implement {missing})"
-        )
-    if getattr(kernel_cls, "storage", None) not in ("cpu", "gpu"):
-        raise ValueError(
-            f"{kernel_cls.__name__}.storage must be 'cpu' or 'gpu', "
-            f"got {getattr(kernel_cls, 'storage', None)!r}"
-        )
-    return kind
 
 
 def _closest_kinds(kind: str, known: Iterable[str], n: int = 4) -> list[str]:
@@ -221,7 +94,7 @@ class KernelRegistry:
         )
         self._kernels: dict[str, type[Kernel]] = {}
         for kind, kernel_cls in dict(kernels).items():
-            _check_kernel_class(kernel_cls)
+            check_kernel_class(kernel_cls)
             self._kernels[str(kind)] = kernel_cls
         self._lazy: dict[str, Callable[[], type[Kernel]]] = dict(lazy_kernels or {})
         # loaders of the lazy kinds loaded since, so a pickled registry (sent
@@ -281,7 +154,7 @@ class KernelRegistry:
                 f"kernel kind {kind!r} failed to load: {type(exc).__name__}: {exc}"
             ) from exc
         try:
-            _check_kernel_class(kernel_cls)
+            check_kernel_class(kernel_cls)
         except (TypeError, ValueError) as exc:
             raise ConfigValidationError(
                 f"kernel kind {kind!r} is unusable: {exc}"
@@ -329,7 +202,7 @@ class KernelRegistry:
     def _load_plugin(self, entry_point: Any) -> None:
         if entry_point in self._pending_plugins:
             self._pending_plugins.remove(entry_point)
-        label = _entry_point_label(entry_point)
+        label = entry_point_label(entry_point)
         try:
             loaded = entry_point.load()
             if callable(loaded) and not isinstance(loaded, type):
@@ -340,7 +213,7 @@ class KernelRegistry:
         classes = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
         for kernel_cls in classes:
             try:
-                kind = _check_kernel_class(kernel_cls)
+                kind = check_kernel_class(kernel_cls)
             except (TypeError, ValueError) as exc:
                 self._plugin_error(f"{label}: {exc}")
                 continue
@@ -366,7 +239,7 @@ class KernelRegistry:
         Raises ``ValueError`` when the kind exists and ``replace`` is false,
         ``TypeError`` when ``kernel_cls`` is not a concrete Kernel subclass.
         """
-        kind = _check_kernel_class(kernel_cls)
+        kind = check_kernel_class(kernel_cls)
         if not replace and (kind in self._kernels or kind in self._lazy):
             raise ValueError(
                 f"kernel kind {kind!r} is already registered; pass replace=True to override"
@@ -613,9 +486,12 @@ def get_default_registry() -> KernelRegistry:
 
 
 __all__ = [
+    "BUILTIN_KERNELS",
     "ENTRY_POINT_GROUP",
     "SINK_ENTRY_POINT_GROUP",
     "SOURCE_ENTRY_POINT_GROUP",
     "KernelRegistry",
+    "builtin_lazy_kernels",
+    "discover_entry_points",
     "get_default_registry",
 ]

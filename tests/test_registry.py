@@ -18,6 +18,7 @@ from _kernel_support import kconf, run, spec, specs
 import shmpipeline.registry as registry_module
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.kernel import Kernel, KernelContext
+from shmpipeline.kernel_loading import load_gpu_kernel
 from shmpipeline.kernels import cpu
 from shmpipeline.registry import KernelRegistry, get_default_registry
 
@@ -119,7 +120,7 @@ def test_gpu_kind_without_torch_says_how_to_install(monkeypatch):
 def test_gpu_loader_reports_a_missing_module():
     pytest.importorskip("torch", reason="without torch the install hint comes first")
     with pytest.raises(ConfigValidationError, match="missing from this installation"):
-        registry_module._load_gpu_kernel(
+        load_gpu_kernel(
             "gpu.nothing", "no_such_module_xyz", "NothingGpuKernel"
         )
 
