@@ -10,6 +10,11 @@ plain constructors do not validate (they are for code that already holds
 valid values, e.g. tests of one kernel). Rules across kernels (one producer
 per stream) belong to the graph layer (:mod:`shmpipeline.graph`).
 
+The source and sink models live in :mod:`shmpipeline.endpoint_config`, the
+auxiliary bindings every node shares in :mod:`shmpipeline.bindings`; this
+module re-exports them, so ``shmpipeline.config`` stays the one place to
+import every model from.
+
 Every problem is a :class:`~shmpipeline.errors.ConfigValidationError` whose
 message names the entry and the field::
 
@@ -61,12 +66,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any
 
 import numpy as np
 
 from shmpipeline._problems import Problems, show
 from shmpipeline._yaml import load_yaml_file, plain
+from shmpipeline.bindings import AuxiliaryAccess, AuxiliaryBinding
+from shmpipeline.endpoint_config import SinkConfig, SourceConfig
 from shmpipeline.errors import ConfigValidationError
 
 __all__ = [
@@ -187,14 +194,6 @@ class SharedMemoryConfig:
         return out
 
 
-@dataclass(frozen=True)
-class AuxiliaryBinding:
-    """Bind one kernel-local auxiliary alias to a shared-memory stream."""
-
-    alias: str
-    name: str
-
-
 #: default sleep between trigger polls of a multi-input kernel (seconds)
 DEFAULT_POLL_INTERVAL = 1e-5
 
@@ -230,37 +229,8 @@ class SynchronizationConfig:
         return out
 
 
-class _AuxiliaryAccess:
-    """The auxiliary-binding views every node config (kernel, source, sink)
-    offers over its ``auxiliary`` tuple."""
-
-    auxiliary: tuple[AuxiliaryBinding, ...]
-
-    @property
-    def auxiliary_names(self) -> tuple[str, ...]:
-        """Return auxiliary shared-memory names in config order."""
-        return tuple(b.name for b in self.auxiliary)
-
-    @property
-    def auxiliary_aliases(self) -> tuple[str, ...]:
-        """Return auxiliary aliases in config order."""
-        return tuple(b.alias for b in self.auxiliary)
-
-    @property
-    def auxiliary_by_alias(self) -> dict[str, str]:
-        """Return auxiliary bindings keyed by expression alias."""
-        return {b.alias: b.name for b in self.auxiliary}
-
-    def auxiliary_to_raw(self) -> list[str] | dict[str, str]:
-        """The YAML form: a list of names when every alias equals its stream
-        name, else an ``{alias: stream}`` mapping."""
-        if all(b.alias == b.name for b in self.auxiliary):
-            return [b.name for b in self.auxiliary]
-        return {b.alias: b.name for b in self.auxiliary}
-
-
 @dataclass(frozen=True)
-class KernelConfig(_AuxiliaryAccess):
+class KernelConfig(AuxiliaryAccess):
     """Configuration for one compute kernel in the pipeline.
 
     Each kernel consumes one trigger input stream, may read zero or more
@@ -373,107 +343,6 @@ class KernelConfig(_AuxiliaryAccess):
             out["synchronization"] = self.synchronization.to_dict()
         if self.propagate_frame_id:
             out["propagate_frame_id"] = True
-        return out
-
-
-@dataclass(frozen=True)
-class _EndpointBindings(_AuxiliaryAccess):
-    """What the source and sink configs share: the name, kind, stream,
-    auxiliary bindings and parameters, and their rendering."""
-
-    name: str
-    kind: str
-    stream: str
-    auxiliary: tuple[AuxiliaryBinding, ...] = field(default_factory=tuple)
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    #: the entry's section, as the parser names it ("source" / "sink")
-    section: ClassVar[str] = ""
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Self:
-        """Build a validated configuration from a mapping."""
-        from shmpipeline._config_parse import endpoint_from_dict
-
-        return endpoint_from_dict(raw, cls.section)  # type: ignore[return-value]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain mapping that ``from_dict`` reads back."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
-        out.update(self._stream_fields())
-        if self.auxiliary:
-            out["auxiliary"] = self.auxiliary_to_raw()
-        if self.parameters:
-            out["parameters"] = plain(self.parameters)
-        out.update(self._timing_fields())
-        return out
-
-    def _stream_fields(self) -> dict[str, Any]:
-        return {"stream": self.stream}
-
-    def _timing_fields(self) -> dict[str, Any]:
-        return {}
-
-
-@dataclass(frozen=True)
-class SourceConfig(_EndpointBindings):
-    """One manager-owned source plugin: writes ``stream`` (or every stream of
-    ``streams``, one coordinated generation at a time) from a manager thread.
-    """
-
-    poll_interval: float = 0.01
-    read_timeout: float | None = None
-    streams: tuple[str, ...] = field(default_factory=tuple)
-
-    section: ClassVar[str] = "source"
-
-    @property
-    def output_streams(self) -> tuple[str, ...]:
-        """Every stream this source publishes, in declaration order."""
-        return self.streams if self.streams else (self.stream,)
-
-    def _stream_fields(self) -> dict[str, Any]:
-        if len(self.output_streams) > 1:
-            return {"streams": list(self.output_streams)}
-        return {"stream": self.stream}
-
-    def _timing_fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"poll_interval": self.poll_interval}
-        if self.read_timeout is not None:
-            out["read_timeout"] = self.read_timeout
-        return out
-
-
-@dataclass(frozen=True)
-class SinkConfig(_EndpointBindings):
-    """One manager-owned sink plugin: consumes ``stream`` in a manager thread;
-    a stateful sink may publish ``outputs``."""
-
-    read_timeout: float = 1.0
-    pause_sleep: float = 0.01
-    consume_timeout: float | None = None
-    outputs: tuple[str, ...] = field(default_factory=tuple)
-
-    section: ClassVar[str] = "sink"
-
-    @property
-    def output_streams(self) -> tuple[str, ...]:
-        """Streams this stateful sink may publish."""
-        return self.outputs
-
-    def _stream_fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"stream": self.stream}
-        if self.outputs:
-            out["outputs"] = list(self.outputs)
-        return out
-
-    def _timing_fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "read_timeout": self.read_timeout,
-            "pause_sleep": self.pause_sleep,
-        }
-        if self.consume_timeout is not None:
-            out["consume_timeout"] = self.consume_timeout
         return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shmpipeline import graph as graph_module
+from shmpipeline import pipeline_validation as validation_module
 from shmpipeline._problems import show
 from shmpipeline._yaml import MAX_ALIAS_EXPANSION, LineDict, LineList, parse_yaml_text
 from shmpipeline.config import PipelineConfig, SharedMemoryConfig
@@ -153,7 +153,7 @@ def test_validated_config_is_not_parsed_again(monkeypatch):
     def fail(raw):
         raise AssertionError("a validated config was re-parsed")
 
-    monkeypatch.setattr(graph_module, "parse_pipeline_checked", fail)
+    monkeypatch.setattr(validation_module, "parse_pipeline_checked", fail)
     assert validate_pipeline_config(config) == []
 
 
