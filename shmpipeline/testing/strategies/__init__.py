@@ -7,10 +7,13 @@ module generates all four. Importing it imports :mod:`hypothesis` (install
 ``shmpipeline[test]``); ``import shmpipeline.testing`` alone does not.
 
 The package is a face over family modules: ``_streams`` (stream specs),
-``_slots`` (the builder protocol), ``_kernels`` (built-in builders,
-:func:`kernel_configs`),
-``_expressions`` (custom_operation expression trees), ``_pipelines`` (valid DAGs),
-``_raw`` (YAML-form mappings) and ``_invalid`` (one-defect pipelines).
+``_slots`` (the builder protocol), ``_builders`` (the built-in builder table
+and the draws builders share), ``_array_kinds`` and ``_wavefront_kinds``
+(the built-in builders by family), ``_kernels`` (:func:`kernel_configs`,
+kind -> builder lookup), ``_expressions`` (custom_operation expression
+trees), ``_pipelines`` (valid DAGs), ``_raw`` (YAML-form mappings),
+``_defects`` (one mutator per defect) and ``_invalid`` (one-defect
+pipelines).
 
 Strategies
 ----------
@@ -107,7 +110,8 @@ registry holds with the kinds of ``kernel_builders``; pass ``kinds=[...]`` to
 choose. Builders of the built-in kinds are in :data:`BUILTIN_BUILDERS`; they read
 each kernel class's declared parameters (``parameter_specs``) and arities, so
 a new built-in kind needs its kernel module per backend and one builder
-registered with ``builtin_builder`` in ``_kernels``.
+registered with ``builtin_builder`` in its family module (``_array_kinds``
+or ``_wavefront_kinds``).
 Invalid-config cases that depend on a kind's own messages (shape, dtype,
 parameter and arity errors) target built-in kernels only; the structural
 ones apply to every kernel.
