@@ -28,7 +28,7 @@ _EXPORTS = {
     "KernelContext": "shmpipeline.kernel",
     "GraphEdge": "shmpipeline.graph",
     "PipelineGraph": "shmpipeline.graph",
-    "validate_pipeline_config": "shmpipeline.graph",
+    "validate_pipeline_config": "shmpipeline.pipeline_validation",
     "PipelineManager": "shmpipeline.manager",
     "PipelineState": "shmpipeline.state",
     "KernelRegistry": "shmpipeline.registry",

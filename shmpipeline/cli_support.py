@@ -146,7 +146,7 @@ def json_default(value: Any) -> Any:
 def load_valid_config(path: str):
     """Load ``path``; every validation error becomes a :class:`UserError`."""
     from .config import PipelineConfig
-    from .graph import validate_pipeline_config
+    from .pipeline_validation import validate_pipeline_config
 
     errors = validate_pipeline_config(path)
     if errors:

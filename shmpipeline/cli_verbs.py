@@ -59,7 +59,7 @@ DEFAULT_BENCHMARK_POLL_S = 1e-4
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .graph import validate_pipeline_config
+    from .pipeline_validation import validate_pipeline_config
 
     report = []
     for path in args.configs:

@@ -26,8 +26,9 @@ from shmpipeline.config import PipelineConfig
 from shmpipeline.control import PAUSE, RUN
 from shmpipeline.endpoint_runtime import EndpointSet
 from shmpipeline.errors import ConfigValidationError, StateTransitionError
-from shmpipeline.graph import PipelineGraph, validate_pipeline_config
+from shmpipeline.graph import PipelineGraph
 from shmpipeline.lifeline import ParentInfo
+from shmpipeline.pipeline_validation import validate_pipeline_config
 from shmpipeline.placement import RoundRobinPlacement
 from shmpipeline.runtime import WorkerSpec
 from shmpipeline.scheduling import as_placement_policy
@@ -166,7 +167,7 @@ class PipelineManager:
         return self._state
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> KernelRegistry:
         return self._registry
 
     @property

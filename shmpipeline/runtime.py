@@ -18,13 +18,16 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shmpipeline import events
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.control import ACK, CMD, HEARTBEAT_NS, PAUSE, RUN, STOP, ControlBlock
 from shmpipeline.errors import StreamError
 from shmpipeline.lifeline import Lifeline, ParentInfo
+
+if TYPE_CHECKING:
+    from shmpipeline.registry import KernelRegistry
 
 #: longest a worker blocks before re-reading its command
 MAX_WAIT_SLICE = 0.25
@@ -36,7 +39,7 @@ class WorkerSpec:
 
     kernel: KernelConfig
     shared_memory: dict[str, SharedMemoryConfig]
-    registry: Any
+    registry: KernelRegistry
     cpu: int | None = None
     namespace: str | None = None
     base_dir: Path | None = None

@@ -44,7 +44,7 @@ ALLOWED_PRIVATE: set[tuple[str, str]] = {
 
 
 #: a module longer than this holds several concepts, as a rule: split it
-MAX_MODULE_LINES = 700
+MAX_MODULE_LINES = 600
 
 # module -> why its one concept needs more than MAX_MODULE_LINES lines
 LONG_MODULES: dict[str, str] = {
@@ -52,10 +52,6 @@ LONG_MODULES: dict[str, str] = {
     "reads and writes, futex waits and the wait policy are one protocol",
     "shmpipeline.stream.gpu": "the GPU stream: the same protocol over device "
     "buffers and the optional CPU mirror",
-    "shmpipeline.graph": "PipelineGraph: edges, reachability, write and "
-    "topological order, and the graph rules of validation",
-    "shmpipeline.manager": "the PipelineManager lifecycle (build, start, "
-    "pause, stop, status) over workers, endpoints and synthetic inputs",
     "shmpipeline.testing.scenario": "scenario files: models, input kinds, "
     "parser, matrices, discovery and hashes (being split by the harness work)",
 }

@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shmpipeline._problems import did_you_mean, show
+
+if TYPE_CHECKING:
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "ENDPOINT_STATES",
@@ -209,7 +212,9 @@ def running_document(
 
 
 def unreplaced_kind_problems(
-    document: Mapping[str, Any], states: Mapping[str, str], registry: Any
+    document: Mapping[str, Any],
+    states: Mapping[str, str],
+    registry: KernelRegistry | None,
 ) -> list[Problem]:
     """Endpoints left ``off`` whose kind the registry does not know."""
     if registry is None:

@@ -45,7 +45,7 @@ Usage::
 
     from hypothesis import given
     from shmpipeline.config import PipelineConfig
-    from shmpipeline.graph import validate_pipeline_config
+    from shmpipeline.pipeline_validation import validate_pipeline_config
     from shmpipeline.registry import get_default_registry
     from shmpipeline.testing import strategies as sps
 

@@ -115,7 +115,7 @@ def invalid_pipeline_configs(
     Examples
     --------
     >>> from hypothesis import find
-    >>> from shmpipeline.graph import validate_pipeline_config
+    >>> from shmpipeline.pipeline_validation import validate_pipeline_config
     >>> raw, expected = find(
     ...     invalid_pipeline_configs(defects=["bad_shape"]), lambda case: True
     ... )
