@@ -333,13 +333,10 @@ class PipelineGraph:
     # --- validation ------------------------------------------------------------------
 
     def validation_errors(self) -> list[str]:
-        """Return graph-level validation errors (every one, not just the first).
-
-        Duplicate stream or kernel names, references to undefined streams, a
-        stream with more than one producer, a kernel whose output is its
-        trigger or one of its auxiliaries, an auxiliary stream bound twice.
-        Messages name the entry and field as config loading does.
-        """
+        """Return graph-level validation errors (every one, not just the first):
+        the rules across entries of
+        :func:`~shmpipeline.pipeline_validation.cross_entry_errors` (unique
+        names, defined streams, one producer per stream...)."""
         return cross_entry_errors(self.config)
 
     def raise_for_errors(self) -> None:
