@@ -52,8 +52,6 @@ LONG_MODULES: dict[str, str] = {
     "reads and writes, futex waits and the wait policy are one protocol",
     "shmpipeline.stream.gpu": "the GPU stream: the same protocol over device "
     "buffers and the optional CPU mirror",
-    "shmpipeline.testing.scenario": "scenario files: models, input kinds, "
-    "parser, matrices, discovery and hashes (being split by the harness work)",
 }
 
 

@@ -1,34 +1,35 @@
 """Source frames of a scenario, computed the same way for every executor.
 
 :class:`SourcePlan` turns a scenario's ``inputs`` into frames: static frames
-written once before start, and frame ``k`` of every per-frame input
-(synthetic pattern or hardware fake). The lockstep replay and the inline
-reference executor both draw their inputs from here, which is what makes
-their captures comparable bit for bit.
+written once before start, and frame ``k`` of every per-frame input. Each
+input kind builds its own :class:`~shmpipeline.testing.inputs.FrameSource`
+(:meth:`~shmpipeline.testing.inputs.InputSpec.frame_source`), so the plan
+knows no kind by name. The lockstep replay and the inline reference executor
+both draw their inputs from here, which is what makes their captures
+comparable bit for bit.
 
-Closed loops: a fake input with ``command: STREAM`` computes frame ``k``
-from that stream's value after frame ``k - 1``; the executor passes a
-``read(stream)`` callable giving the current value. A fake may also drop a
-frame (its ``frame`` returns ``None``): nothing is written for that source
-at step ``k``, and nothing downstream of it runs.
+Closed loops: an input whose frame source has a ``command`` stream (a fake
+with ``command: STREAM``) computes frame ``k`` from that stream's value after
+frame ``k - 1``; the executor passes a ``read(stream)`` callable giving the
+current value. A source may also drop a frame (``None``): nothing is written
+for that source at step ``k``, and nothing downstream of it runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shmpipeline.errors import ScenarioError
-from shmpipeline.testing.scenario import (
-    FakeInput,
-    Scenario,
-    StaticInput,
-    SyntheticInput,
-)
 
-__all__ = ["FRAME_ID_OFFSET", "SourcePlan", "check_fake", "frame_id", "write_order"]
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.config import PipelineConfig
+    from shmpipeline.testing.inputs import FrameSource
+    from shmpipeline.testing.scenario import Scenario
+
+__all__ = ["FRAME_ID_OFFSET", "SourcePlan", "frame_id", "write_order"]
 
 #: Frame ``k`` (0-based) is published with frame id ``k + FRAME_ID_OFFSET``,
 #: so frame id 0 keeps meaning "nothing written yet" (as in
@@ -44,75 +45,9 @@ def frame_id(k: int) -> int:
 Reader = Callable[[str], np.ndarray]
 
 
-class _FakeSource:
-    """A fake behind one uniform call: ``frame(k, command) -> array | None``."""
-
-    def __init__(self, spec: FakeInput) -> None:
-        from shmpipeline.testing import fakes
-
-        self.spec = spec
-        self.fake = fakes.build_fake(spec.kind, dict(spec.params), seed=spec.seed)
-
-    def frame(self, k: int, command: np.ndarray | None) -> np.ndarray | None:
-        fake = self.fake
-        if command is not None:
-            return fake.frame(k, command=command)
-        return fake.frame(k)
-
-    def delay(self, k: int) -> float:
-        """Extra latency (seconds) the device adds before delivering frame
-        ``k`` (fault injection); 0 when the fake has no jitter."""
-        delay = getattr(self.fake, "delay", None)
-        if delay is None:
-            return 0.0
-        value = delay(k)
-        return float(value) if value else 0.0
-
-
-def check_fake(
-    spec: FakeInput, stream: Any, streams: Mapping[str, Any]
-) -> tuple[str, str] | None:
-    """Build the fake of ``spec`` and check it fits ``stream``; return
-    ``(field, message)`` for the first problem, else ``None``."""
-    try:
-        from shmpipeline.testing import fakes
-    except ImportError as exc:  # pragma: no cover - fakes ship with the package
-        return "fake", f"hardware fakes unavailable: {exc}"
-    try:
-        source = _FakeSource(spec)
-    except Exception as exc:  # noqa: BLE001 - any construction problem is bad input
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        return "fake", message
-    if spec.command is not None:
-        command_spec = streams[spec.command]
-        command = np.zeros(command_spec.shape, dtype=command_spec.dtype)
-    else:
-        command = None
-    try:
-        frame = source.frame(0, command)
-    except Exception as exc:  # noqa: BLE001
-        field = "command" if spec.command is not None else "fake"
-        return field, f"{type(exc).__name__}: {exc}"
-    del fakes
-    if frame is None:
-        return None
-    frame = np.asarray(frame)
-    if tuple(frame.shape) != tuple(stream.shape):
-        return (
-            "fake",
-            f"fake {spec.kind!r} makes frames of shape {tuple(frame.shape)}, the "
-            f"stream is {tuple(stream.shape)}",
-        )
-    if not np.can_cast(frame.dtype, stream.dtype, "same_kind"):
-        return (
-            "fake",
-            f"fake {spec.kind!r} makes {frame.dtype} frames, the stream is "
-            f"{np.dtype(stream.dtype)}",
-        )
-    return None
-
-
-def write_order(config: Any, sources: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+def write_order(
+    config: PipelineConfig, sources: list[str] | tuple[str, ...]
+) -> tuple[str, ...]:
     """Order in which the per-frame ``sources`` are written at each step.
 
     A source read as an auxiliary by a kernel that another source triggers
@@ -197,39 +132,20 @@ class SourcePlan:
         config = scenario.pipeline
         specs = config.shared_memory_by_name
         self.static: dict[str, np.ndarray] = {}
-        self._synthetic: dict[str, Any] = {}
-        self._fakes: dict[str, _FakeSource] = {}
-        per_frame: list[str] = []
+        self._sources: dict[str, FrameSource] = {}
         for spec in scenario.inputs:
-            if isinstance(spec, StaticInput):
-                self.static[spec.stream] = spec.value
-                continue
-            per_frame.append(spec.stream)
-            if isinstance(spec, SyntheticInput):
-                from shmpipeline.synthetic import SyntheticPatternGenerator
-
-                stream = specs[spec.stream]
-                # Frames are computed on the host (GPU streams get them
-                # uploaded), so CPU and GPU runs see identical inputs.
-                self._synthetic[spec.stream] = SyntheticPatternGenerator(
-                    spec.config, shape=stream.shape, dtype=stream.dtype, storage="cpu"
-                )
-            elif isinstance(spec, FakeInput):
-                self._fakes[spec.stream] = _FakeSource(spec)
-            else:  # pragma: no cover - the scenario parser makes only these
-                raise TypeError(f"unknown input {spec!r}")
-        self.per_frame: tuple[str, ...] = write_order(config, per_frame)
-        self._commands = {
-            name: source.spec.command
-            for name, source in self._fakes.items()
-            if source.spec.command is not None
-        }
-        self._dtypes = {name: np.dtype(specs[name].dtype) for name in self.per_frame}
+            source = spec.frame_source(specs[spec.stream])
+            if spec.per_frame:
+                self._sources[spec.stream] = source
+            else:
+                self.static[spec.stream] = source.frame(0, None)
+        self.per_frame: tuple[str, ...] = write_order(config, list(self._sources))
 
     @property
     def command_streams(self) -> tuple[str, ...]:
-        """Streams read back as fake commands (closed loops)."""
-        return tuple(sorted(set(self._commands.values())))
+        """Streams read back as commands (closed loops)."""
+        commands = {source.command for source in self._sources.values()}
+        return tuple(sorted(commands - {None}))
 
     def frames(
         self, k: int, read: Reader | None = None
@@ -237,32 +153,23 @@ class SourcePlan:
         """Frame ``k`` of every per-frame source (``None``: dropped).
 
         ``read(stream)`` must return a stream's current value (after frame
-        ``k - 1``); it is called only for the command streams of closed-loop
-        fakes.
+        ``k - 1``); it is called only for the command streams of closed
+        loops.
         """
         out: dict[str, np.ndarray | None] = {}
         for name in self.per_frame:
-            generator = self._synthetic.get(name)
-            if generator is not None:
-                out[name] = generator.frame(k)
-                continue
-            command_stream = self._commands.get(name)
+            source = self._sources[name]
             command = None
-            if command_stream is not None:
+            if source.command is not None:
                 if read is None:
                     raise ValueError(
-                        f"input {name!r} closes a loop through {command_stream!r}: "
+                        f"input {name!r} closes a loop through {source.command!r}: "
                         "a read callable is required"
                     )
-                command = read(command_stream)
-            frame = self._fakes[name].frame(k, command)
-            if frame is not None:
-                frame = np.asarray(frame)
-                if frame.dtype != self._dtypes[name]:
-                    frame = frame.astype(self._dtypes[name])
-            out[name] = frame
+                command = read(source.command)
+            out[name] = source.frame(k, command)
         return out
 
     def delay(self, k: int) -> float:
-        """Largest device latency (seconds) the fakes add to frame ``k``."""
-        return max((source.delay(k) for source in self._fakes.values()), default=0.0)
+        """Largest device latency (seconds) the sources add to frame ``k``."""
+        return max((source.delay(k) for source in self._sources.values()), default=0.0)
