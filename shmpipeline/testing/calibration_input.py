@@ -53,7 +53,7 @@ def calibrated_reconstructor(
 ) -> np.ndarray:
     """The reconstructor frame of a ``calibrate`` mapping, for a stream of
     ``stream_spec``; ``camera_input`` is the
-    :class:`~shmpipeline.testing.scenario.FakeInput` of the named camera
+    :class:`~shmpipeline.testing.inputs.FakeInput` of the named camera
     stream (or ``None``). Raises :class:`CalibrationProblem`."""
     from shmpipeline.testing import fakes
 

@@ -90,7 +90,7 @@ class Example:
 
 
 def _description(path: Path) -> str:
-    from shmpipeline.testing.scenario import quick_load
+    from shmpipeline.testing.scenario_files import quick_load
 
     try:
         data = quick_load(path)

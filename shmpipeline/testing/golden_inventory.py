@@ -34,7 +34,8 @@ def _golden_files(root: Path) -> list[Path]:
 def unused_goldens(dirs: Iterable[str | PathLike[str]]) -> list[Path]:
     """Golden files under ``dirs`` that no scenario under ``dirs`` names."""
     from shmpipeline.testing.golden import is_golden_file
-    from shmpipeline.testing.scenario import declared_goldens, find_scenarios
+    from shmpipeline.testing.scenario import find_scenarios
+    from shmpipeline.testing.scenario_files import declared_goldens
 
     roots = [Path(d) for d in dirs if Path(d).is_dir()]
     used: set[Path] = set()

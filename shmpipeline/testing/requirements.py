@@ -110,7 +110,7 @@ def pipeline_kinds(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
 
 def _read_pipeline_file(base_dir: Path, relative: str) -> Any:
     from shmpipeline.errors import ScenarioError
-    from shmpipeline.testing.scenario import quick_load
+    from shmpipeline.testing.scenario_files import quick_load
     from shmpipeline.user_files import resolve_inside
 
     try:
@@ -186,7 +186,7 @@ def unmet_for_file(
 ) -> tuple[UnmetRequirement, ...]:
     """:func:`unmet_requirements` of a scenario file (none when it cannot be
     read: loading it reports why)."""
-    from shmpipeline.testing.scenario import quick_load
+    from shmpipeline.testing.scenario_files import quick_load
 
     file_path = Path(path)
     raw = quick_load(file_path)
