@@ -16,22 +16,20 @@ from shmpipeline.testing.inputs import INPUT_KINDS, FrameSource, InputSpec
 from shmpipeline.testing.scenario import Scenario
 from shmpipeline.testing.sources import SourcePlan
 
-PIPELINE = {  # y = matrix @ x + offset
+STREAMS = {"x": [3], "matrix": [2, 3], "offset": [2], "y": [2]}
+AFFINE = {  # y = matrix @ x + offset, x triggering
+    "name": "affine",
+    "kind": "cpu.affine_transform",
+    "input": "x",
+    "output": "y",
+    "auxiliary": {"matrix": "matrix", "offset": "offset"},
+}
+PIPELINE = {
     "shared_memory": [
-        {"name": "x", "shape": [3], "dtype": "float32"},
-        {"name": "matrix", "shape": [2, 3], "dtype": "float32"},
-        {"name": "offset", "shape": [2], "dtype": "float32"},
-        {"name": "y", "shape": [2], "dtype": "float32"},
+        {"name": name, "shape": shape, "dtype": "float32"}
+        for name, shape in STREAMS.items()
     ],
-    "kernels": [
-        {
-            "name": "affine",
-            "kind": "cpu.affine_transform",
-            "input": "x",
-            "output": "y",
-            "auxiliary": {"matrix": "matrix", "offset": "offset"},
-        },
-    ],
+    "kernels": [AFFINE],
 }
 
 
