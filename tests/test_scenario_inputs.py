@@ -12,9 +12,9 @@ import pytest
 
 from shmpipeline.errors import ScenarioError
 from shmpipeline.testing.inline import run_inline
-from shmpipeline.testing.inputs import INPUT_KINDS, FrameSource, InputSpec
+from shmpipeline.testing.inputs import INPUT_KINDS, InputSpec
 from shmpipeline.testing.scenario import Scenario
-from shmpipeline.testing.sources import SourcePlan
+from shmpipeline.testing.sources import FrameSource, SourcePlan
 
 STREAMS = {"x": [3], "matrix": [2, 3], "offset": [2], "y": [2]}
 AFFINE = {  # y = matrix @ x + offset, x triggering

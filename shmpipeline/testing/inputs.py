@@ -9,8 +9,9 @@ Each entry of a scenario's ``inputs`` is one kind, named by its key:
   written once before the pipeline starts.
 
 A kind is an :class:`InputSpec` subclass, which describes itself for the
-scenario hash and builds its own :class:`FrameSource` (what the executors
-draw frame ``k`` from, see :mod:`~shmpipeline.testing.sources`), plus a
+scenario hash and builds its own
+:class:`~shmpipeline.testing.sources.FrameSource` (what the executors draw
+frame ``k`` from), plus a
 parser registered in :data:`INPUT_KINDS`. Adding a kind is one place: its
 class, its parser and its entry here.
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from shmpipeline._yaml import plain
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.testing.canonical import canonical
 from shmpipeline.testing.scenario_problems import PathProblem, ScenarioProblems
+from shmpipeline.testing.sources import FrameSource
 from shmpipeline.user_files import read_user_bytes, resolve_inside
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "INPUT_KINDS",
     "FakeInput",
-    "FrameSource",
     "InputContext",
     "InputKind",
     "InputSpec",
@@ -52,23 +53,6 @@ __all__ = [
     "derived_seed",
     "parse_input",
 ]
-
-
-class FrameSource(Protocol):
-    """What an executor draws one input's frames from.
-
-    ``command`` names the stream whose value after frame ``k - 1`` frame
-    ``k`` is computed from (a closed loop), or is ``None``; ``frame`` returns
-    frame ``k`` in the stream's dtype, or ``None`` for a dropped frame;
-    ``delay`` is the latency (seconds) the device adds before frame ``k``.
-    """
-
-    command: str | None = None
-
-    def frame(self, k: int, command: np.ndarray | None) -> np.ndarray | None: ...
-
-    def delay(self, k: int) -> float:
-        return 0.0
 
 
 @dataclass(frozen=True)

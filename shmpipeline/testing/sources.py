@@ -2,7 +2,7 @@
 
 :class:`SourcePlan` turns a scenario's ``inputs`` into frames: static frames
 written once before start, and frame ``k`` of every per-frame input. Each
-input kind builds its own :class:`~shmpipeline.testing.inputs.FrameSource`
+input kind builds its own :class:`FrameSource`
 (:meth:`~shmpipeline.testing.inputs.InputSpec.frame_source`), so the plan
 knows no kind by name. The lockstep replay and the inline reference executor
 both draw their inputs from here, which is what makes their captures
@@ -18,7 +18,7 @@ for that source at step ``k``, and nothing downstream of it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -26,10 +26,9 @@ from shmpipeline.errors import ScenarioError
 
 if TYPE_CHECKING:  # pragma: no cover
     from shmpipeline.config import PipelineConfig
-    from shmpipeline.testing.inputs import FrameSource
     from shmpipeline.testing.scenario import Scenario
 
-__all__ = ["FRAME_ID_OFFSET", "SourcePlan", "frame_id", "write_order"]
+__all__ = ["FRAME_ID_OFFSET", "FrameSource", "SourcePlan", "frame_id", "write_order"]
 
 #: Frame ``k`` (0-based) is published with frame id ``k + FRAME_ID_OFFSET``,
 #: so frame id 0 keeps meaning "nothing written yet" (as in
@@ -43,6 +42,26 @@ def frame_id(k: int) -> int:
 
 
 Reader = Callable[[str], np.ndarray]
+
+
+class FrameSource(Protocol):
+    """What an executor draws one input's frames from.
+
+    ``command`` names the stream whose value after frame ``k - 1`` frame
+    ``k`` is computed from (a closed loop), or is ``None``; ``frame`` returns
+    frame ``k`` in the stream's dtype, or ``None`` for a dropped frame;
+    ``delay`` is the latency (seconds) the device adds before frame ``k``.
+    The input kinds (:mod:`~shmpipeline.testing.inputs`) build one each and
+    subclass this to inherit the defaults: no command, no delay.
+    """
+
+    command: str | None = None
+
+    def frame(self, k: int, command: np.ndarray | None) -> np.ndarray | None: ...
+
+    def delay(self, k: int) -> float:
+        """Seconds the device adds before frame ``k`` (none by default)."""
+        return 0.0
 
 
 def write_order(
