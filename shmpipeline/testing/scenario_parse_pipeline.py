@@ -20,7 +20,7 @@ from shmpipeline._problems import show
 from shmpipeline._yaml import load_yaml_file, plain
 from shmpipeline.config import PipelineConfig
 from shmpipeline.errors import ConfigValidationError
-from shmpipeline.graph import validate_pipeline_config
+from shmpipeline.pipeline_validation import validate_pipeline_config
 from shmpipeline.testing import pipeline_under_test as put
 from shmpipeline.testing.scenario_parse_inputs import fed_streams
 from shmpipeline.testing.scenario_problems import PathProblem, ScenarioProblems
