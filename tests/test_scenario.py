@@ -206,6 +206,8 @@ ERRORS = [
     ("seed: -1\n", 1, ["seed: must be an integer >= 0"]),
     ("mode: fast\n", 1, ["mode: must be one of lockstep, free_running"]),
     ("mode: free_running\n", 1, ["needs rate_hz"]),
+    # an explicit null is as absent as a missing key (it once crashed frame_count)
+    ("mode: free_running\nrate_hz: null\n", 1, ["needs rate_hz"]),
     ("rate_hz: 10\n", 1, ["rate_hz: only meaningful with mode: free_running"]),
     ("requirements: [tpu]\n", 1, ["requirements[0]: unknown requirement 'tpu'"]),
     ("captur: [out]\n", 1, ["unknown key", "did you mean 'capture'"]),

@@ -252,7 +252,7 @@ def _parse_mode(raw: Mapping, problems: ScenarioProblems):
         mode = mode.strip().lower()
     rate_hz = _parse_number(raw, "rate_hz", problems, default=None)
     duration = _parse_number(raw, "duration", problems, default=None)
-    if mode == "free_running" and rate_hz is None and "rate_hz" not in raw:
+    if mode == "free_running" and rate_hz is None and raw.get("rate_hz") is None:
         problems.at(("mode",), "free_running needs rate_hz (frames per second)")
     if mode == "lockstep":
         for key in ("rate_hz", "duration"):
