@@ -10,7 +10,9 @@ on first use. Submodules:
   Shack-Hartmann camera, deformable mirror, fault injection);
 - :mod:`~shmpipeline.testing.scenario`, :mod:`~shmpipeline.testing.replay`,
   :mod:`~shmpipeline.testing.inline`, :mod:`~shmpipeline.testing.runner`:
-  scenario files and their deterministic replay;
+  scenario files and their deterministic replay (the input kinds in
+  :mod:`~shmpipeline.testing.inputs`, the file parser in
+  :mod:`~shmpipeline.testing.scenario_parse`);
 - :mod:`~shmpipeline.testing.strategies`: Hypothesis strategies (needs
   ``hypothesis``, the ``test`` extra);
 - :mod:`~shmpipeline.testing.plugin`: the pytest plugin.
