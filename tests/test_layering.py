@@ -33,14 +33,7 @@ PACKAGE = "shmpipeline"
 ALLOWED_CYCLES: set[tuple[str, ...]] = set()
 
 # (importing module, "target module:private name")
-ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    # the GPU stream reuses the CPU stream's argument checks, and the stream
-    # factory asks the GPU module whether a segment describes a GPU stream.
-    ("shmpipeline.stream.factory", "shmpipeline.stream.gpu:_has_descriptor"),
-    ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_frame_id"),
-    ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_check_slots"),
-    ("shmpipeline.stream.gpu", "shmpipeline.stream.stream:_normalize_shape"),
-}
+ALLOWED_PRIVATE: set[tuple[str, str]] = set()
 
 
 #: a module longer than this holds several concepts, as a rule: split it

@@ -130,9 +130,9 @@ def empty_frame(handle: Any) -> Any:
 
 
 def _is_gpu_segment(host: SharedStream) -> bool:
-    from .gpu import _has_descriptor
+    from .gpu import has_gpu_descriptor
 
-    return _has_descriptor(host)
+    return has_gpu_descriptor(host)
 
 
 __all__ = ["create_stream", "empty_frame", "open_stream"]

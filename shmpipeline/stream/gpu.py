@@ -41,11 +41,11 @@ the check must follow its completion).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,17 +59,20 @@ from ..errors import (
     StreamLayoutError,
 )
 from . import _header as H
+from ._cuda_ipc import CudaBackend, decode_record, device_text, encode_record
 from ._futex import NEEDS_FENCE, memory_fence
 from ._process import process_alive
-from .stream import (
-    DEFAULT_SLOTS,
-    SharedStream,
-    _check_frame_id,
-    _check_slots,
-    _normalize_shape,
-)
+from .checks import check_frame_id, check_slots, normalize_shape
+from .stream import DEFAULT_SLOTS, SharedStream
 
-__all__ = ["GpuSharedStream", "HostToDeviceStream", "gpu_descriptor"]
+__all__ = [
+    "GpuSharedStream",
+    "HostToDeviceStream",
+    "decode_record",
+    "encode_record",
+    "gpu_descriptor",
+    "has_gpu_descriptor",
+]
 
 #: device slots start on this many bytes (alignment for every dtype)
 DEVICE_ALIGN = 512
@@ -80,50 +83,7 @@ _INIT_WAIT_S = 2.0
 _CREATED: dict[tuple[str, int], Any] = {}
 
 
-# --- the IPC record ------------------------------------------------------------------
-
-
-def _pack_bytes(value: Any) -> bytes:
-    if value is None:
-        return struct.pack("=H", 0xFFFF)
-    value = bytes(value)
-    return struct.pack("=H", len(value)) + value
-
-
-def _unpack_bytes(raw: bytes, pos: int) -> tuple[bytes | None, int]:
-    (length,) = struct.unpack_from("=H", raw, pos)
-    pos += 2
-    if length == 0xFFFF:
-        return None, pos
-    return raw[pos : pos + length], pos + length
-
-
-def encode_record(share: Sequence[Any]) -> bytes:
-    """Encode the tuple of ``UntypedStorage._share_cuda_()``: (device,
-    handle, size bytes, offset bytes, ref-counter handle, ref-counter offset,
-    event handle, event sync required)."""
-    device, handle, size, offset, counter, counter_offset, event, sync = share
-    return (
-        struct.pack("=i", int(device))
-        + _pack_bytes(handle)
-        + struct.pack("=QQ", int(size), int(offset))
-        + _pack_bytes(counter)
-        + struct.pack("=Q", int(counter_offset))
-        + _pack_bytes(event)
-        + struct.pack("=B", 1 if sync else 0)
-    )
-
-
-def decode_record(raw: bytes) -> tuple[Any, ...]:
-    """Inverse of :func:`encode_record`."""
-    (device,) = struct.unpack_from("=i", raw, 0)
-    handle, pos = _unpack_bytes(raw, 4)
-    size, offset = struct.unpack_from("=QQ", raw, pos)
-    counter, pos = _unpack_bytes(raw, pos + 16)
-    (counter_offset,) = struct.unpack_from("=Q", raw, pos)
-    event, pos = _unpack_bytes(raw, pos + 8)
-    (sync,) = struct.unpack_from("=B", raw, pos)
-    return (device, handle, size, offset, counter, counter_offset, event, bool(sync))
+# --- the GPU descriptor ---------------------------------------------------------------
 
 
 def gpu_descriptor(stream: SharedStream) -> dict | None:
@@ -132,6 +92,13 @@ def gpu_descriptor(stream: SharedStream) -> dict | None:
     if stream.closed:
         raise StreamClosedError(f"stream {stream.name!r} is closed")
     return H.unpack_gpu_descriptor(stream._mm[: H.HEADER_SIZE])
+
+
+def has_gpu_descriptor(host: SharedStream) -> bool:
+    """Whether an open stream segment carries a complete GPU descriptor (its
+    creator wrote the magic last), without decoding it."""
+    magic = host._mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8]
+    return bytes(magic) == H.GPU_MAGIC
 
 
 def _device_stride(nbytes: int) -> int:
@@ -146,6 +113,35 @@ def _check_gpu_dtype(dtype: Any, name: str) -> np.dtype:
             f"use one of {', '.join(_torch.GPU_DTYPES)}"
         )
     return dt
+
+
+# --- forwarding to the host segment ---------------------------------------------------
+
+
+def _host_property(name: str, doc: str | None = None, *, settable: bool = False) -> Any:
+    """Property ``name`` of the host segment handle, read (and, when
+    ``settable``, set) through; ``SharedStream``'s docstring by default."""
+
+    def get(self: Any) -> Any:
+        return getattr(self._host, name)
+
+    def put(self: Any, value: Any) -> None:
+        setattr(self._host, name, value)
+
+    doc = doc if doc is not None else getattr(SharedStream, name).__doc__
+    return property(get, put if settable else None, doc=doc)
+
+
+def _host_method(name: str) -> Callable[..., Any]:
+    """Method ``name`` of the host segment handle, called on it (same
+    signature and docstring as ``SharedStream``'s)."""
+    method = getattr(SharedStream, name)
+
+    @functools.wraps(method)
+    def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return method(self._host, *args, **kwargs)
+
+    return forward
 
 
 # --- the write context ------------------------------------------------------------------
@@ -220,9 +216,6 @@ class GpuSharedStream:
             torch.from_numpy(array) for array in host._slots
         )  # the mirror, as tensors sharing the segment's memory
         self._wv = _GpuWriteView(self)
-        self._last_read_count = 0
-        self._last_frame_id = 0
-        self._read_retries = 0
 
     # --- construction ------------------------------------------------------------
 
@@ -249,12 +242,12 @@ class GpuSharedStream:
         torch = _torch.import_torch(what)
         device = _BACKEND.device(gpu_device, what)
         dt = _check_gpu_dtype(dtype, name)
-        shape_t = _normalize_shape(shape)
+        shape_t = normalize_shape(shape)
         # Allocate and export the device buffer first (CUDA initialisation
         # may take seconds), so the segment gets its GPU descriptor right
         # after it appears and openers never wait long for it.
         stride = _device_stride(math.prod(shape_t) * dt.itemsize)
-        nslots = _check_slots(slots)
+        nslots = check_slots(slots)
         buffer, record = _BACKEND.allocate(torch, device, stride * nslots)
         if len(record) > H.GPU_RECORD_LEN:
             raise StreamError(
@@ -265,7 +258,7 @@ class GpuSharedStream:
         host = SharedStream.create(
             name, shape_t, dt, namespace=namespace, slots=nslots, exist_ok=exist_ok
         )
-        if host.creator_pid != os.getpid() or _has_descriptor(host):
+        if host.creator_pid != os.getpid() or has_gpu_descriptor(host):
             # exist_ok found a live stream: attach to it like any opener
             ns = host.namespace
             host.close()
@@ -354,40 +347,33 @@ class GpuSharedStream:
             (self.name, self.namespace, self.shape, self.dtype.str, self.gpu_device),
         )
 
-    # --- metadata --------------------------------------------------------------
+    # --- metadata: the host segment's, plus the device -------------------------
 
-    @property
-    def name(self) -> str:
-        return self._host.name
-
-    @property
-    def namespace(self) -> str | None:
-        return self._host.namespace
-
-    @property
-    def segment_name(self) -> str:
-        return self._host.segment_name
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._host.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        """Frame dtype (NumPy; :attr:`torch_dtype` is torch's)."""
-        return self._host.dtype
+    name = _host_property("name")
+    namespace = _host_property("namespace")
+    segment_name = _host_property("segment_name")
+    shape = _host_property("shape")
+    dtype = _host_property(
+        "dtype", "Frame dtype (NumPy; :attr:`torch_dtype` is torch's)."
+    )
+    nbytes = _host_property("nbytes")
+    slots = _host_property("slots")
+    creator_pid = _host_property("creator_pid")
+    closed = _host_property("closed")
+    count = _host_property("count")
+    frame_id = _host_property("frame_id")
+    write_time_ns = _host_property("write_time_ns")
+    write_time = _host_property("write_time")
+    # one read state: reads of the device slots and of the mirror update it
+    last_read_count = _host_property("last_read_count")
+    last_frame_id = _host_property("last_frame_id")
+    read_retries = _host_property("read_retries")
+    writer_pid = _host_property("writer_pid")
+    wait_policy = _host_property("wait_policy", settable=True)
 
     @property
     def torch_dtype(self) -> Any:
         return self._torch_dtype
-
-    @property
-    def nbytes(self) -> int:
-        return self._host.nbytes
-
-    @property
-    def slots(self) -> int:
-        return self._host.slots
 
     @property
     def device(self) -> Any:
@@ -402,7 +388,7 @@ class GpuSharedStream:
     @property
     def gpu_device(self) -> str:
         """``'cuda:<index>'`` of the frames."""
-        return _device_text(self._device)
+        return device_text(self._device)
 
     @property
     def cpu_mirror(self) -> bool:
@@ -413,42 +399,6 @@ class GpuSharedStream:
     def host_stream(self) -> SharedStream:
         """The underlying segment handle (its slots are the mirror)."""
         return self._host
-
-    @property
-    def creator_pid(self) -> int:
-        return self._host.creator_pid
-
-    @property
-    def closed(self) -> bool:
-        return self._host.closed
-
-    @property
-    def count(self) -> int:
-        return self._host.count
-
-    @property
-    def frame_id(self) -> int:
-        return self._host.frame_id
-
-    @property
-    def write_time_ns(self) -> int:
-        return self._host.write_time_ns
-
-    @property
-    def write_time(self) -> float:
-        return self._host.write_time
-
-    @property
-    def last_read_count(self) -> int:
-        return self._last_read_count
-
-    @property
-    def last_frame_id(self) -> int:
-        return self._last_frame_id
-
-    @property
-    def read_retries(self) -> int:
-        return self._read_retries + self._host.read_retries
 
     def empty_frame(self) -> Any:
         """A zeroed tensor of one frame on :attr:`device` (a read buffer)."""
@@ -477,7 +427,7 @@ class GpuSharedStream:
         if self.closed:
             raise StreamClosedError(f"stream {self.name!r} is closed")
         view = self._wv
-        view.frame_id = None if frame_id is None else _check_frame_id(frame_id)
+        view.frame_id = None if frame_id is None else check_frame_id(frame_id)
         return view
 
     def write(self, frame: Any, *, frame_id: int | None = None) -> None:
@@ -497,7 +447,7 @@ class GpuSharedStream:
         else:
             array = np.ascontiguousarray(self._host._check_frame(frame), self.dtype)
         if frame_id is not None:
-            frame_id = _check_frame_id(frame_id)
+            frame_id = check_frame_id(frame_id)
         slot = self._begin_write()
         try:
             if array is None:
@@ -547,10 +497,7 @@ class GpuSharedStream:
             raise StreamClosedError(f"cannot read stream {self.name!r}: closed")
         if isinstance(out, np.ndarray):
             if self._mirror:
-                got = self._host.read_into(out)
-                self._last_read_count = got
-                self._last_frame_id = self._host.last_frame_id
-                return got
+                return self._host.read_into(out)
             self._host._check_out(out)
             target = torch.from_numpy(out)
         elif isinstance(out, torch.Tensor):
@@ -566,28 +513,13 @@ class GpuSharedStream:
                 f"out must be a torch.Tensor or numpy.ndarray of shape "
                 f"{self.shape!r}, got {type(out).__name__}"
             )
-        host = self._host
-        h, hs, meta, n = host._h64, host._hs64, host._meta, host.slots
-        slots = self._device_slots
-        while True:
-            count = h[H.Q_COUNT]
-            slot = (count - 1) % n
-            m = meta[slot]
-            seq = h[m]
-            if NEEDS_FENCE:
-                memory_fence()
-            target.copy_(slots[slot])
-            self._synchronize(target.device)  # the copy is done before the check
-            got = h[m + 1]
-            frame_id = hs[m + 2]
-            if NEEDS_FENCE:
-                memory_fence()
-            if h[m] == seq and not seq & 1 and got >= count:
-                break
-            self._read_retries += 1
-        self._last_read_count = got
-        self._last_frame_id = frame_id
-        return got
+        return self._host._read_latest(target, self._device_slots, self._copy_whole)
+
+    def _copy_whole(self, target: Any, slot: Any) -> None:
+        """Copy a device slot into ``target`` and wait until it is there
+        (the seqlock check must follow the copy's completion)."""
+        target.copy_(slot)
+        self._synchronize(target.device)
 
     def read(self) -> Any:
         """A consistent copy of the latest frame, as a tensor on the device."""
@@ -598,11 +530,7 @@ class GpuSharedStream:
     def read_new_into(self, out: Any, timeout: float | None = None) -> int:
         """Wait for a frame newer than the last one this handle read, copy
         it into ``out``, return its count (``TimeoutError`` on timeout)."""
-        last = self._last_read_count
-        if self.closed:
-            raise StreamClosedError(f"cannot read stream {self.name!r}: closed")
-        if self._host.count == last:
-            self._host._wait_changed(last, timeout)
+        self._host._wait_unread(timeout)
         return self.read_into(out)
 
     def read_new(self, timeout: float | None = None) -> Any:
@@ -611,51 +539,15 @@ class GpuSharedStream:
         self.read_new_into(out, timeout)
         return out
 
-    def wait_new(self, last_count: int, timeout: float | None = None) -> int:
-        """See :meth:`SharedStream.wait_new`."""
-        return self._host.wait_new(last_count, timeout)
-
-    def wait_for_count(self, after: int, timeout: float | None = None) -> int:
-        """See :meth:`SharedStream.wait_for_count`."""
-        return self._host.wait_for_count(after, timeout)
-
-    def wait_for_frame_id(self, target: int, timeout: float | None = None) -> int:
-        """See :meth:`SharedStream.wait_for_frame_id`."""
-        return self._host.wait_for_frame_id(target, timeout)
-
-    def read_after(self, after: int, timeout: float | None = None, *, out: Any = None) -> Any:
-        """See :meth:`SharedStream.read_after` (a device tensor)."""
-        self._host.wait_for_count(after, timeout)
-        if out is None:
-            return self.read()
-        self.read_into(out)
-        return out
-
-    @property
-    def wait_policy(self) -> Any:
-        """See :attr:`SharedStream.wait_policy`."""
-        return self._host.wait_policy
-
-    @wait_policy.setter
-    def wait_policy(self, value: Any) -> None:
-        self._host.wait_policy = value
-
-    @property
-    def writer_pid(self) -> int:
-        """See :attr:`SharedStream.writer_pid`."""
-        return self._host.writer_pid
-
-    def writer_alive(self) -> bool:
-        """See :meth:`SharedStream.writer_alive`."""
-        return self._host.writer_alive()
-
-    def claim_writer(self) -> None:
-        """See :meth:`SharedStream.claim_writer`."""
-        self._host.claim_writer()
-
-    def wake_waiters(self) -> None:
-        """See :meth:`SharedStream.wake_waiters`."""
-        self._host.wake_waiters()
+    # waiting and the writer: the host segment's
+    wait_new = _host_method("wait_new")
+    wait_for_count = _host_method("wait_for_count")
+    wait_for_frame_id = _host_method("wait_for_frame_id")
+    writer_alive = _host_method("writer_alive")
+    claim_writer = _host_method("claim_writer")
+    wake_waiters = _host_method("wake_waiters")
+    # the same steps as the host stream's, over this handle's reads
+    read_after = SharedStream.read_after
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -723,7 +615,7 @@ class HostToDeviceStream:
 
     @property
     def gpu_device(self) -> str:
-        return _device_text(self._device)
+        return device_text(self._device)
 
     def empty_frame(self) -> Any:
         """A zeroed tensor of one frame on the device."""
@@ -740,9 +632,7 @@ class HostToDeviceStream:
         return count
 
     def read_new_into(self, out: Any, timeout: float | None = None) -> int:
-        last = self._host.last_read_count
-        if self._host.count == last:
-            self._host._wait_changed(last, timeout)
+        self._host._wait_unread(timeout)
         return self.read_into(out)
 
     def close(self) -> None:
@@ -758,11 +648,6 @@ class HostToDeviceStream:
 # --- helpers -------------------------------------------------------------------------
 
 _TOKEN = object()
-
-
-def _has_descriptor(host: SharedStream) -> bool:
-    magic = host._mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8]
-    return bytes(magic) == H.GPU_MAGIC
 
 
 def _wait_descriptor(host: SharedStream) -> dict:
@@ -797,55 +682,7 @@ def _wait_descriptor(host: SharedStream) -> dict:
     return descriptor
 
 
-class _CudaBackend:
-    """The CUDA calls of GPU streams, in one place (tests of the stream
-    logic on machines without CUDA substitute a host stand-in)."""
-
-    def device(self, gpu_device: str, what: str) -> Any:
-        return _torch.cuda_device(gpu_device, what)
-
-    def allocate(self, torch: Any, device: Any, nbytes: int) -> tuple[Any, bytes]:
-        """A zeroed uint8 buffer on ``device`` and its encoded IPC record."""
-        with torch.cuda.device(device):
-            buffer = torch.zeros(nbytes, dtype=torch.uint8, device=device)
-            torch.cuda.synchronize(device)  # zeros are there before sharing
-            return buffer, encode_record(buffer.untyped_storage()._share_cuda_())
-
-    def map(self, torch: Any, device: Any, descriptor: dict, where: str) -> Any:
-        """Map the creator's device buffer from the IPC record."""
-        try:
-            record = decode_record(descriptor["record"])
-        except struct.error:
-            raise StreamLayoutError(f"{where}: unreadable CUDA IPC record") from None
-        size = record[2]
-        if size < descriptor["buffer_bytes"]:
-            raise StreamLayoutError(
-                f"{where}: CUDA IPC record of {size} bytes is short"
-            )
-        torch.cuda.init()
-        try:
-            with torch.cuda.device(device):
-                storage = torch.UntypedStorage._new_shared_cuda(*record)
-                buffer = torch.empty(0, dtype=torch.uint8, device=device)
-                buffer.set_(storage, 0, (size,), (1,))
-        except RuntimeError as exc:
-            raise StreamError(
-                f"{where}: cannot map the CUDA IPC buffer: {exc}"
-            ) from exc
-        return buffer
-
-    def synchronize(self, torch: Any, device: Any) -> None:
-        """Wait for the work queued on ``device``'s current CUDA stream."""
-        torch.cuda.current_stream(device).synchronize()
-
-
-_BACKEND = _CudaBackend()
-
-
-def _device_text(device: Any) -> str:
-    if device.type == "cuda":
-        return f"cuda:{device.index}"
-    return str(device)
+_BACKEND = CudaBackend()
 
 
 def _reopen(

@@ -41,10 +41,9 @@ broadcasting) and ndarrays must be C-contiguous. Anything else raises
 from __future__ import annotations
 
 import math
-import operator
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,14 +77,21 @@ from ._segment import (
     read_prefix,
     unlink_segment,
 )
+from .checks import (
+    ALLOWED_KINDS,
+    check_after,
+    check_frame_id,
+    check_slots,
+    frame_bytes,
+    normalize_dtype,
+    normalize_shape,
+    timeout_ns,
+)
 from .wait_policy import WaitPolicy, parse_wait_policy
 
 __all__ = ["SharedStream"]
 
-MAX_FRAME_BYTES = 2**40
 DEFAULT_SLOTS = 3
-
-_ALLOWED_KINDS = "biufcmM"
 
 #: Longest single futex sleep; a waiter re-checks its condition after it.
 SLICE_NS = 50_000_000
@@ -119,76 +125,6 @@ _I_WAITERS = H.I_WAITERS
 
 
 # --- layout arguments ----------------------------------------------------------
-
-
-def _normalize_shape(shape: Any, what: str = "shape") -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
-        shape = (shape,)
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, (Sequence, np.ndarray)):
-        raise StreamLayoutError(
-            f"{what} must be a sequence of positive integers, got {shape!r}"
-        )
-    dims = []
-    for dim in shape:
-        if isinstance(dim, (bool, np.bool_)):
-            raise StreamLayoutError(
-                f"{what} must be a sequence of positive integers, got {tuple(shape)!r}"
-                f" (a boolean {dim!r})"
-            )
-        try:
-            value = operator.index(dim)
-        except TypeError:
-            raise StreamLayoutError(
-                f"{what} must be a sequence of positive integers, got "
-                f"{tuple(shape)!r} ({dim!r} is not an integer)"
-            ) from None
-        if value <= 0:
-            raise StreamLayoutError(
-                f"{what} must be a sequence of positive integers, got "
-                f"{tuple(shape)!r} ({value} is not positive)"
-            )
-        dims.append(int(value))
-    if len(dims) > H.MAX_NDIM:
-        raise StreamLayoutError(
-            f"{what} {tuple(dims)!r} has {len(dims)} dimensions; at most "
-            f"{H.MAX_NDIM} are supported"
-        )
-    return tuple(dims)
-
-
-def _normalize_dtype(dtype: Any) -> np.dtype:
-    if dtype is None:
-        raise StreamLayoutError("dtype is required (e.g. 'float32')")
-    try:
-        dt = np.dtype(dtype)
-    except (TypeError, ValueError) as exc:
-        raise StreamLayoutError(f"invalid dtype {dtype!r}: {exc}") from None
-    if dt.kind not in _ALLOWED_KINDS or dt.fields is not None or dt.subdtype:
-        raise StreamLayoutError(
-            f"unsupported stream dtype {dt!s}: use a bool, integer, float, "
-            "complex or datetime dtype"
-        )
-    return dt
-
-
-def _frame_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes > MAX_FRAME_BYTES:
-        raise StreamLayoutError(
-            f"shape {shape!r} of {dtype!s} is {nbytes} bytes per frame; the "
-            f"limit is {MAX_FRAME_BYTES} (2**40)"
-        )
-    return nbytes
-
-
-def _check_slots(slots: Any) -> int:
-    if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)):
-        raise StreamLayoutError(f"slots must be an integer, got {slots!r}")
-    if not H.MIN_SLOTS <= slots <= H.MAX_SLOTS:
-        raise StreamLayoutError(
-            f"slots must be between {H.MIN_SLOTS} and {H.MAX_SLOTS}, got {slots}"
-        )
-    return int(slots)
 
 
 def _c_strides(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
@@ -322,10 +258,10 @@ class SharedStream:
         name = check_name(name)
         ns = resolve_namespace(namespace)
         seg_name = make_segment_name(name, ns)
-        shape_t = _normalize_shape(shape)
-        dt = _normalize_dtype(dtype)
-        nslots = _check_slots(slots)
-        nbytes = _frame_bytes(shape_t, dt)
+        shape_t = normalize_shape(shape)
+        dt = normalize_dtype(dtype)
+        nslots = check_slots(slots)
+        nbytes = frame_bytes(shape_t, dt)
         size = H.segment_size(nbytes, nslots)
         free = free_space()
         if free is not None and size > free:
@@ -405,8 +341,8 @@ class SharedStream:
         """
         name = check_name(name)
         ns = resolve_namespace(namespace)
-        shape_t = None if shape is None else _normalize_shape(shape)
-        dt = None if dtype is None else _normalize_dtype(dtype)
+        shape_t = None if shape is None else normalize_shape(shape)
+        dt = None if dtype is None else normalize_dtype(dtype)
         return cls._open(name, ns, shape_t, dt)
 
     @classmethod
@@ -647,7 +583,7 @@ class SharedStream:
         ):
             array = self._check_frame(array)
         if frame_id is not None:
-            frame_id = _check_frame_id(frame_id)
+            frame_id = check_frame_id(frame_id)
         slot = self._begin_write()
         try:
             slot[...] = array
@@ -670,7 +606,7 @@ class SharedStream:
                 f"stream {self._name!r}: a write_view is already open on this handle"
             )
         view = self._wv
-        view.frame_id = None if frame_id is None else _check_frame_id(frame_id)
+        view.frame_id = None if frame_id is None else check_frame_id(frame_id)
         return view
 
     def _check_frame(self, array: Any) -> Any:
@@ -702,7 +638,7 @@ class SharedStream:
             raise StreamFrameError(
                 f"{what}: cannot convert {type(array).__name__} to an array ({exc})"
             ) from None
-        if converted.dtype.kind not in _ALLOWED_KINDS:
+        if converted.dtype.kind not in ALLOWED_KINDS:
             raise StreamFrameError(
                 f"{what}: got {type(array).__name__} of dtype {converted.dtype!s}"
             )
@@ -821,7 +757,19 @@ class SharedStream:
             self._check_out(out)
         if self._closed:
             raise StreamClosedError(f"cannot read stream {self._name!r}: closed")
-        h, meta, slots, n = self._h64, self._meta, self._slots, self._nslots
+        return self._read_latest(out, self._slots, _assign)
+
+    def _read_latest(
+        self, out: Any, slots: Sequence[Any], copy: Callable[[Any, Any], Any]
+    ) -> int:
+        """The seqlock read: ``copy(out, slots[i])`` from the latest slot
+        until a copy is consistent; record and return its count.
+
+        ``slots`` are this stream's payload slots or views parallel to them
+        (a GPU stream's device slots, whose ``copy`` must be complete when it
+        returns: the seqlock check follows it).
+        """
+        h, hs, meta, n = self._h64, self._hs64, self._meta, self._nslots
         while True:
             count = h[_Q_COUNT]
             slot = (count - 1) % n
@@ -829,9 +777,9 @@ class SharedStream:
             seq = h[m]
             if NEEDS_FENCE:
                 memory_fence()
-            out[...] = slots[slot]
+            copy(out, slots[slot])
             got = h[m + 1]
-            frame_id = self._hs64[m + 2]
+            frame_id = hs[m + 2]
             if NEEDS_FENCE:
                 memory_fence()
             if h[m] == seq and not seq & 1 and got >= count:
@@ -856,13 +804,11 @@ class SharedStream:
         wait as long as the writer lives; :class:`StreamWriterDiedError`
         once its process is dead).
         """
-        last = self._last_read_count
         if self._closed:
             raise StreamClosedError(f"cannot read stream {self._name!r}: closed")
         if self._out_ok is not out:
             self._check_out(out)
-        if self._h64[_Q_COUNT] == last:
-            self._wait_changed(last, timeout)
+        self._wait_unread(timeout)
         return self.read_into(out)
 
     def read_new(self, timeout: float | None = None) -> np.ndarray:
@@ -871,13 +817,22 @@ class SharedStream:
         self.read_new_into(out, timeout)
         return out
 
+    def _wait_unread(self, timeout: float | None) -> None:
+        """Wait until a frame this handle has not read is published
+        (``TimeoutError`` on timeout); at once when there is one."""
+        if self._closed:
+            raise StreamClosedError(f"cannot read stream {self._name!r}: closed")
+        last = self._last_read_count
+        if self._h64[_Q_COUNT] == last:
+            self._wait_changed(last, timeout)
+
     def _wait_changed(self, last: int, timeout: float | None) -> None:
         """Wait until count != last, ignoring kicks; TimeoutError on timeout."""
         if timeout is None:
             while self.wait_new(last, None) == last:
                 pass
             return
-        deadline = _mono_ns() + _timeout_ns(timeout)
+        deadline = _mono_ns() + timeout_ns(timeout)
         while True:
             if self.wait_new(last, max(0, deadline - _mono_ns()) * 1e-9) != last:
                 return
@@ -904,7 +859,7 @@ class SharedStream:
             return count
         kick = h[_Q_KICK]
         began = _mono_ns()
-        deadline = None if timeout is None else began + _timeout_ns(timeout)
+        deadline = None if timeout is None else began + timeout_ns(timeout)
         mode = self._mode
         if mode == _MODE_BUSY:
             return self._busy_wait(last_count, kick, deadline)
@@ -1013,8 +968,8 @@ class SharedStream:
         or :class:`StreamWriterDiedError` once the writer is dead);
         ``ValueError`` if ``after`` is not a non-negative integer.
         """
-        baseline = _check_after(after)
-        deadline = None if timeout is None else _mono_ns() + _timeout_ns(timeout)
+        baseline = check_after(after)
+        deadline = None if timeout is None else _mono_ns() + timeout_ns(timeout)
         h = self._h64
         self._ensure_open()
         while True:
@@ -1058,8 +1013,8 @@ class SharedStream:
         with the latest frame id then (possibly below ``target``; 0 before
         any write), so a worker can re-read its command.
         """
-        target = _check_frame_id(target)
-        deadline = None if timeout is None else _mono_ns() + _timeout_ns(timeout)
+        target = check_frame_id(target)
+        deadline = None if timeout is None else _mono_ns() + timeout_ns(timeout)
         self._ensure_open()
         h = self._h64
         kick = h[_Q_KICK]
@@ -1146,44 +1101,9 @@ def _reopen(name: str, namespace: str | None, shape, dtype_str: str) -> SharedSt
     return SharedStream._open(name, namespace, tuple(shape), np.dtype(dtype_str))
 
 
-def _check_frame_id(frame_id: Any) -> int:
-    if isinstance(frame_id, (bool, np.bool_)):
-        raise StreamFrameError(f"frame_id must be an integer, got {frame_id!r}")
-    try:
-        value = operator.index(frame_id)
-    except TypeError:
-        raise StreamFrameError(
-            f"frame_id must be an integer, got {frame_id!r}"
-        ) from None
-    if not -(2**63) <= value < 2**63:
-        raise StreamFrameError(f"frame_id {value} does not fit in 64 bits")
-    return value
-
-
-def _check_after(after: Any) -> int:
-    if isinstance(after, (bool, np.bool_)):
-        raise ValueError(f"after must be a non-negative integer, got {after!r}")
-    try:
-        value = operator.index(after)
-    except TypeError:
-        raise ValueError(f"after must be a non-negative integer, got {after!r}") from None
-    if value < 0:
-        raise ValueError(f"after must be a non-negative integer, got {value}")
-    return value
-
-
-def _timeout_ns(timeout: float) -> int:
-    try:
-        seconds = float(timeout)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"timeout must be a number of seconds or None, got {timeout!r}"
-        ) from None
-    if seconds != seconds:  # NaN
-        raise ValueError("timeout must not be NaN")
-    if seconds <= 0:
-        return 0
-    return int(min(seconds, 1e9) * 1e9)
+def _assign(out: Any, frame: Any) -> None:
+    """The host read's copy (``np.copyto`` costs twice as much per call)."""
+    out[...] = frame
 
 
 def _base_address(mm) -> int:
@@ -1226,7 +1146,7 @@ def _validate_static(static: dict, size: int, what: str) -> None:
         dt = np.dtype(static["dtype_str"])
     except (TypeError, ValueError):
         raise bad(f"dtype {static['dtype_str']!r}") from None
-    if dt.kind not in _ALLOWED_KINDS or dt.itemsize != static["itemsize"]:
+    if dt.kind not in ALLOWED_KINDS or dt.itemsize != static["itemsize"]:
         raise bad(f"dtype {static['dtype_str']!r} with itemsize {static['itemsize']}")
     nbytes = math.prod(static["shape"]) * dt.itemsize
     if nbytes != static["nbytes"]:
