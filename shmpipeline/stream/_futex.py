@@ -66,26 +66,22 @@ def _load_syscall():
     except (OSError, AttributeError):  # pragma: no cover - exotic libc
         return None
     # Typed prototypes let ctypes convert plain ints without wrapper objects.
-    wait.restype = ctypes.c_long
-    wait.argtypes = [
-        ctypes.c_long,
-        ctypes.c_void_p,
-        ctypes.c_int,
-        ctypes.c_uint32,
-        ctypes.POINTER(Timespec),
-        ctypes.c_void_p,
-        ctypes.c_int,
-    ]
-    wake.restype = ctypes.c_long
-    wake.argtypes = [
-        ctypes.c_long,
-        ctypes.c_void_p,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_void_p,
-        ctypes.c_void_p,
-        ctypes.c_int,
-    ]
+    # syscall(SYS_futex, uaddr, op, val, timeout | val2, uaddr2, val3): the
+    # two uses differ in the types of ``val`` and the fourth argument.
+    for call, val, fourth in (
+        (wait, ctypes.c_uint32, ctypes.POINTER(Timespec)),
+        (wake, ctypes.c_int, ctypes.c_void_p),
+    ):
+        call.restype = ctypes.c_long
+        call.argtypes = [
+            ctypes.c_long,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            val,
+            fourth,
+            ctypes.c_void_p,
+            ctypes.c_int,
+        ]
     return wait, wake
 
 

@@ -45,31 +45,34 @@ def resolve_namespace(namespace: str | None) -> str | None:
         namespace = current_namespace()
     if namespace is None or namespace == "":
         return None
-    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
-        raise StreamLayoutError(
-            f"invalid stream namespace {namespace!r}: use letters, digits, '_' "
-            "and '-' only"
-        )
-    if len(namespace.encode()) > H.NAMESPACE_LEN:
-        raise StreamLayoutError(
-            f"invalid stream namespace {namespace!r}: longer than "
-            f"{H.NAMESPACE_LEN} bytes"
-        )
-    return namespace
+    return _check_text(
+        namespace,
+        "stream namespace",
+        _NAMESPACE_RE,
+        "use letters, digits, '_' and '-' only",
+        H.NAMESPACE_LEN,
+    )
 
 
 def check_name(name: Any) -> str:
     """Validate a stream name; return it."""
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise StreamLayoutError(
-            f"invalid stream name {name!r}: use letters, digits, '_', '-' and "
-            "'.', not starting with '.' or '-'"
-        )
-    if len(name.encode()) > H.NAME_LEN:
-        raise StreamLayoutError(
-            f"invalid stream name {name!r}: longer than {H.NAME_LEN} bytes"
-        )
-    return name
+    return _check_text(
+        name,
+        "stream name",
+        _NAME_RE,
+        "use letters, digits, '_', '-' and '.', not starting with '.' or '-'",
+        H.NAME_LEN,
+    )
+
+
+def _check_text(value: Any, what: str, pattern: re.Pattern, rule: str, limit: int) -> str:
+    """``value`` when it is a string matching ``pattern`` (``rule`` says the
+    pattern in words) of at most ``limit`` UTF-8 bytes (the header field)."""
+    if not isinstance(value, str) or not pattern.match(value):
+        raise StreamLayoutError(f"invalid {what} {value!r}: {rule}")
+    if len(value.encode()) > limit:
+        raise StreamLayoutError(f"invalid {what} {value!r}: longer than {limit} bytes")
+    return value
 
 
 def make_segment_name(name: str, namespace: str | None) -> str:

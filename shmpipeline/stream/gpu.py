@@ -46,7 +46,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -172,7 +172,49 @@ class _GpuWriteView:
 # --- the stream ------------------------------------------------------------------------
 
 
-class GpuSharedStream:
+class _DeviceFrames:
+    """What the two device-side handles share: frames of the host segment
+    ``_host`` as torch tensors of ``_torch_dtype`` on ``_device``."""
+
+    _torch: Any
+    _host: SharedStream
+    _device: Any
+    _torch_dtype: Any
+
+    @property
+    def torch_dtype(self) -> Any:
+        """The frames' torch dtype."""
+        return self._torch_dtype
+
+    @property
+    def device(self) -> Any:
+        """The ``torch.device`` the frames live on."""
+        return self._device
+
+    @property
+    def gpu_enabled(self) -> bool:
+        """True: frames are device tensors (the published handles' flag)."""
+        return True
+
+    @property
+    def gpu_device(self) -> str:
+        """``'cuda:<index>'`` of the frames."""
+        return device_text(self._device)
+
+    def empty_frame(self) -> Any:
+        """A zeroed tensor of one frame on :attr:`device` (a read buffer)."""
+        return self._torch.zeros(
+            self._host.shape, dtype=self._torch_dtype, device=self._device
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()  # type: ignore[attr-defined]  # each handle's own
+
+
+class GpuSharedStream(_DeviceFrames):
     """A named stream of frames living on a CUDA device.
 
     Same interface as :class:`~shmpipeline.stream.SharedStream` (``count``,
@@ -372,25 +414,6 @@ class GpuSharedStream:
     wait_policy = _host_property("wait_policy", settable=True)
 
     @property
-    def torch_dtype(self) -> Any:
-        return self._torch_dtype
-
-    @property
-    def device(self) -> Any:
-        """The ``torch.device`` the frames live on."""
-        return self._device
-
-    @property
-    def gpu_enabled(self) -> bool:
-        """True: frames are device tensors (the published handles' flag)."""
-        return True
-
-    @property
-    def gpu_device(self) -> str:
-        """``'cuda:<index>'`` of the frames."""
-        return device_text(self._device)
-
-    @property
     def cpu_mirror(self) -> bool:
         """Whether publishes also update the host mirror."""
         return self._mirror
@@ -399,12 +422,6 @@ class GpuSharedStream:
     def host_stream(self) -> SharedStream:
         """The underlying segment handle (its slots are the mirror)."""
         return self._host
-
-    def empty_frame(self) -> Any:
-        """A zeroed tensor of one frame on :attr:`device` (a read buffer)."""
-        return self._torch.zeros(
-            self.shape, dtype=self._torch_dtype, device=self._device
-        )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"count={self.count}"
@@ -437,7 +454,7 @@ class GpuSharedStream:
         if self.closed:
             raise StreamClosedError(f"cannot write to stream {self.name!r}: closed")
         if isinstance(frame, torch.Tensor):
-            if tuple(frame.shape) != self.shape or frame.dtype != self._torch_dtype:
+            if not self._fits(frame):
                 raise StreamFrameError(
                     f"cannot write to stream {self.name!r} (shape {self.shape!r}, "
                     f"dtype {self.dtype!s}): tensor has shape {tuple(frame.shape)!r} "
@@ -460,6 +477,10 @@ class GpuSharedStream:
             self._host._abort_write()
             raise
         self._publish(slot, frame_id, from_device=array is None)
+
+    def _fits(self, tensor: Any) -> bool:
+        """Whether a tensor has the frames' shape and torch dtype."""
+        return tuple(tensor.shape) == self.shape and tensor.dtype == self._torch_dtype
 
     def _begin_write(self) -> int:
         self._host._begin_write()  # seqlock: the slot is now odd
@@ -501,7 +522,7 @@ class GpuSharedStream:
             self._host._check_out(out)
             target = torch.from_numpy(out)
         elif isinstance(out, torch.Tensor):
-            if tuple(out.shape) != self.shape or out.dtype != self._torch_dtype:
+            if not self._fits(out):
                 raise StreamFrameError(
                     f"out has shape {tuple(out.shape)!r} dtype {out.dtype}; stream "
                     f"{self.name!r} frames are shape {self.shape!r} dtype "
@@ -568,14 +589,9 @@ class GpuSharedStream:
         _CREATED.pop((self._host.segment_name, self._host._inode), None)
         self._host.unlink()
 
-    def __enter__(self) -> GpuSharedStream:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
 
 
-class HostToDeviceStream:
+class HostToDeviceStream(_DeviceFrames):
     """A host stream read into device tensors: what a gpu kernel uses for a
     ``storage: cpu`` input.
 
@@ -604,25 +620,6 @@ class HostToDeviceStream:
             raise AttributeError(name)
         return getattr(self._host, name)
 
-    @property
-    def device(self) -> Any:
-        return self._device
-
-    @property
-    def gpu_enabled(self) -> bool:
-        """True: frames are device tensors (the published handles' flag)."""
-        return True
-
-    @property
-    def gpu_device(self) -> str:
-        return device_text(self._device)
-
-    def empty_frame(self) -> Any:
-        """A zeroed tensor of one frame on the device."""
-        return self._torch.zeros(
-            self._host.shape, dtype=self._torch_dtype, device=self._device
-        )
-
     def read_into(self, out: Any) -> int:
         """Read the latest host frame and upload it into tensor ``out``."""
         self._uploaded.synchronize()  # the previous upload left the staging buffer
@@ -637,12 +634,6 @@ class HostToDeviceStream:
 
     def close(self) -> None:
         self._host.close()
-
-    def __enter__(self) -> HostToDeviceStream:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()
 
 
 # --- helpers -------------------------------------------------------------------------

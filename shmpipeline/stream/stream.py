@@ -969,23 +969,17 @@ class SharedStream:
         ``ValueError`` if ``after`` is not a non-negative integer.
         """
         baseline = check_after(after)
-        deadline = None if timeout is None else _mono_ns() + timeout_ns(timeout)
-        h = self._h64
-        self._ensure_open()
-        while True:
-            count = h[_Q_COUNT]
-            if count > baseline:
-                return count
-            if deadline is None:
-                self.wait_new(count, None)
-                continue
-            remaining = deadline - _mono_ns()
-            if remaining <= 0:
-                raise TimeoutError(
-                    f"no frame past count {baseline} on stream {self._name!r} "
-                    f"within {timeout} s (count {count})"
-                )
-            self.wait_new(count, remaining * 1e-9)
+
+        def past(count: int) -> int | None:
+            return count if count > baseline else None
+
+        def late(count: int) -> str:
+            return (
+                f"no frame past count {baseline} on stream {self._name!r} "
+                f"within {timeout} s (count {count})"
+            )
+
+        return self._wait_until(past, timeout, late)
 
     def read_after(
         self, after: int, timeout: float | None = None, *, out: np.ndarray | None = None
@@ -1014,28 +1008,52 @@ class SharedStream:
         any write), so a worker can re-read its command.
         """
         target = check_frame_id(target)
+
+        def at_target(count: int) -> int | None:
+            latest = self.frame_id if count else None
+            return latest if latest is not None and latest >= target else None
+
+        def late(count: int) -> str:
+            return (
+                f"stream {self._name!r} did not publish frame id {target} "
+                f"within {timeout} s (latest id {self.frame_id if count else None})"
+            )
+
+        def latest_id() -> int:
+            return self.frame_id if self._h64[_Q_COUNT] else 0
+
+        kicked = latest_id if interruptible else None
+        return self._wait_until(at_target, timeout, late, kicked)
+
+    def _wait_until(
+        self,
+        reached: Callable[[int], int | None],
+        timeout: float | None,
+        late: Callable[[int], str],
+        kicked: Callable[[], int] | None = None,
+    ) -> int:
+        """Wait, waking on each publish, until ``reached(count)`` gives a
+        value (not None) and return it; ``TimeoutError(late(count))`` after
+        ``timeout`` seconds. With ``kicked``, a :meth:`wake_waiters` call
+        returns ``kicked()`` instead. Without a timeout the wait lasts while
+        the writer lives (:class:`StreamWriterDiedError` once it is dead)."""
         deadline = None if timeout is None else _mono_ns() + timeout_ns(timeout)
         self._ensure_open()
         h = self._h64
         kick = h[_Q_KICK]
         while True:
-            if interruptible and h[_Q_KICK] != kick:
-                return self.frame_id if h[_Q_COUNT] else 0
+            if kicked is not None and h[_Q_KICK] != kick:
+                return kicked()
             count = h[_Q_COUNT]
-            if count:
-                latest = self.frame_id
-                if latest >= target:
-                    return latest
+            value = reached(count)
+            if value is not None:
+                return value
             if deadline is None:
                 self.wait_new(count, None)
                 continue
             remaining = deadline - _mono_ns()
             if remaining <= 0:
-                raise TimeoutError(
-                    f"stream {self._name!r} did not publish frame id {target} "
-                    f"within {timeout} s (latest id "
-                    f"{self.frame_id if count else None})"
-                )
+                raise TimeoutError(late(count))
             self.wait_new(count, remaining * 1e-9)
 
     def wake_waiters(self) -> None:
