@@ -168,6 +168,15 @@ class Kernel(ABC):
                 f"kind {cls.kind!r} takes no 'operation' "
                 "(only custom_operation kinds do)",
             )
+        cls._validate_kind(config, specs)
+
+    @classmethod
+    def _validate_kind(
+        cls, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
+    ) -> None:
+        """The kind's own rules, after the generic checks above (none here;
+        the built-in catalogs parse their settings in it)."""
+        return None
 
     @abstractmethod
     def compute_into(

@@ -8,43 +8,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
-from shmpipeline.kernel import Kernel, KernelContext
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._catalog import CatalogKernel
 
 
-class CpuKernel(Kernel):
-    """A kernel over host (NumPy) streams.
-
-    Subclasses put every check and every parameter parse in :meth:`_settings`,
-    which both :meth:`validate_config` and ``__init__`` call, so a kernel never
-    runs with parameters its validation did not see. Built-in kernels reject
-    parameters they do not read and a top-level ``operation``.
-    """
+class CpuKernel(CatalogKernel):
+    """A kernel over host (NumPy) streams (the catalog rules: every check and
+    parameter parse in :meth:`_settings`, see
+    :mod:`shmpipeline.kernels._catalog`)."""
 
     storage: ClassVar[str] = "cpu"
-    parameter_names: ClassVar[frozenset[str] | None] = frozenset()
-    accepts_operation: ClassVar[bool] = False
-
-    def __init__(self, context: KernelContext) -> None:
-        super().__init__(context)
-        self.settings = type(self)._settings(context.config, context.shared_memory)
-
-    @classmethod
-    def validate_config(
-        cls,
-        config: KernelConfig,
-        shared_memory: Mapping[str, SharedMemoryConfig],
-    ) -> None:
-        """Check arity, storage, parameters, shapes and dtypes."""
-        super().validate_config(config, shared_memory)
-        cls._settings(config, v.spec_map(shared_memory))
-
-    @classmethod
-    def _settings(
-        cls, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
-    ) -> Any:
-        """Validate kernel-specific rules; return the parsed settings."""
-        return None
 
 
 def unary_streams(

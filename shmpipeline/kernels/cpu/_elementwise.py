@@ -21,11 +21,7 @@ class ElementwiseCpuKernel(CpuKernel):
     def _settings(cls, config, shared_memory) -> None:
         same_shape_and_dtype(config, shared_memory, numeric=True)
 
-    def __init__(self, context) -> None:
-        super().__init__(context)
-        self._alias = context.config.auxiliary[0].alias
-
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        type(self).ufunc(trigger_input, auxiliary_inputs[self._alias], out=output)
+        type(self).ufunc(trigger_input, self.only_auxiliary(auxiliary_inputs), out=output)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -29,9 +29,11 @@ class ScalarCpuKernel(CpuKernel):
     for ``out = ufunc(in, operand)``, the ``ufunc``.
     """
 
-    #: ``out = ufunc(in, operand)`` (``np.multiply``, ``np.add``); a subclass
-    #: with another formula overrides :meth:`compute_into` instead
+    #: ``out = ufunc(in, operand)`` (``np.multiply``, ``np.add``)
     ufunc: Any = None
+    #: then subtract the one auxiliary frame (``cpu.scale_offset``); the GPU
+    #: twins read it from here
+    subtracts_auxiliary: ClassVar[bool] = False
 
     @classmethod
     def _settings(cls, config, shared_memory) -> float:
@@ -68,7 +70,10 @@ class ScalarCpuKernel(CpuKernel):
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        self.combine_into(self.ufunc, trigger_input, output)
+        offset = (
+            self.only_auxiliary(auxiliary_inputs) if self.subtracts_auxiliary else None
+        )
+        self.combine_into(self.ufunc, trigger_input, output, subtract=offset)
 
 
 __all__ = ["ScalarCpuKernel"]

@@ -9,6 +9,7 @@ import numpy as np
 
 from shmpipeline.kernels import _expression as expr
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._plan import PlanInputs, SlotPlan
 from shmpipeline.kernels.cpu._base import CpuKernel
 
 
@@ -23,7 +24,7 @@ def _copy_where(source: Any, mask: np.ndarray, out: np.ndarray) -> None:
 Operand = tuple[bool, Any]  # (is a slot index, slot index or Python scalar)
 
 
-class ExpressionPlan:
+class ExpressionPlan(SlotPlan):
     """A typed expression tree compiled once into a list of NumPy calls.
 
     Slots hold the named inputs (in ``names`` order), then the output, then
@@ -42,18 +43,9 @@ class ExpressionPlan:
         output_shape: tuple[int, ...],
         output_dtype: Any,
     ) -> None:
-        self.names = tuple(names)
-        self.output_slot = len(self.names)
-        self._var_slot = {name: i for i, name in enumerate(self.names)}
-        self._info: dict[int, tuple[tuple[int, ...], np.dtype]] = {
-            self.output_slot: (tuple(output_shape), np.dtype(output_dtype))
-        }
-        for node in expr.walk(root):
-            if isinstance(node, expr.Var):
-                self._info[self._var_slot[node.name]] = (node.shape, node.dtype)
+        super().__init__(root, names, output_shape, output_dtype)
         self._temp_specs: list[tuple[tuple[int, ...], np.dtype]] = []
         self._free: dict[tuple[tuple[int, ...], str], list[int]] = {}
-        self.steps: list[tuple[Any, tuple[Operand, ...], int]] = []
         if isinstance(root, expr.Op):
             self._emit(root, dest=self.output_slot)
         else:
@@ -61,9 +53,7 @@ class ExpressionPlan:
         self.temporaries = tuple(
             np.zeros(shape, dtype) for shape, dtype in self._temp_specs
         )
-        self._slots: list[Any] = [None] * (self.output_slot + 1) + list(
-            self.temporaries
-        )
+        self._slots.extend(self.temporaries)
 
     # compilation --------------------------------------------------------------
 
@@ -176,21 +166,12 @@ class ExpressionPlan:
 
     # execution ----------------------------------------------------------------
 
-    def run(self, inputs: Sequence[Any], output: Any) -> None:
-        """Evaluate into ``output``; ``inputs`` follow ``names``."""
-        slots = self._slots
-        slots[: self.output_slot] = inputs
-        slots[self.output_slot] = output
-        try:
-            for func, operands, dest in self.steps:
-                func(
-                    *[slots[x] if is_slot else x for is_slot, x in operands],
-                    out=slots[dest],
-                )
-        finally:
-            # drop references to the caller's buffers (shared-memory views)
-            for i in range(self.output_slot + 1):
-                slots[i] = None
+    def _execute(self, slots: list[Any]) -> None:
+        for func, operands, dest in self.steps:
+            func(
+                *[slots[x] if is_slot else x for is_slot, x in operands],
+                out=slots[dest],
+            )
 
 
 def parse_custom_operation(config, shared_memory) -> expr.Node:
@@ -266,32 +247,3 @@ class CustomOperationCpuKernel(CpuKernel):
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
         self.inputs.run(self.plan, trigger_input, output, auxiliary_inputs)
-
-
-class PlanInputs:
-    """Feeds a compiled expression plan (NumPy or torch) one frame: gathers
-    ``input`` and the auxiliaries into a reused list in plan-slot order and
-    drops the references afterwards (they are shared-memory views)."""
-
-    def __init__(self, config) -> None:
-        self.aliases = tuple(b.alias for b in config.auxiliary)
-        self.names = ("input", *self.aliases)
-        self._slots: list[Any] = [None] * len(self.names)
-
-    def run(
-        self,
-        plan: Any,
-        trigger_input: Any,
-        output: Any,
-        auxiliary_inputs: Mapping[str, Any],
-    ) -> None:
-        """Call ``plan.run(slots, output)`` with this frame's operands."""
-        slots = self._slots
-        slots[0] = trigger_input
-        for i, alias in enumerate(self.aliases, 1):
-            slots[i] = auxiliary_inputs[alias]
-        try:
-            plan.run(slots, output)
-        finally:
-            for i in range(len(slots)):
-                slots[i] = None

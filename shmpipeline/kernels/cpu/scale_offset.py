@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
 from shmpipeline.kernels._parameters import Parameter
@@ -19,12 +16,5 @@ class ScaleOffsetCpuKernel(ScalarCpuKernel):
     auxiliary_arity = 1
     parameter_specs = (Parameter("gain", "real"),)
 
-    def __init__(self, context) -> None:
-        super().__init__(context)
-        self._alias = context.config.auxiliary[0].alias
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        offset = auxiliary_inputs[self._alias]
-        self.combine_into(np.multiply, trigger_input, output, subtract=offset)
+    ufunc = np.multiply
+    subtracts_auxiliary = True

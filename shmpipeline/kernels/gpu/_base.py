@@ -36,8 +36,9 @@ import torch
 
 from shmpipeline import _torch
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
-from shmpipeline.kernel import Kernel, KernelContext
+from shmpipeline.kernel import KernelContext
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._catalog import CatalogKernel
 
 _TWIN_RULES = (
     "input_arity",
@@ -49,7 +50,7 @@ _TWIN_RULES = (
 )
 
 
-class GpuKernel(Kernel):
+class GpuKernel(CatalogKernel):
     """A kernel over torch tensors on a CUDA device (or torch's CPU device
     when constructed with ``device="cpu"``).
 
@@ -60,10 +61,8 @@ class GpuKernel(Kernel):
     storage: ClassVar[str] = "gpu"
     #: cpu streams may feed a gpu kernel: the worker uploads each frame
     accepts_host_inputs: ClassVar[bool] = True
-    parameter_names: ClassVar[frozenset[str] | None] = frozenset()
-    accepts_operation: ClassVar[bool] = False
     #: the ``cpu.*`` kernel whose validation rules this kernel shares
-    cpu_twin: ClassVar[type[Kernel] | None] = None
+    cpu_twin: ClassVar[type[CatalogKernel] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -76,22 +75,7 @@ class GpuKernel(Kernel):
 
     def __init__(self, context: KernelContext, *, device: Any = None) -> None:
         super().__init__(context)
-        self.settings = type(self)._settings(context.config, context.shared_memory)
         self.device = kernel_device(context, device)
-
-    @classmethod
-    def validate_config(
-        cls,
-        config: KernelConfig,
-        shared_memory: Mapping[str, SharedMemoryConfig],
-    ) -> None:
-        """The CPU twin's checks (same order, same messages) with gpu storage,
-        then the GPU's own dtype limits."""
-        specs = v.spec_map(shared_memory)
-        super().validate_config(config, specs)
-        settings = cls._settings(config, specs)
-        check_gpu_dtypes(config, specs)
-        cls._gpu_rules(config, specs, settings)
 
     @classmethod
     def _settings(
@@ -102,6 +86,17 @@ class GpuKernel(Kernel):
         if twin is None:
             return None
         return twin._settings(config, shared_memory)
+
+    @classmethod
+    def _backend_rules(
+        cls,
+        config: KernelConfig,
+        shared_memory: Mapping[str, SharedMemoryConfig],
+        settings: Any,
+    ) -> None:
+        """The GPU's dtype limits, then the kind's own (:meth:`_gpu_rules`)."""
+        check_gpu_dtypes(config, shared_memory)
+        cls._gpu_rules(config, shared_memory, settings)
 
     @classmethod
     def _gpu_rules(

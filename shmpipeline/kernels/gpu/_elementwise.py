@@ -14,11 +14,7 @@ class ElementwiseGpuKernel(GpuKernel):
 
     op: ClassVar[Callable[..., Any]]
 
-    def __init__(self, context, *, device: Any = None) -> None:
-        super().__init__(context, device=device)
-        self._alias = context.config.auxiliary[0].alias
-
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        type(self).op(trigger_input, auxiliary_inputs[self._alias], out=output)
+        type(self).op(trigger_input, self.only_auxiliary(auxiliary_inputs), out=output)

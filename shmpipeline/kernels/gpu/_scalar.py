@@ -21,8 +21,8 @@ class ScalarGpuKernel(GpuKernel):
     parameter is a Python scalar combined in the stream's dtype.
     """
 
-    #: ``out = op(in, operand)`` (``torch.mul``, ``torch.add``); a subclass
-    #: with another formula overrides :meth:`compute_into` instead
+    #: ``out = op(in, operand)`` (``torch.mul``, ``torch.add``), then minus
+    #: the one auxiliary frame when the CPU twin ``subtracts_auxiliary``
     op: Any = None
 
     def __init__(self, context, *, device: Any = None) -> None:
@@ -59,4 +59,7 @@ class ScalarGpuKernel(GpuKernel):
     def compute_into(
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
-        self.combine_into(self.op, trigger_input, output)
+        offset = None
+        if self.cpu_twin.subtracts_auxiliary:
+            offset = self.only_auxiliary(auxiliary_inputs)
+        self.combine_into(self.op, trigger_input, output, subtract=offset)

@@ -17,7 +17,7 @@ call computes in it. torch's own promotion (``int / int -> float32``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,10 +26,8 @@ import torch
 from shmpipeline import _torch
 from shmpipeline.kernels import _expression as expr
 from shmpipeline.kernels import _validation as v
-from shmpipeline.kernels.cpu.custom_operation import (
-    CustomOperationCpuKernel,
-    PlanInputs,
-)
+from shmpipeline.kernels._plan import PlanInputs, SlotPlan
+from shmpipeline.kernels.cpu.custom_operation import CustomOperationCpuKernel
 from shmpipeline.kernels.gpu._base import GpuKernel
 
 
@@ -70,7 +68,7 @@ _ORDERED = frozenset(
 Operand = tuple[bool, Any]  # (is a slot index, slot index or Python scalar)
 
 
-class TorchExpressionPlan:
+class TorchExpressionPlan(SlotPlan):
     """A typed expression tree compiled once into torch calls on ``device``.
 
     Slots hold the named inputs (in ``names`` order), the output, then the
@@ -86,18 +84,8 @@ class TorchExpressionPlan:
         output_dtype: Any,
         device: torch.device,
     ) -> None:
+        super().__init__(root, names, output_shape, output_dtype)
         self.device = torch.device(device)
-        self.names = tuple(names)
-        self.output_slot = len(self.names)
-        self._var_slot = {name: i for i, name in enumerate(self.names)}
-        self._slots: list[Any] = [None] * (self.output_slot + 1)
-        self._info: dict[int, tuple[tuple[int, ...], np.dtype]] = {
-            self.output_slot: (tuple(output_shape), np.dtype(output_dtype))
-        }
-        for node in expr.walk(root):
-            if isinstance(node, expr.Var):
-                self._info[self._var_slot[node.name]] = (node.shape, node.dtype)
-        self.steps: list[tuple[Callable[..., Any], tuple[int, ...], int]] = []
         if isinstance(root, expr.Op):
             self._emit(root, dest=self.output_slot)
         else:
@@ -214,18 +202,9 @@ class TorchExpressionPlan:
 
     # execution ----------------------------------------------------------------
 
-    def run(self, inputs: Sequence[Any], output: Any) -> None:
-        """Evaluate into ``output``; ``inputs`` follow ``names``."""
-        slots = self._slots
-        slots[: self.output_slot] = inputs
-        slots[self.output_slot] = output
-        try:
-            for func, operands, dest in self.steps:
-                func(*[slots[i] for i in operands], out=slots[dest])
-        finally:
-            # drop references to the caller's tensors (shared stream slots)
-            for i in range(self.output_slot + 1):
-                slots[i] = None
+    def _execute(self, slots: list[Any]) -> None:
+        for func, operands, dest in self.steps:
+            func(*[slots[i] for i in operands], out=slots[dest])
 
 
 def check_torch_support(config, root: expr.Node) -> None:
@@ -279,10 +258,8 @@ class CustomOperationGpuKernel(GpuKernel):
             self.device,
         )
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        self.inputs.run(self.plan, trigger_input, output, auxiliary_inputs)
+    # the same per-frame call as the CPU twin's, over the torch plan
+    compute_into = CustomOperationCpuKernel.compute_into
 
 
 __all__ = ["CustomOperationGpuKernel", "TorchExpressionPlan", "check_torch_support"]

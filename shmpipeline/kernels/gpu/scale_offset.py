@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
 from shmpipeline.kernels.cpu.scale_offset import ScaleOffsetCpuKernel
@@ -17,13 +14,4 @@ class ScaleOffsetGpuKernel(ScalarGpuKernel):
 
     kind = "gpu.scale_offset"
     cpu_twin = ScaleOffsetCpuKernel
-
-    def __init__(self, context, *, device: Any = None) -> None:
-        super().__init__(context, device=device)
-        self._alias = context.config.auxiliary[0].alias
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        offset = auxiliary_inputs[self._alias]
-        self.combine_into(torch.mul, trigger_input, output, subtract=offset)
+    op = torch.mul
