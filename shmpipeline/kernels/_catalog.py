@@ -5,7 +5,7 @@ classmethod, :meth:`CatalogKernel._settings`, which validation
 (``validate_config``, through :meth:`CatalogKernel._validate_kind`) and
 ``__init__`` both call, so a kernel never runs with parameters its
 validation did not see. A backend adds its own limits after the settings
-(:meth:`CatalogKernel._backend_rules`: the GPU's dtype limits). Built-in
+(the GPU's dtype limits). Built-in
 kernels reject parameters they do not read and a top-level ``operation``.
 """
 
@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernel import Kernel, KernelContext
+from shmpipeline.kernels._ops import ArrayOps
 
 
 class CatalogKernel(Kernel):
@@ -25,6 +26,8 @@ class CatalogKernel(Kernel):
 
     parameter_names: ClassVar[frozenset[str] | None] = frozenset()
     accepts_operation: ClassVar[bool] = False
+    #: the backend's in-place array calls (NumPy's or torch's)
+    ops: ClassVar[ArrayOps]
 
     def __init__(self, context: KernelContext) -> None:
         super().__init__(context)
@@ -35,25 +38,14 @@ class CatalogKernel(Kernel):
     def _validate_kind(
         cls, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
     ) -> None:
-        """The kind's settings, then the backend's limits on them."""
-        settings = cls._settings(config, shared_memory)
-        cls._backend_rules(config, shared_memory, settings)
+        """The kind's settings (a backend adds its limits on them)."""
+        cls._settings(config, shared_memory)
 
     @classmethod
     def _settings(
         cls, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
     ) -> Any:
         """Validate kernel-specific rules; return the parsed settings."""
-        return None
-
-    @classmethod
-    def _backend_rules(
-        cls,
-        config: KernelConfig,
-        shared_memory: Mapping[str, SharedMemoryConfig],
-        settings: Any,
-    ) -> None:
-        """Limits of the backend on valid settings (none by default)."""
         return None
 
     def only_auxiliary(self, auxiliary_inputs: Mapping[str, Any]) -> Any:

@@ -22,7 +22,8 @@ from shmpipeline.kernels import _expression as expr
 
 class SlotPlan:
     """Base of the compiled expression plans: names, the output slot, the
-    shape and dtype of every slot compiled so far (``_info``), ``steps``."""
+    shape and dtype of every slot compiled so far (``_info``), ``steps`` and
+    the ``temporaries`` (the slots after the output)."""
 
     def __init__(
         self,
@@ -42,6 +43,13 @@ class SlotPlan:
                 self._info[self._var_slot[node.name]] = (node.shape, node.dtype)
         self._slots: list[Any] = [None] * (self.output_slot + 1)
         self.steps: list[tuple[Any, tuple[Any, ...], int]] = []
+        self._compile(root, np.dtype(output_dtype))
+        self.temporaries = tuple(self._slots[self.output_slot + 1 :])
+
+    def _compile(self, root: expr.Node, output_dtype: np.dtype) -> None:
+        """Append the steps computing ``root`` into the output slot and the
+        temporaries they need to the slot table."""
+        raise NotImplementedError
 
     def run(self, inputs: Sequence[Any], output: Any) -> None:
         """Evaluate into ``output``; ``inputs`` follow ``names``."""

@@ -10,6 +10,18 @@ import numpy as np
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernels import _validation as v
 from shmpipeline.kernels._catalog import CatalogKernel
+from shmpipeline.kernels._ops import ArrayOps
+
+#: NumPy's in-place calls (see :mod:`shmpipeline.kernels._ops`)
+NUMPY_OPS = ArrayOps(
+    copy=np.copyto,
+    add=np.add,
+    subtract=np.subtract,
+    multiply=np.multiply,
+    matvec=np.matmul,
+    maximum=np.maximum,
+    minimum=np.minimum,
+)
 
 
 class CpuKernel(CatalogKernel):
@@ -18,6 +30,7 @@ class CpuKernel(CatalogKernel):
     :mod:`shmpipeline.kernels._catalog`)."""
 
     storage: ClassVar[str] = "cpu"
+    ops: ClassVar[ArrayOps] = NUMPY_OPS
 
 
 def unary_streams(

@@ -36,24 +36,14 @@ class ExpressionPlan(SlotPlan):
     allocates a casting buffer per frame.
     """
 
-    def __init__(
-        self,
-        root: expr.Node,
-        names: Sequence[str],
-        output_shape: tuple[int, ...],
-        output_dtype: Any,
-    ) -> None:
-        super().__init__(root, names, output_shape, output_dtype)
+    def _compile(self, root: expr.Node, output_dtype: np.dtype) -> None:
         self._temp_specs: list[tuple[tuple[int, ...], np.dtype]] = []
         self._free: dict[tuple[tuple[int, ...], str], list[int]] = {}
         if isinstance(root, expr.Op):
             self._emit(root, dest=self.output_slot)
         else:
             self.steps.append((_copy, (self._emit(root),), self.output_slot))
-        self.temporaries = tuple(
-            np.zeros(shape, dtype) for shape, dtype in self._temp_specs
-        )
-        self._slots.extend(self.temporaries)
+        self._slots.extend(np.zeros(shape, dtype) for shape, dtype in self._temp_specs)
 
     # compilation --------------------------------------------------------------
 

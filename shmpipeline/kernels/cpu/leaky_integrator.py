@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._ops import leaky_update
 from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 
@@ -107,9 +108,7 @@ class LeakyIntegratorCpuKernel(CpuKernel):
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
         leak, gain = self.coefficients(auxiliary_inputs)
-        np.multiply(self.state, leak, out=self.state)
-        np.multiply(trigger_input, gain, out=self._scratch)
-        np.add(self.state, self._scratch, out=self.state)
+        leaky_update(self.ops, self.state, trigger_input, leak, gain, self._scratch)
         np.copyto(output, self.state)
 
     def reset(self) -> None:

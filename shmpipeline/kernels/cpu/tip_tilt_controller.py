@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._ops import ArrayOps, leaky_update
 from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu._centroid import check_centroid_streams
@@ -63,7 +64,33 @@ def parse_tip_tilt(config, shared_memory) -> TipTiltSettings:
     )
 
 
-class TipTiltControllerCpuKernel(CpuKernel):
+class TipTiltLaw:
+    """The per-frame steps of ``tip_tilt_controller``, written once over
+    ``self.ops`` (this kernel computes them with NumPy, the GPU twin with
+    torch): needs ``settings``, ``spot``, ``_centroid`` and ``state``."""
+
+    settings: TipTiltSettings
+    ops: ArrayOps
+    spot: Any
+    _centroid: Any
+    state: Any
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        s, ops = self.settings, self.ops
+        centroid, state = self._centroid, self.state
+        self.spot.compute_into(trigger_input, centroid)
+        leaky_update(ops, state, centroid, s.leak, s.control_gain, centroid)
+        ops.matvec(auxiliary_inputs[s.matrix_alias], state, out=output)
+        ops.add(output, auxiliary_inputs[s.bias_alias], out=output)
+
+    def reset(self) -> None:
+        """Zero the integrator state."""
+        self.state[...] = 0
+
+
+class TipTiltControllerCpuKernel(TipTiltLaw, CpuKernel):
     """Closed-loop tip/tilt from a spot image, in one stage.
 
     Per frame: ``c`` = the spot centroid of the 2-D input (parameters
@@ -92,26 +119,11 @@ class TipTiltControllerCpuKernel(CpuKernel):
         self._centroid = np.zeros(2, dtype)
         self.state = np.zeros(2, dtype)
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        s = self.settings
-        centroid, state = self._centroid, self.state
-        self.spot.compute_into(trigger_input, centroid)
-        np.multiply(state, s.leak, out=state)
-        np.multiply(centroid, s.control_gain, out=centroid)
-        np.add(state, centroid, out=state)
-        np.matmul(auxiliary_inputs[s.matrix_alias], state, out=output)
-        np.add(output, auxiliary_inputs[s.bias_alias], out=output)
-
-    def reset(self) -> None:
-        """Zero the integrator state."""
-        self.state.fill(0)
-
 
 __all__ = [
     "INTEGRATOR_PARAMETERS",
     "TipTiltControllerCpuKernel",
+    "TipTiltLaw",
     "TipTiltSettings",
     "parse_tip_tilt",
 ]

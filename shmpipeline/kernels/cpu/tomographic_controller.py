@@ -3,6 +3,7 @@ tomographic reconstruction and the DM control law, fused in one kernel."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._ops import ArrayOps, leaky_update
 from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel
 from shmpipeline.kernels.cpu.concatenate import require_all_new
@@ -53,18 +55,43 @@ class TomographicSettings:
     image_shape: tuple[int, int]
     actuators: int
 
+    @property
+    def centroid_shape(self) -> tuple[int, int, int]:
+        """One sensor's tile centroids: (tile rows, tile columns, 2)."""
+        rows, cols = self.image_shape
+        return (rows // self.tile_size, cols // self.tile_size, 2)
+
+    @property
+    def slopes_per_sensor(self) -> int:
+        """Length of one sensor's block of the slope vector."""
+        tile_rows, tile_cols, _ = self.centroid_shape
+        return tile_rows * tile_cols * 2
+
+    @functools.cached_property
+    def _sensor_aliases(self) -> tuple[tuple[str, ...], ...]:
+        """Per sensor, its calibration aliases (SENSOR_SUFFIXES order)."""
+        return tuple(
+            tuple(sensor_alias(self.batched, suffix, i) for suffix in SENSOR_SUFFIXES)
+            for i in range(SENSORS)
+        )
+
+    def calibration(
+        self, index: int, auxiliary: Mapping[str, Any]
+    ) -> tuple[Any, Any, Any]:
+        """Sensor ``index``'s dark, inverse flat and slope offset frames
+        (arrays or tensors; a batched stream's row ``index``)."""
+        # no tuple(generator) per frame: its resized tuples defeat the free
+        # list, which the allocation tests see as memory kept per frame
+        dark, flat, offset = self._sensor_aliases[index]
+        dark, flat, offset = auxiliary[dark], auxiliary[flat], auxiliary[offset]
+        if self.batched:
+            return dark[index], flat[index], offset[index]
+        return dark, flat, offset
+
 
 def sensor_alias(batched: bool, suffix: str, index: int) -> str:
     """The alias of sensor ``index``'s ``suffix`` calibration stream."""
     return f"wfs_{suffix}" if batched else f"wfs{index}_{suffix}"
-
-
-def sensor_alias_table(batched: bool) -> list[list[str]]:
-    """Per sensor, the aliases of its calibration streams (SENSOR_SUFFIXES order)."""
-    return [
-        [sensor_alias(batched, suffix, i) for suffix in SENSOR_SUFFIXES]
-        for i in range(SENSORS)
-    ]
 
 
 def slope_blocks(slopes: Any, per_sensor: int) -> list[Any]:
@@ -166,7 +193,49 @@ def parse_tomographic(config, shared_memory) -> TomographicSettings:
     )
 
 
-class TomographicControllerCpuKernel(CpuKernel):
+class TomographicLaw:
+    """The per-frame steps of ``tomographic_controller``, written once over
+    ``self.ops`` (this kernel computes them with NumPy, the GPU twin with
+    torch) into the buffers each allocates in ``__init__``."""
+
+    settings: TomographicSettings
+    ops: ArrayOps
+    tiles: Any
+    state: Any
+
+    def _slopes_of(self, index: int, image: Any, auxiliary: Mapping[str, Any]) -> None:
+        ops = self.ops
+        dark, flat, offset = self.settings.calibration(index, auxiliary)
+        calibrated = self._calibrated
+        ops.copy(calibrated, image)  # cast first: no ufunc casting buffer
+        ops.subtract(calibrated, dark, out=calibrated)
+        ops.multiply(calibrated, flat, out=calibrated)
+        self.tiles.compute_into(calibrated, self._centroids)
+        block = self._slope_blocks[index]
+        ops.multiply(self._centroids_flat, self.settings.slope_gain, out=block)
+        ops.subtract(block, offset.reshape(-1), out=block)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        s, ops = self.settings, self.ops
+        for index in range(SENSORS):
+            self._slopes_of(index, trigger_input[index], auxiliary_inputs)
+        residual, state = self._residual, self.state
+        ops.matvec(auxiliary_inputs["reconstructor"], self._slopes, out=residual)
+        ops.add(residual, auxiliary_inputs["reconstructor_bias"], out=residual)
+        leaky_update(ops, state, residual, s.leak, s.control_gain, residual)
+        ops.multiply(state, s.command_gain, out=output)
+        ops.subtract(output, auxiliary_inputs["command_offset"], out=output)
+        ops.maximum(output, auxiliary_inputs["command_low"], out=output)
+        ops.minimum(output, auxiliary_inputs["command_high"], out=output)
+
+    def reset(self) -> None:
+        """Zero the integrator state."""
+        self.state[...] = 0
+
+
+class TomographicControllerCpuKernel(TomographicLaw, CpuKernel):
     """Tomographic adaptive-optics control from eight wavefront sensors.
 
     Inputs: one batched ``(8, rows, cols)`` stream or eight ``(rows, cols)``
@@ -200,53 +269,14 @@ class TomographicControllerCpuKernel(CpuKernel):
         super().__init__(context)
         s = self.settings
         dtype = np.dtype(context.output_spec.dtype)
-        rows, cols = s.image_shape
-        tile = s.tile_size
-        centroid_shape = (rows // tile, cols // tile, 2)
-        per_sensor = centroid_shape[0] * centroid_shape[1] * 2
-        self.tiles = TileCentroids(rows, cols, tile, dtype)
-        self._calibrated = np.zeros((rows, cols), dtype)
-        self._centroids = np.zeros(centroid_shape, dtype)
+        self.tiles = TileCentroids(*s.image_shape, s.tile_size, dtype)
+        self._calibrated = np.zeros(s.image_shape, dtype)
+        self._centroids = np.zeros(s.centroid_shape, dtype)
         self._centroids_flat = self._centroids.reshape(-1)
-        self._slopes = np.zeros(per_sensor * SENSORS, dtype)
-        self._slope_blocks = slope_blocks(self._slopes, per_sensor)
+        self._slopes = np.zeros(s.slopes_per_sensor * SENSORS, dtype)
+        self._slope_blocks = slope_blocks(self._slopes, s.slopes_per_sensor)
         self._residual = np.zeros(s.actuators, dtype)
         self.state = np.zeros(s.actuators, dtype)
-        self._sensor_aliases = sensor_alias_table(s.batched)
-
-    def _slopes_of(self, index: int, image: Any, auxiliary: Mapping[str, Any]) -> None:
-        dark, flat, offset = (auxiliary[a] for a in self._sensor_aliases[index])
-        if self.settings.batched:
-            dark, flat, offset = dark[index], flat[index], offset[index]
-        calibrated = self._calibrated
-        np.copyto(calibrated, image)  # cast first: no ufunc casting buffer
-        np.subtract(calibrated, dark, out=calibrated)
-        np.multiply(calibrated, flat, out=calibrated)
-        self.tiles.compute_into(calibrated, self._centroids)
-        block = self._slope_blocks[index]
-        np.multiply(self._centroids_flat, self.settings.slope_gain, out=block)
-        np.subtract(block, offset.reshape(-1), out=block)
-
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        s = self.settings
-        for index in range(SENSORS):
-            self._slopes_of(index, trigger_input[index], auxiliary_inputs)
-        residual, state = self._residual, self.state
-        np.matmul(auxiliary_inputs["reconstructor"], self._slopes, out=residual)
-        np.add(residual, auxiliary_inputs["reconstructor_bias"], out=residual)
-        np.multiply(state, s.leak, out=state)
-        np.multiply(residual, s.control_gain, out=residual)
-        np.add(state, residual, out=state)
-        np.multiply(state, s.command_gain, out=output)
-        np.subtract(output, auxiliary_inputs["command_offset"], out=output)
-        np.maximum(output, auxiliary_inputs["command_low"], out=output)
-        np.minimum(output, auxiliary_inputs["command_high"], out=output)
-
-    def reset(self) -> None:
-        """Zero the integrator state."""
-        self.state.fill(0)
 
 
 __all__ = [
@@ -255,9 +285,9 @@ __all__ = [
     "SENSOR_SUFFIXES",
     "TOMOGRAPHIC_PARAMETERS",
     "TomographicControllerCpuKernel",
+    "TomographicLaw",
     "TomographicSettings",
     "parse_tomographic",
     "sensor_alias",
-    "sensor_alias_table",
     "slope_blocks",
 ]

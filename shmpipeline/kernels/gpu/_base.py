@@ -39,6 +39,23 @@ from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.kernel import KernelContext
 from shmpipeline.kernels import _validation as v
 from shmpipeline.kernels._catalog import CatalogKernel
+from shmpipeline.kernels._ops import ArrayOps
+
+
+def _copy(dst: torch.Tensor, src: Any) -> torch.Tensor:
+    return dst.copy_(src)
+
+
+#: torch's in-place calls (see :mod:`shmpipeline.kernels._ops`)
+TORCH_OPS = ArrayOps(
+    copy=_copy,
+    add=torch.add,
+    subtract=torch.sub,
+    multiply=torch.mul,
+    matvec=torch.mv,
+    maximum=torch.maximum,
+    minimum=torch.minimum,
+)
 
 _TWIN_RULES = (
     "input_arity",
@@ -59,6 +76,7 @@ class GpuKernel(CatalogKernel):
     """
 
     storage: ClassVar[str] = "gpu"
+    ops: ClassVar[ArrayOps] = TORCH_OPS
     #: cpu streams may feed a gpu kernel: the worker uploads each frame
     accepts_host_inputs: ClassVar[bool] = True
     #: the ``cpu.*`` kernel whose validation rules this kernel shares
@@ -88,13 +106,12 @@ class GpuKernel(CatalogKernel):
         return twin._settings(config, shared_memory)
 
     @classmethod
-    def _backend_rules(
-        cls,
-        config: KernelConfig,
-        shared_memory: Mapping[str, SharedMemoryConfig],
-        settings: Any,
+    def _validate_kind(
+        cls, config: KernelConfig, shared_memory: Mapping[str, SharedMemoryConfig]
     ) -> None:
-        """The GPU's dtype limits, then the kind's own (:meth:`_gpu_rules`)."""
+        """The CPU twin's checks (same order, same messages), then the GPU's
+        dtype limits and the kind's own (:meth:`_gpu_rules`)."""
+        settings = cls._settings(config, shared_memory)
         check_gpu_dtypes(config, shared_memory)
         cls._gpu_rules(config, shared_memory, settings)
 
@@ -176,6 +193,7 @@ def scalar_on(value: Any, dtype: Any, device: torch.device) -> torch.Tensor:
 
 
 __all__ = [
+    "TORCH_OPS",
     "GpuKernel",
     "check_gpu_dtypes",
     "kernel_device",

@@ -76,22 +76,18 @@ class TorchExpressionPlan(SlotPlan):
     ``func(*slots, out=slot)``.
     """
 
-    def __init__(
-        self,
-        root: expr.Node,
-        names: Sequence[str],
-        output_shape: tuple[int, ...],
-        output_dtype: Any,
-        device: torch.device,
-    ) -> None:
-        super().__init__(root, names, output_shape, output_dtype)
+    def __init__(self, *plan: Any, device: torch.device) -> None:
+        """``plan``: :class:`SlotPlan`'s ``root, names, output_shape,
+        output_dtype``; every buffer of the plan lives on ``device``."""
         self.device = torch.device(device)
+        super().__init__(*plan)
+
+    def _compile(self, root: expr.Node, output_dtype: np.dtype) -> None:
         if isinstance(root, expr.Op):
             self._emit(root, dest=self.output_slot)
         else:
-            source = self._tensor(self._emit(root), np.dtype(output_dtype))
+            source = self._tensor(self._emit(root), output_dtype)
             self.steps.append((_copy, (source,), self.output_slot))
-        self.temporaries = tuple(self._slots[self.output_slot + 1 :])
 
     # compilation --------------------------------------------------------------
 
@@ -255,7 +251,7 @@ class CustomOperationGpuKernel(GpuKernel):
             self.inputs.names,
             tuple(spec.shape),
             spec.dtype,
-            self.device,
+            device=self.device,
         )
 
     # the same per-frame call as the CPU twin's, over the torch plan

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from shmpipeline.kernels._ops import leaky_update
 from shmpipeline.kernels.cpu.leaky_integrator import LeakyIntegratorCpuKernel
 from shmpipeline.kernels.gpu._base import GpuKernel
 
@@ -76,11 +77,8 @@ class LeakyIntegratorGpuKernel(GpuKernel):
         self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
     ) -> None:
         leak, gain = self._coefficients(auxiliary_inputs)
-        state = self.state
-        state.mul_(leak)
-        torch.mul(trigger_input, gain, out=self._scratch)
-        state.add_(self._scratch)
-        output.copy_(state)
+        leaky_update(self.ops, self.state, trigger_input, leak, gain, self._scratch)
+        output.copy_(self.state)
 
     def reset(self) -> None:
         """Zero the integrator state."""
