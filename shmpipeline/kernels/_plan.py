@@ -51,6 +51,23 @@ class SlotPlan:
         temporaries they need to the slot table."""
         raise NotImplementedError
 
+    def _emit(self, node: expr.Node, dest: int | None = None) -> tuple[bool, Any]:
+        """The operand holding ``node``'s value: ``(False, value)`` for a
+        literal, ``(True, slot)`` for a named input or a computed operation
+        (into ``dest`` when given), its operands emitted first."""
+        if isinstance(node, expr.Const):
+            return (False, node.value)
+        if isinstance(node, expr.Var):
+            return (True, self._var_slot[node.name])
+        args = [self._emit(arg) for arg in node.args]
+        return self._emit_op(node, args, dest)
+
+    def _emit_op(
+        self, node: expr.Op, args: list[tuple[bool, Any]], dest: int | None
+    ) -> tuple[bool, Any]:
+        """Append the steps of operation ``node`` over emitted ``args``."""
+        raise NotImplementedError
+
     def run(self, inputs: Sequence[Any], output: Any) -> None:
         """Evaluate into ``output``; ``inputs`` follow ``names``."""
         slots = self._slots

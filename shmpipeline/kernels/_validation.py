@@ -313,6 +313,20 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def _given(
+    config: KernelConfig, key: str, default: Any, missing: str
+) -> tuple[Any, bool]:
+    """``(parameters[key], True)`` when the key is given, else ``(default,
+    False)``; the error ``missing`` when it is absent and ``default`` is
+    REQUIRED. The parsers below validate only a given value."""
+    params = config.parameters or {}
+    if key in params:
+        return params[key], True
+    if default is REQUIRED:
+        raise error(config, f"parameters.{key}", missing)
+    return default, False
+
+
 def parse_number(
     config: KernelConfig,
     key: str,
@@ -326,12 +340,9 @@ def parse_number(
 
     Accepts ints and floats (also NumPy scalars), never booleans or strings.
     """
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(config, f"parameters.{key}", "required real number is missing")
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, "required real number is missing")
+    if not given:
+        return value
     if not _is_real(value):
         raise error(
             config,
@@ -356,14 +367,9 @@ def parse_number(
 
 def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
     """Return ``parameters[key]`` as a positive int (no bools, no 2.5)."""
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(
-                config, f"parameters.{key}", "required positive integer is missing"
-            )
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, "required positive integer is missing")
+    if not given:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise error(
             config,
@@ -381,12 +387,9 @@ def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) 
 
 def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
     """Return ``parameters[key]`` as an int of any sign (no bools, no 2.5)."""
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(config, f"parameters.{key}", "required integer is missing")
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, "required integer is missing")
+    if not given:
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise error(
             config, f"parameters.{key}", f"must be an integer, got {_describe(value)}"
@@ -396,12 +399,9 @@ def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> in
 
 def parse_boolean(config: KernelConfig, key: str, default: Any = REQUIRED) -> bool:
     """Return ``parameters[key]``, which must be ``true`` or ``false``."""
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(config, f"parameters.{key}", "required boolean is missing")
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, "required boolean is missing")
+    if not given:
+        return value
     if not isinstance(value, (bool, np.bool_)):
         raise error(
             config,
@@ -415,14 +415,9 @@ def parse_choice(
     config: KernelConfig, key: str, choices: Sequence[str], default: Any = REQUIRED
 ) -> str:
     """Return ``parameters[key]``, which must be one of ``choices``."""
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(
-                config, f"parameters.{key}", f"required; one of {', '.join(choices)}"
-            )
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, f"required; one of {', '.join(choices)}")
+    if not given:
+        return value
     if not isinstance(value, str) or value not in choices:
         hint = closest(value, choices) if isinstance(value, str) else []
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
@@ -436,14 +431,9 @@ def parse_choice(
 
 def parse_text(config: KernelConfig, key: str, default: Any = REQUIRED) -> str:
     """Return ``parameters[key]`` as a non-empty string."""
-    params = config.parameters or {}
-    if key not in params:
-        if default is REQUIRED:
-            raise error(
-                config, f"parameters.{key}", "required non-empty string is missing"
-            )
-        return default
-    value = params[key]
+    value, given = _given(config, key, default, "required non-empty string is missing")
+    if not given:
+        return value
     if not isinstance(value, str) or not value.strip():
         raise error(
             config,

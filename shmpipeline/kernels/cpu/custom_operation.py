@@ -101,12 +101,9 @@ class ExpressionPlan(SlotPlan):
         self.steps.append((ufunc, tuple(args), dest))
         self._release(casts)
 
-    def _emit(self, node: expr.Node, dest: int | None = None) -> Operand:
-        if isinstance(node, expr.Const):
-            return (False, node.value)
-        if isinstance(node, expr.Var):
-            return (True, self._var_slot[node.name])
-        args = [self._emit(arg) for arg in node.args]
+    def _emit_op(
+        self, node: expr.Op, args: list[Operand], dest: int | None
+    ) -> Operand:
         simple = node.op in expr.ELEMENTWISE_UFUNCS
         if dest is None and simple:
             self._release(args)  # one ufunc call may safely write in place

@@ -149,12 +149,9 @@ class TorchExpressionPlan(SlotPlan):
         slots = tuple(self._tensor(a, d) for a, d in zip(args, loop[:-1], strict=True))
         self.steps.append((TORCH_OPS[op], slots, dest))
 
-    def _emit(self, node: expr.Node, dest: int | None = None) -> Operand:
-        if isinstance(node, expr.Const):
-            return (False, node.value)
-        if isinstance(node, expr.Var):
-            return (True, self._var_slot[node.name])
-        args = [self._emit(arg) for arg in node.args]
+    def _emit_op(
+        self, node: expr.Op, args: list[Operand], dest: int | None
+    ) -> Operand:
         if dest is None:
             dest = self._alloc(node.shape, node.dtype)
         op = node.op
