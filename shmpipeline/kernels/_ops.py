@@ -17,10 +17,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ArrayOps:
-    """One library's in-place calls: ``copy(dst, src)``; the others
-    ``f(a, b, out=dst)``."""
+    """One library's in-place calls: ``copy(dst, src)``, ``cast(dst, src)``;
+    the others ``f(a, b, out=dst)``."""
 
     copy: Callable[[Any, Any], Any]
+    #: ``cast(dst, src)``: copy converting any dtype (integers toward zero)
+    cast: Callable[[Any, Any], Any]
     add: Callable[..., Any]
     subtract: Callable[..., Any]
     multiply: Callable[..., Any]

@@ -12,9 +12,15 @@ from shmpipeline.kernels import _validation as v
 from shmpipeline.kernels._catalog import CatalogKernel
 from shmpipeline.kernels._ops import ArrayOps
 
+
+def _cast(dst: np.ndarray, src: Any) -> None:
+    np.copyto(dst, src, casting="unsafe")
+
+
 #: NumPy's in-place calls (see :mod:`shmpipeline.kernels._ops`)
 NUMPY_OPS = ArrayOps(
     copy=np.copyto,
+    cast=_cast,
     add=np.add,
     subtract=np.subtract,
     multiply=np.multiply,
@@ -31,6 +37,10 @@ class CpuKernel(CatalogKernel):
 
     storage: ClassVar[str] = "cpu"
     ops: ClassVar[ArrayOps] = NUMPY_OPS
+
+    def empty(self, shape: Any, dtype: Any) -> np.ndarray:
+        """A zeroed array (the GPU twin's :meth:`GpuKernel.empty` on the host)."""
+        return np.zeros(tuple(shape), dtype)
 
 
 def unary_streams(

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from shmpipeline.kernels import _validation as v
+from shmpipeline.kernels._ops import ArrayOps
 from shmpipeline.kernels._parameters import Parameter, parse_parameters
 from shmpipeline.kernels.cpu._base import CpuKernel, unary_streams
 
@@ -26,7 +27,46 @@ def accumulator_dtype(operation: str, source: np.dtype, target: np.dtype) -> np.
     return np.promote_types(source, target)
 
 
-class ReduceCpuKernel(CpuKernel):
+class ReduceLaw:
+    """The per-frame steps of ``reduce`` shared by the twins (over
+    ``self.ops``): cast the input into the accumulator dtype when it differs,
+    reduce (the backend's :meth:`_reduce`), cast into the output."""
+
+    ops: ArrayOps
+    settings: str
+
+    def _prepare_reduction(self, context: Any) -> None:
+        """The operation and, allocated once, the accumulator copies."""
+        self.operation = self.settings
+        source_spec = context.trigger_input_spec
+        source = np.dtype(source_spec.dtype)
+        target = np.dtype(context.output_spec.dtype)
+        acc = accumulator_dtype(self.operation, source, target)
+        self._count = math.prod(source_spec.shape)
+        # cast the input into a preallocated copy: a reduction that casts its
+        # input would allocate a buffer on every call
+        self._work = None if acc == source else self.empty(source_spec.shape, acc)
+        self._acc = None if acc == target else self.empty((), acc)
+
+    def compute_into(
+        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
+    ) -> None:
+        target = output.reshape(())
+        acc = target if self._acc is None else self._acc
+        source = trigger_input
+        if self._work is not None:
+            self.ops.copy(self._work, trigger_input)
+            source = self._work
+        self._reduce(source, acc)
+        if self._acc is not None:
+            self.ops.cast(target, acc)
+
+    def _reduce(self, source: Any, acc: Any) -> None:
+        """``acc = operation(source)`` with the backend's calls."""
+        raise NotImplementedError
+
+
+class ReduceCpuKernel(ReduceLaw, CpuKernel):
     """Reduce the whole input to one value (``parameters.operation``: sum,
     mean, max or min; default mean).
 
@@ -57,30 +97,12 @@ class ReduceCpuKernel(CpuKernel):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self.operation = self.settings
-        source = np.dtype(context.trigger_input_spec.dtype)
-        target = np.dtype(context.output_spec.dtype)
+        self._prepare_reduction(context)
         self._ufunc = _UFUNCS[self.operation]
-        self._count = math.prod(context.trigger_input_spec.shape)
-        acc = accumulator_dtype(self.operation, source, target)
-        self._scratch = None if acc == target else np.zeros((), dtype=acc)
-        # cast the input into a preallocated copy: a reduction that casts its
-        # input would allocate a NumPy buffer on every call
-        self._work = None
-        if acc != source:
-            self._work = np.zeros(context.trigger_input_spec.shape, dtype=acc)
 
-    def compute_into(
-        self, trigger_input: Any, output: Any, auxiliary_inputs: Mapping[str, Any]
-    ) -> None:
-        target = output.reshape(())
-        acc = target if self._scratch is None else self._scratch
-        source = trigger_input
-        if self._work is not None:
-            np.copyto(self._work, trigger_input)
-            source = self._work
+    def _reduce(self, source: Any, acc: Any) -> None:
         self._ufunc.reduce(source, axis=None, out=acc)
         if self.operation == "mean":
             np.divide(acc, self._count, out=acc)
-        if self._scratch is not None:
-            np.copyto(target, acc, casting="unsafe")
+
+

@@ -49,6 +49,7 @@ def _copy(dst: torch.Tensor, src: Any) -> torch.Tensor:
 #: torch's in-place calls (see :mod:`shmpipeline.kernels._ops`)
 TORCH_OPS = ArrayOps(
     copy=_copy,
+    cast=_copy,
     add=torch.add,
     subtract=torch.sub,
     multiply=torch.mul,
