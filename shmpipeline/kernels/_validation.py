@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -212,15 +212,7 @@ def require_same_shape(
     *others: tuple[str, SharedMemoryConfig],
 ) -> None:
     """Each ``(field, spec)`` of ``others`` must have the reference's shape."""
-    ref_field, ref = reference
-    for field, spec in others:
-        if tuple(spec.shape) != tuple(ref.shape):
-            raise error(
-                config,
-                field,
-                f"shape {tuple(spec.shape)} of stream {spec.name!r} must equal "
-                f"the {ref_field} shape {tuple(ref.shape)}",
-            )
+    _require_same(config, reference, others, "shape", lambda s: tuple(s.shape), str)
 
 
 def require_same_dtype(
@@ -229,14 +221,35 @@ def require_same_dtype(
     *others: tuple[str, SharedMemoryConfig],
 ) -> None:
     """Each ``(field, spec)`` of ``others`` must have the reference's dtype."""
+    _require_same(
+        config, reference, others, "dtype", lambda s: np.dtype(s.dtype), _dtype_name
+    )
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    return dtype.name
+
+
+def _require_same(
+    config: KernelConfig,
+    reference: tuple[str, SharedMemoryConfig],
+    others: Sequence[tuple[str, SharedMemoryConfig]],
+    what: str,
+    value: Callable[[SharedMemoryConfig], Any],
+    text: Callable[[Any], str],
+) -> None:
+    """The error at the first of ``others`` whose ``value`` (its ``what``,
+    shown as ``text``) differs from the reference's."""
     ref_field, ref = reference
+    want = value(ref)
     for field, spec in others:
-        if np.dtype(spec.dtype) != np.dtype(ref.dtype):
+        got = value(spec)
+        if got != want:
             raise error(
                 config,
                 field,
-                f"dtype {np.dtype(spec.dtype).name} of stream {spec.name!r} must "
-                f"equal the {ref_field} dtype {np.dtype(ref.dtype).name}",
+                f"{what} {text(got)} of stream {spec.name!r} must equal the "
+                f"{ref_field} {what} {text(want)}",
             )
 
 

@@ -19,15 +19,9 @@ def _cast(dst: np.ndarray, src: Any) -> None:
 
 #: NumPy's in-place calls (see :mod:`shmpipeline.kernels._ops`)
 NUMPY_OPS = ArrayOps(
-    copy=np.copyto,
-    cast=_cast,
-    add=np.add,
-    subtract=np.subtract,
-    multiply=np.multiply,
-    matvec=np.matmul,
-    maximum=np.maximum,
-    minimum=np.minimum,
-)
+    copy=np.copyto, cast=_cast, add=np.add, subtract=np.subtract,
+    multiply=np.multiply, matvec=np.matmul, maximum=np.maximum, minimum=np.minimum,
+)  # fmt: skip
 
 
 class CpuKernel(CatalogKernel):

@@ -48,15 +48,9 @@ def _copy(dst: torch.Tensor, src: Any) -> torch.Tensor:
 
 #: torch's in-place calls (see :mod:`shmpipeline.kernels._ops`)
 TORCH_OPS = ArrayOps(
-    copy=_copy,
-    cast=_copy,
-    add=torch.add,
-    subtract=torch.sub,
-    multiply=torch.mul,
-    matvec=torch.mv,
-    maximum=torch.maximum,
-    minimum=torch.minimum,
-)
+    copy=_copy, cast=_copy, add=torch.add, subtract=torch.sub,
+    multiply=torch.mul, matvec=torch.mv, maximum=torch.maximum, minimum=torch.minimum,
+)  # fmt: skip
 
 _TWIN_RULES = (
     "input_arity",
