@@ -43,8 +43,6 @@ MAX_MODULE_LINES = 600
 LONG_MODULES: dict[str, str] = {
     "shmpipeline.stream.stream": "the CPU stream: segment layout, seqlock "
     "reads and writes, futex waits and the wait policy are one protocol",
-    "shmpipeline.stream.gpu": "the GPU stream: the same protocol over device "
-    "buffers and the optional CPU mirror",
 }
 
 

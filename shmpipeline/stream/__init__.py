@@ -20,8 +20,9 @@ from ._admin import (
     unlink,
 )
 from ._names import NAMESPACE_ENV, current_namespace, segment_name
+from .device import HostToDeviceStream
 from .factory import create_stream, empty_frame, open_stream
-from .gpu import GpuSharedStream, HostToDeviceStream
+from .gpu import GpuSharedStream
 from .stream import SharedStream
 
 __all__ = [

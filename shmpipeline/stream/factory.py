@@ -101,7 +101,7 @@ def open_stream(
     )
     try:
         if storage == "gpu":
-            from .gpu import HostToDeviceStream
+            from .device import HostToDeviceStream
 
             return HostToDeviceStream(host, gpu_device or "cuda")
         if spec.storage == "gpu" or _is_gpu_segment(host):
@@ -130,7 +130,7 @@ def empty_frame(handle: Any) -> Any:
 
 
 def _is_gpu_segment(host: SharedStream) -> bool:
-    from .gpu import has_gpu_descriptor
+    from ._gpu_descriptor import has_gpu_descriptor
 
     return has_gpu_descriptor(host)
 

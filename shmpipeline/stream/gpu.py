@@ -37,6 +37,12 @@ to the host mirror when there is one, then bumps the count and wakes
 waiters. A reader copies the latest device slot, synchronises, and keeps the
 copy only if the slot's seqlock did not move (the copy is asynchronous, so
 the check must follow its completion).
+
+Neighbours: the header's GPU area is read in
+:mod:`~shmpipeline.stream._gpu_descriptor`, the IPC record and the CUDA calls
+are in :mod:`~shmpipeline.stream._cuda_ipc`, and what every device-side handle
+shares (and the host-to-device upload handle) in
+:mod:`~shmpipeline.stream.device`.
 """
 
 from __future__ import annotations
@@ -44,9 +50,8 @@ from __future__ import annotations
 import functools
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
@@ -59,10 +64,18 @@ from ..errors import (
     StreamLayoutError,
 )
 from . import _header as H
-from ._cuda_ipc import CudaBackend, decode_record, device_text, encode_record
+from ._cuda_ipc import CudaBackend, decode_record, encode_record
 from ._futex import NEEDS_FENCE, memory_fence
+from ._gpu_descriptor import (
+    check_gpu_dtype,
+    device_stride,
+    gpu_descriptor,
+    has_gpu_descriptor,
+    wait_descriptor,
+)
 from ._process import process_alive
 from .checks import check_frame_id, check_slots, normalize_shape
+from .device import DeviceFrames, HostToDeviceStream
 from .stream import DEFAULT_SLOTS, SharedStream
 
 __all__ = [
@@ -74,45 +87,9 @@ __all__ = [
     "has_gpu_descriptor",
 ]
 
-#: device slots start on this many bytes (alignment for every dtype)
-DEVICE_ALIGN = 512
-_INIT_WAIT_S = 2.0
-
 #: buffers this process created, by (segment name, inode): kept alive until
 #: the stream is unlinked here (openers elsewhere map them by IPC)
 _CREATED: dict[tuple[str, int], Any] = {}
-
-
-# --- the GPU descriptor ---------------------------------------------------------------
-
-
-def gpu_descriptor(stream: SharedStream) -> dict | None:
-    """The GPU descriptor of an open stream segment (``None``: a host
-    stream, or a GPU stream still being initialised by its creator)."""
-    if stream.closed:
-        raise StreamClosedError(f"stream {stream.name!r} is closed")
-    return H.unpack_gpu_descriptor(stream._mm[: H.HEADER_SIZE])
-
-
-def has_gpu_descriptor(host: SharedStream) -> bool:
-    """Whether an open stream segment carries a complete GPU descriptor (its
-    creator wrote the magic last), without decoding it."""
-    magic = host._mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8]
-    return bytes(magic) == H.GPU_MAGIC
-
-
-def _device_stride(nbytes: int) -> int:
-    return max(DEVICE_ALIGN, -(-nbytes // DEVICE_ALIGN) * DEVICE_ALIGN)
-
-
-def _check_gpu_dtype(dtype: Any, name: str) -> np.dtype:
-    dt = np.dtype(dtype)
-    if not _torch.gpu_dtype_supported(dt):
-        raise StreamLayoutError(
-            f"GPU stream {name!r}: dtype {dt.name} is not supported on the GPU; "
-            f"use one of {', '.join(_torch.GPU_DTYPES)}"
-        )
-    return dt
 
 
 # --- forwarding to the host segment ---------------------------------------------------
@@ -172,49 +149,7 @@ class _GpuWriteView:
 # --- the stream ------------------------------------------------------------------------
 
 
-class _DeviceFrames:
-    """What the two device-side handles share: frames of the host segment
-    ``_host`` as torch tensors of ``_torch_dtype`` on ``_device``."""
-
-    _torch: Any
-    _host: SharedStream
-    _device: Any
-    _torch_dtype: Any
-
-    @property
-    def torch_dtype(self) -> Any:
-        """The frames' torch dtype."""
-        return self._torch_dtype
-
-    @property
-    def device(self) -> Any:
-        """The ``torch.device`` the frames live on."""
-        return self._device
-
-    @property
-    def gpu_enabled(self) -> bool:
-        """True: frames are device tensors (the published handles' flag)."""
-        return True
-
-    @property
-    def gpu_device(self) -> str:
-        """``'cuda:<index>'`` of the frames."""
-        return device_text(self._device)
-
-    def empty_frame(self) -> Any:
-        """A zeroed tensor of one frame on :attr:`device` (a read buffer)."""
-        return self._torch.zeros(
-            self._host.shape, dtype=self._torch_dtype, device=self._device
-        )
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.close()  # type: ignore[attr-defined]  # each handle's own
-
-
-class GpuSharedStream(_DeviceFrames):
+class GpuSharedStream(DeviceFrames):
     """A named stream of frames living on a CUDA device.
 
     Same interface as :class:`~shmpipeline.stream.SharedStream` (``count``,
@@ -283,12 +218,12 @@ class GpuSharedStream(_DeviceFrames):
         what = f"GPU stream {name!r}"
         torch = _torch.import_torch(what)
         device = _BACKEND.device(gpu_device, what)
-        dt = _check_gpu_dtype(dtype, name)
+        dt = check_gpu_dtype(dtype, name)
         shape_t = normalize_shape(shape)
         # Allocate and export the device buffer first (CUDA initialisation
         # may take seconds), so the segment gets its GPU descriptor right
         # after it appears and openers never wait long for it.
-        stride = _device_stride(math.prod(shape_t) * dt.itemsize)
+        stride = device_stride(math.prod(shape_t) * dt.itemsize)
         nslots = check_slots(slots)
         buffer, record = _BACKEND.allocate(torch, device, stride * nslots)
         if len(record) > H.GPU_RECORD_LEN:
@@ -323,7 +258,7 @@ class GpuSharedStream(_DeviceFrames):
                 memory_fence()
             mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8] = H.GPU_MAGIC  # last
             _CREATED[(host.segment_name, host._inode)] = buffer
-            return cls(host, buffer, _wait_descriptor(host), _token=_TOKEN)
+            return cls(host, buffer, wait_descriptor(host), _token=_TOKEN)
         except BaseException:
             host.unlink()
             host.close()
@@ -349,7 +284,7 @@ class GpuSharedStream(_DeviceFrames):
         """
         host = SharedStream.open(name, namespace=namespace, shape=shape, dtype=dtype)
         try:
-            descriptor = _wait_descriptor(host)
+            descriptor = wait_descriptor(host)
             where = f"GPU stream {name!r} (on cuda:{descriptor['device_index']})"
             mirror_hint = (
                 "; its cpu_mirror can be read on the host with SharedStream.open"
@@ -591,88 +526,12 @@ class GpuSharedStream(_DeviceFrames):
 
 
 
-class HostToDeviceStream(_DeviceFrames):
-    """A host stream read into device tensors: what a gpu kernel uses for a
-    ``storage: cpu`` input.
-
-    ``read_into(tensor)`` reads the latest frame into a pinned staging
-    buffer and enqueues its upload on the device's current CUDA stream; an
-    event guards the staging buffer, so the host never waits for the upload
-    unless the next read comes before it finished. Waiting and metadata are
-    the host stream's.
-    """
-
-    def __init__(self, host: SharedStream, gpu_device: str = "cuda") -> None:
-        torch = _torch.import_torch(f"uploading stream {host.name!r} to the GPU")
-        self._torch = torch
-        self._device = _torch.cuda_device(gpu_device, f"stream {host.name!r}")
-        self._host = host
-        self._torch_dtype = _torch.torch_dtype(host.dtype)
-        self._staging = torch.zeros(
-            host.shape, dtype=self._torch_dtype, pin_memory=True
-        )
-        self._staging_array = self._staging.numpy()
-        self._uploaded = torch.cuda.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        # metadata, waiting and lifecycle: the host stream's
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._host, name)
-
-    def read_into(self, out: Any) -> int:
-        """Read the latest host frame and upload it into tensor ``out``."""
-        self._uploaded.synchronize()  # the previous upload left the staging buffer
-        count = self._host.read_into(self._staging_array)
-        out.copy_(self._staging, non_blocking=True)
-        self._uploaded.record(self._torch.cuda.current_stream(self._device))
-        return count
-
-    def read_new_into(self, out: Any, timeout: float | None = None) -> int:
-        self._host._wait_unread(timeout)
-        return self.read_into(out)
-
-    def close(self) -> None:
-        self._host.close()
-
-
 # --- helpers -------------------------------------------------------------------------
 
 _TOKEN = object()
 
 
-def _wait_descriptor(host: SharedStream) -> dict:
-    """The GPU descriptor, waiting briefly for a creator that created the
-    segment moments ago and is still writing it."""
-    deadline_ns = host._created_ns + int(_INIT_WAIT_S * 1e9)
-    while True:
-        descriptor = gpu_descriptor(host)
-        if descriptor is not None:
-            break
-        if time.time_ns() >= deadline_ns or not process_alive(
-            host._creator_pid, host._creator_start
-        ):
-            raise StreamLayoutError(
-                f"stream {host.name!r} is a host (storage: cpu) stream, not a "
-                "GPU stream"
-            )
-        time.sleep(0.001)
-    if descriptor["version"] != H.GPU_DESCRIPTOR_VERSION:
-        raise StreamLayoutError(
-            f"GPU stream {host.name!r} has GPU descriptor version "
-            f"{descriptor['version']}; this shmpipeline reads version "
-            f"{H.GPU_DESCRIPTOR_VERSION}"
-        )
-    stride = descriptor["device_stride"]
-    if (
-        stride < host.nbytes
-        or descriptor["buffer_bytes"] < stride * host.slots
-        or descriptor["record_len"] > H.GPU_RECORD_LEN
-    ):
-        raise StreamLayoutError(f"GPU stream {host.name!r} has an invalid descriptor")
-    return descriptor
-
-
+#: the CUDA calls (tests substitute a host stand-in)
 _BACKEND = CudaBackend()
 
 
