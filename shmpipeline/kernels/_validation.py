@@ -383,19 +383,7 @@ def parse_positive_int(config: KernelConfig, key: str, default: Any = REQUIRED) 
     value, given = _given(config, key, default, "required positive integer is missing")
     if not given:
         return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise error(
-            config,
-            f"parameters.{key}",
-            f"must be a positive integer, got {_describe(value)}",
-        )
-    if int(value) <= 0:
-        raise error(
-            config,
-            f"parameters.{key}",
-            f"must be a positive integer, got {_describe(value)}",
-        )
-    return int(value)
+    return _as_int(config, key, value, "a positive integer", positive=True)
 
 
 def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> int:
@@ -403,10 +391,20 @@ def parse_integer(config: KernelConfig, key: str, default: Any = REQUIRED) -> in
     value, given = _given(config, key, default, "required integer is missing")
     if not given:
         return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise error(
-            config, f"parameters.{key}", f"must be an integer, got {_describe(value)}"
-        )
+    return _as_int(config, key, value, "an integer")
+
+
+def _as_int(
+    config: KernelConfig, key: str, value: Any, words: str, *, positive: bool = False
+) -> int:
+    """A given integer parameter (no bools, no 2.5; ``positive``: > 0), or
+    the error "must be <words>"."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or (positive and int(value) <= 0)
+    ):
+        raise error(config, f"parameters.{key}", f"must be {words}, got {_describe(value)}")
     return int(value)
 
 
