@@ -351,6 +351,19 @@ def _namespace(chosen: str | None) -> Iterator[str]:
             os.environ[NAMESPACE_ENV] = previous
 
 
+@contextlib.contextmanager
+def _harness_pool_scope() -> Iterator[None]:
+    """End the replays' worker pool when the invocation's replays are done
+    (one a caller already had keeps running)."""
+    from shmpipeline.testing.replay import active_harness_pool, shutdown_harness_pool
+
+    before = active_harness_pool()
+    try:
+        yield
+    finally:
+        shutdown_harness_pool(keep=before)
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.all and args.scenarios:
         return "give scenario names or --all, not both"
@@ -400,7 +413,7 @@ def _run(args: argparse.Namespace, *, mode: str) -> int:
             )
         )
     outcomes = []
-    with _namespace(args.namespace):
+    with _namespace(args.namespace), _harness_pool_scope():
         for scenario in scenarios:
             outcome = check_scenario(
                 scenario, goldens=mode, executor=args.executor, registry=registry

@@ -60,8 +60,10 @@ __all__ = [
     "FailureInfo",
     "LatencyStats",
     "ReplayResult",
+    "active_harness_pool",
     "harness_pool",
     "replay",
+    "shutdown_harness_pool",
     "triggered_kernels",
 ]
 
@@ -87,15 +89,41 @@ _pool: Any = None
 
 def harness_pool() -> Any:
     """This process's shared :class:`~shmpipeline.pool.WorkerPool` (made on
-    first use; shut down at interpreter exit; its workers exit if this
-    process dies). A forked child gets a pool of its own."""
+    first use; shut down by :func:`shutdown_harness_pool` or at interpreter
+    exit; its workers exit if this process dies). A forked child gets a
+    pool of its own."""
     global _pool
     from shmpipeline.pool import WorkerPool
 
     with _pool_lock:
-        if _pool is None or _pool.owner_pid != os.getpid() or _pool.closed:
+        if active_harness_pool() is None:
             _pool = WorkerPool(spawn_method=HARNESS_START_METHOD)
         return _pool
+
+
+def active_harness_pool() -> Any:
+    """This process's harness pool if one is running, else None (never
+    makes one)."""
+    pool = _pool
+    if pool is None or pool.owner_pid != os.getpid() or pool.closed:
+        return None
+    return pool
+
+
+def shutdown_harness_pool(*, keep: Any = None) -> bool:
+    """End this process's harness pool and its workers now (the next replay
+    makes a new one); true if there was one. ``keep``: leave that pool
+    running (one an enclosing session made, for example).
+
+    The pytest plugin calls this at the end of each session and the
+    ``scenario`` CLI at the end of its invocation, so no worker waits for
+    interpreter exit; a process that dies still takes its workers with it.
+    """
+    pool = active_harness_pool()
+    if pool is None or pool is keep:
+        return False
+    pool.shutdown()
+    return True
 
 
 def _workers_option(workers: Any, spawn_method: str | None) -> Any:
