@@ -469,8 +469,8 @@ class _FreeRunning(_Run):
         delivered_ids: dict[str, set[int]] = {name: set() for name in sinks}
         source_dropped: list[int] = []
         period = 1.0 / rate
-        t0 = time.monotonic() + 0.05
-        began = time.monotonic()
+        # start() returned once every worker was waiting: no lead needed
+        began = t0 = time.monotonic()
         written = 0
 
         def observe() -> None:
@@ -509,13 +509,19 @@ class _FreeRunning(_Run):
             else:
                 written_at[frame_id(k)] = stamp
                 written += 1
-        # let the last frames drain through the pipeline
-        last = frame_id(self.frames - 1)
+        # let the last written frame drain through the pipeline: stop as
+        # soon as every sink has it (checked on each new sink frame)
+        last = max(written_at, default=0)
         deadline = time.monotonic() + min(self.timeout, 5.0)
-        while time.monotonic() < deadline and self.failure is None:
-            wait_until(time.monotonic() + 0.01)
+        first = self.handles[sinks[0]]
+        while written_at and self.failure is None:
+            observe()
             if all(self.handles[name].frame_id >= last for name in sinks):
                 break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            first.wait_new(last_counts[sinks[0]], timeout=min(remaining, 0.002))
             self._check_failed(self.frames)
         observe()
         elapsed = time.monotonic() - began
