@@ -22,8 +22,10 @@ exits or is killed, and the pool starts its replacement in the background
 the next run's start waits for a process to end or begin.
 
 Workers never outlive the process that made the pool
-(:mod:`shmpipeline.lifeline`); :meth:`WorkerPool.shutdown` (also at
-interpreter exit) ends them. One manager at a time uses a given worker;
+(:mod:`shmpipeline.lifeline`; a spawned replacement, started from the
+background thread, relies on the lifeline's parent polling rather than
+the parent-death signal, which would fire when that thread ends);
+:meth:`WorkerPool.shutdown` (also at interpreter exit) ends them. One manager at a time uses a given worker;
 several managers may lease from one pool.
 """
 
