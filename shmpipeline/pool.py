@@ -356,6 +356,16 @@ class WorkerPool:
         """Pids of the live workers (diagnostics, tests)."""
         return [w.pid for w in self._all if w.process.is_alive()]
 
+    def start_server(self) -> None:
+        """Start the fork server now (forkserver pools; nothing for spawn)
+        without waiting for it: it imports numpy, the runtime and the
+        kernels while the caller does other work, instead of during the
+        first lease."""
+        if self._via_server and not self._closed:
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def lease(self, count: int) -> PoolLease:
         """Lend ``count`` ready workers (starting new ones as needed)."""
         if self._closed:

@@ -352,13 +352,20 @@ def _namespace(chosen: str | None) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def _harness_pool_scope() -> Iterator[None]:
-    """End the replays' worker pool when the invocation's replays are done
-    (one a caller already had keeps running)."""
-    from shmpipeline.testing.replay import active_harness_pool, shutdown_harness_pool
+def _harness_pool_scope(*, prepare: bool) -> Iterator[None]:
+    """The invocation's replays' worker pool: with ``prepare``, its fork
+    server starts now, while the scenarios load; it ends when the
+    invocation is done (one a caller already had keeps running)."""
+    from shmpipeline.testing.replay import (
+        active_harness_pool,
+        prepare_harness_pool,
+        shutdown_harness_pool,
+    )
 
     before = active_harness_pool()
     try:
+        if prepare:
+            prepare_harness_pool()
         yield
     finally:
         shutdown_harness_pool(keep=before)
@@ -373,16 +380,22 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, *, mode: str) -> int:
-    from shmpipeline.testing.requirements import unmet_for_file
-    from shmpipeline.testing.runner import check_scenario
-    from shmpipeline.testing.scenario import load_scenarios
-
     problem = _usage_problem(args)
     if problem is not None:
         parser = args.verb_parser
         parser.print_usage(sys.stderr)
         _info(f"{parser.prog}: error: {problem}")
         return EXIT_USAGE
+    with _harness_pool_scope(prepare=args.executor != "inline"):
+        return _run_scenarios(args, mode=mode)
+
+
+def _run_scenarios(args: argparse.Namespace, *, mode: str) -> int:
+    """Replay (or run inline) the scenarios ``args`` name; the exit status."""
+    from shmpipeline.testing.requirements import unmet_for_file
+    from shmpipeline.testing.runner import check_scenario
+    from shmpipeline.testing.scenario import load_scenarios
+
     paths = _resolve(args)
     reports: list[dict[str, Any]] = []
     failed = 0
@@ -413,7 +426,7 @@ def _run(args: argparse.Namespace, *, mode: str) -> int:
             )
         )
     outcomes = []
-    with _namespace(args.namespace), _harness_pool_scope():
+    with _namespace(args.namespace):
         for scenario in scenarios:
             outcome = check_scenario(
                 scenario, goldens=mode, executor=args.executor, registry=registry

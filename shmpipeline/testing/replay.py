@@ -62,6 +62,7 @@ __all__ = [
     "ReplayResult",
     "active_harness_pool",
     "harness_pool",
+    "prepare_harness_pool",
     "replay",
     "shutdown_harness_pool",
     "triggered_kernels",
@@ -99,6 +100,15 @@ def harness_pool() -> Any:
         if active_harness_pool() is None:
             _pool = WorkerPool(spawn_method=HARNESS_START_METHOD)
         return _pool
+
+
+def prepare_harness_pool() -> None:
+    """Start the harness pool's fork server now, without waiting, when
+    replays will use the pool: it imports numpy, the runtime and the
+    kernels while the caller loads its scenarios (the ``scenario`` CLI
+    calls this first thing)."""
+    if os.environ.get(POOL_ENV, "1").strip() != "0":
+        harness_pool().start_server()
 
 
 def active_harness_pool() -> Any:
