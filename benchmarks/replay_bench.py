@@ -285,55 +285,57 @@ def cli_wall(repeats: int) -> dict:
     }
 
 
+def _table(title: str, columns: list[str], rows: list[list[str]], intro: tuple = ()) -> list[str]:
+    """A Markdown section: a heading, optional intro lines, a table."""
+    return [
+        f"## {title}",
+        "",
+        *([*intro, ""] if intro else []),
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(cells) + " |" for cells in rows),
+    ]
+
+
 def _render_scenarios(rows: list[dict]) -> list[str]:
-    lines = [
-        "## Lockstep scenarios (s, warm median)",
-        "",
-        "| scenario | frames | inline | spawn | forkserver | pool | pool / inline |",
-        "|---|---|---|---|---|---|---|",
+    lockstep = [
+        [r["scenario"], str(r["frames"]), f"{r['inline_s']:.3f}", f"{r['spawn_s']:.3f}",
+         f"{r['forkserver_s']:.3f}", f"{r['pool_s']:.3f}", f"{r['pool_over_inline']:.1f}x"]
+        for r in rows if not r["paced"]
     ]
-    for r in rows:
-        if not r["paced"]:
-            lines.append(
-                f"| {r['scenario']} | {r['frames']} | {r['inline_s']:.3f} | "
-                f"{r['spawn_s']:.3f} | {r['forkserver_s']:.3f} | {r['pool_s']:.3f} | "
-                f"{r['pool_over_inline']:.1f}x |"
-            )
-    lines += [
-        "",
-        "## Paced (free-running) scenarios (s, warm median)",
-        "",
-        "Written on their own schedule (rate_hz, duration): the wall time is",
-        "compared with the declared duration, not with the inline executor",
-        "(which does not wait between frames).",
-        "",
-        "| scenario | frames | declared duration | spawn | forkserver | pool | pool / declared |",
-        "|---|---|---|---|---|---|---|",
+    paced = [
+        [r["scenario"], str(r["frames"]), f"{r['declared_s']:.3f}", f"{r['spawn_s']:.3f}",
+         f"{r['forkserver_s']:.3f}", f"{r['pool_s']:.3f}", f"{r['pool_over_declared']:.2f}x"]
+        for r in rows if r["paced"]
     ]
-    for r in rows:
-        if r["paced"]:
-            lines.append(
-                f"| {r['scenario']} | {r['frames']} | {r['declared_s']:.3f} | "
-                f"{r['spawn_s']:.3f} | {r['forkserver_s']:.3f} | {r['pool_s']:.3f} | "
-                f"{r['pool_over_declared']:.2f}x |"
-            )
-    return lines
+    return [
+        *_table(
+            "Lockstep scenarios (s, warm median)",
+            ["scenario", "frames", "inline", "spawn", "forkserver", "pool", "pool / inline"],
+            lockstep,
+        ),
+        "",
+        *_table(
+            "Paced (free-running) scenarios (s, warm median)",
+            ["scenario", "frames", "declared duration", "spawn", "forkserver", "pool",
+             "pool / declared"],
+            paced,
+            intro=(
+                "Written on their own schedule (rate_hz, duration): the wall time is",
+                "compared with the declared duration, not with the inline executor",
+                "(which does not wait between frames).",
+            ),
+        ),
+    ]
 
 
 def _render_phases(rows: list[dict]) -> list[str]:
-    lines = [
-        "## Where a pool replay's time goes (ms, median)",
-        "",
-        "| scenario | build | start | frames | stop | other | total |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['scenario']} | {r['build_ms']:.1f} | {r['start_ms']:.1f} | "
-            f"{r['frames_ms']:.1f} | {r['stop_ms']:.1f} | {r['other_ms']:.1f} | "
-            f"{r['total_ms']:.1f} |"
-        )
-    return lines
+    phases = ("build", "start", "frames", "stop", "other", "total")
+    return _table(
+        "Where a pool replay's time goes (ms, median)",
+        ["scenario", *phases],
+        [[r["scenario"], *(f"{r[f'{p}_ms']:.1f}" for p in phases)] for r in rows],
+    )
 
 
 def _render_lifecycle(life: dict) -> list[str]:
@@ -346,33 +348,28 @@ def _render_lifecycle(life: dict) -> list[str]:
 
 
 def _render_cold_start(cold: dict) -> list[str]:
-    lines = [
-        "## Single-stage round trip right after start() (µs)",
-        "",
-        "| workers | first 1000 p50 | first 1000 mean | warm p50 | warm mean | first / warm (mean) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for label, r in cold.items():
-        lines.append(
-            f"| {label} | {r['first_1000_p50_us']:.1f} | {r['first_1000_mean_us']:.1f} | "
-            f"{r['warm_p50_us']:.1f} | {r['warm_mean_us']:.1f} | {r['first_over_warm_mean']:.2f} |"
-        )
-    return lines
+    keys = ("first_1000_p50_us", "first_1000_mean_us", "warm_p50_us", "warm_mean_us")
+    return _table(
+        "Single-stage round trip right after start() (µs)",
+        ["workers", "first 1000 p50", "first 1000 mean", "warm p50", "warm mean",
+         "first / warm (mean)"],
+        [
+            [label, *(f"{r[k]:.1f}" for k in keys), f"{r['first_over_warm_mean']:.2f}"]
+            for label, r in cold.items()
+        ],
+    )
 
 
 def _render_distribution(rows: list[dict]) -> list[str]:
-    lines = [
-        "## Single-stage round trip p50 over fresh pipelines (pool)",
-        "",
-        "| shape | runs within 1.5x of best | best p50 µs | every run's p50 µs |",
-        "|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['shape']} | {r['within_1_5x_of_best']}/{r['runs']} | "
-            f"{r['best_p50_us']:.1f} | {', '.join(f'{v:.1f}' for v in r['p50s_us'])} |"
-        )
-    return lines
+    return _table(
+        "Single-stage round trip p50 over fresh pipelines (pool)",
+        ["shape", "runs within 1.5x of best", "best p50 µs", "every run's p50 µs"],
+        [
+            [str(r["shape"]), f"{r['within_1_5x_of_best']}/{r['runs']}",
+             f"{r['best_p50_us']:.1f}", ", ".join(f"{v:.1f}" for v in r["p50s_us"])]
+            for r in rows
+        ],
+    )
 
 
 def _render_cli(cli: dict) -> list[str]:

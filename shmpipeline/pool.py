@@ -542,17 +542,9 @@ class WorkerPool:
             thread.join()
 
     def _discard(self, worker: PooledWorker) -> bool:
-        """End one worker for good (false: for use in filters)."""
-        worker.broken = True
-        if worker.process.is_alive():
-            worker.process.kill()
+        """End one worker for good and reap it (false: for use in filters)."""
+        self._retire(worker)
         worker.process.join(1.0)
-        try:
-            worker.conn.close()
-        except OSError:
-            pass
-        if worker in self._all:
-            self._all.remove(worker)
         return False
 
 
