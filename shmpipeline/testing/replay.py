@@ -366,6 +366,7 @@ class _Lockstep(_Run):
         self._open([*scenario.capture, *self._outputs.values()])
         # per set of written sources: the output streams step() waits for
         self._reach: dict[frozenset[str], tuple[str, ...]] = {}
+        self._waited: tuple[str, ...] = ()  # those of the last step
         run = run_lockstep(self, self.plan, self.frames, captures)
         completed = run.completed
         if self.failure is None:
@@ -391,6 +392,13 @@ class _Lockstep(_Run):
         )
 
     # -- LockstepExecutor -----------------------------------------------------------
+    #: the graph runs in the worker processes while the driver waits
+    overlaps = True
+
+    def published_ns(self) -> int:
+        """When the last step's outputs were all published (0: none waited)."""
+        return max((self.handles[name].write_time_ns for name in self._waited), default=0)
+
     def write(self, stream: str, frame: Any, k: int) -> None:
         self._write(stream, frame, k)
 
@@ -405,6 +413,7 @@ class _Lockstep(_Run):
             waits = self._reach[written] = self._wait_order(
                 triggered_kernels(self.config, written)
             )
+        self._waited = waits
         limit = self.timeout + (STARTUP_GRACE_S if k == 0 else 0.0)
         if self._wait_all(waits, frame_id(k), k, limit):
             return None
