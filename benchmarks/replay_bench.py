@@ -200,7 +200,26 @@ def _single_stage(shape: tuple[int, ...]) -> dict:
 
 def round_trips(frames: int, shape=(4,), **options) -> np.ndarray:
     """Round trip (µs) of each of ``frames`` frames, written one at a time
-    right after ``start()``."""
+    right after ``start()``. The kernel is pinned to the first CPU (the
+    manager's round-robin); this driver runs on the last one meanwhile, as
+    in ``stream_pingpong.py``: unpinned, it lands on the kernel's CPU by
+    chance now and then, where both sides sleep (a waiter does not spin on
+    its writer's CPU) and every frame costs a context switch."""
+    from shmpipeline.placement import RoundRobinPlacement, available_cpus
+
+    cpus = available_cpus()
+    if len(cpus) < 2:
+        return _round_trips(frames, shape, **options)
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpus[-1]})
+    try:  # the placement is given: the default would see only the driver's CPU
+        placement = RoundRobinPlacement(cpus=(cpus[0],))
+        return _round_trips(frames, shape, placement_policy=placement, **options)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _round_trips(frames: int, shape, **options) -> np.ndarray:
     from shmpipeline import PipelineManager
 
     with PipelineManager(_single_stage(shape), **options) as manager:
