@@ -25,8 +25,9 @@ Workers never outlive the process that made the pool
 (:mod:`shmpipeline.lifeline`; a spawned replacement, started from the
 background thread, relies on the lifeline's parent polling rather than
 the parent-death signal, which would fire when that thread ends);
-:meth:`WorkerPool.shutdown` (also at interpreter exit) ends them. One manager at a time uses a given worker;
-several managers may lease from one pool.
+:meth:`WorkerPool.shutdown` (also at interpreter exit) ends them. One
+manager at a time uses a given worker; several managers may lease from
+one pool.
 """
 
 from __future__ import annotations
@@ -519,7 +520,12 @@ class WorkerPool:
     def _replace(self, retired: list[PooledWorker], starts: int) -> None:
         """Background: start ``starts`` new workers (unless the pool was
         shut down meanwhile), then reap the ``retired`` ones."""
-        started = self._start(starts, register=False)  # the lock stays free
+        started: list[PooledWorker] = []
+        try:
+            for _ in range(starts):
+                started += self._start(1, register=False)  # the lock stays free
+        except (OSError, RuntimeError):
+            pass  # the next lease starts what is missing, and says why it cannot
         with self._lock:
             if self._closed:
                 _kill_all(started)

@@ -62,6 +62,7 @@ __all__ = [
     "ReplayResult",
     "active_harness_pool",
     "harness_pool",
+    "lockstep_worker_options",
     "prepare_harness_pool",
     "replay",
     "shutdown_harness_pool",
@@ -426,9 +427,7 @@ class _Lockstep(_Run):
         without waiting). Which order is only a matter of speed."""
         outputs = [self._outputs[name] for name in kernels]
         triggers = {k.input for k in self.config.kernels if k.name in kernels}
-        return tuple(
-            sorted(outputs, key=lambda stream: stream in triggers)
-        )
+        return tuple(sorted(outputs, key=lambda stream: stream in triggers))
 
     def capture(self, stream: str, row: np.ndarray) -> None:
         # gpu streams read into a host array too (from their mirror if any)
