@@ -17,17 +17,23 @@ names, namespace) and runs the ordinary worker loop
 stream handles. On ``stop()`` the loop ends, the handles are closed, the CPU
 affinity is restored, and the worker goes back to the pool. A worker whose
 kernel failed, that did not stop in time, or that died is never reused: it
-exits or is killed, and the pool starts a replacement on demand.
+exits or is killed, and the pool starts its replacement in the background
+(reaping the old process there too), so neither the failing run's stop nor
+the next run's start waits for a process to end or begin.
 
 Workers never outlive the process that made the pool
-(:mod:`shmpipeline.lifeline`); :meth:`WorkerPool.shutdown` (also at
-interpreter exit) ends them. One manager at a time uses a given worker;
-several managers may lease from one pool.
+(:mod:`shmpipeline.lifeline`; a spawned replacement, started from the
+background thread, relies on the lifeline's parent polling rather than
+the parent-death signal, which would fire when that thread ends);
+:meth:`WorkerPool.shutdown` (also at interpreter exit) ends them. One
+manager at a time uses a given worker; several managers may lease from
+one pool.
 """
 
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing as mp
 import os
 import pickle
@@ -47,7 +53,15 @@ from shmpipeline.lifeline import Lifeline, ParentInfo
 __all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "preload", "preload_modules"]
 
 #: modules a pool worker imports before it reports ready
-PRELOAD = ("numpy", "shmpipeline.runtime", "shmpipeline.registry", "shmpipeline.stream")
+PRELOAD = (
+    "numpy",
+    "shmpipeline.runtime",
+    "shmpipeline.registry",
+    "shmpipeline.stream",
+    "shmpipeline.placement",
+    "shmpipeline.kernel",
+    "shmpipeline.triggers",
+)
 #: how long acquiring waits for new workers to report ready
 READY_TIMEOUT = 60.0
 #: how often an idle worker checks that its parent lives
@@ -104,6 +118,10 @@ def pool_worker_main(
     task until told to exit (``None``) or orphaned."""
     lifeline = Lifeline.arm(parent, via_server=via_server)
     preload()  # a no-op in a forkserver child: the server imported it all
+    # what is imported now lives as long as the worker: out of the collector's
+    # sight, a full collection neither pauses a frame loop nor writes to (and
+    # so copies) every page a forkserver child shares with its server
+    gc.freeze()
     from shmpipeline.runtime import run_worker
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     events = _ConnectionEvents(conn)
@@ -144,15 +162,14 @@ def preload_modules() -> list[str]:
 
 def preload() -> None:
     """Import what every worker needs, once: numpy, the runtime, the
-    registry and every built-in CPU kernel module (GPU kernels import torch:
-    left to the task that needs them, so no server process touches CUDA)."""
+    registry module and every built-in CPU kernel module (GPU kernels import
+    torch: left to the task that needs them, so no server process touches
+    CUDA). The default registry is not built: each task carries its
+    manager's registry, and discovering entry points costs milliseconds."""
     import importlib
 
     for module in preload_modules():
         importlib.import_module(module)
-    from shmpipeline.registry import get_default_registry
-
-    get_default_registry()
 
 
 # --- the manager side ----------------------------------------------------------------
@@ -166,6 +183,7 @@ class PooledWorker:
         self.conn = conn
         self.control = control
         self.ready = False
+        self.tasks = 0  # kernels handed to it so far (a used worker is warm)
         self.busy = False  # running a task
         self.clean: bool | None = None  # how its last task ended
         self.broken = False  # never to be reused
@@ -202,6 +220,7 @@ class PoolLease:
         """Hand ``worker`` the kernel ``spec`` describes (a ``WorkerSpec``)."""
         worker.control.reset()
         worker.busy, worker.clean = True, None
+        worker.tasks += 1
         try:
             worker.conn.send(make_task(spec))
         except (OSError, ValueError, pickle.PicklingError) as error:
@@ -299,6 +318,8 @@ class WorkerPool:
             self._context.set_forkserver_preload(preload_modules())
         self.spawn_method = spawn_method
         self._lock = threading.Lock()
+        self._replacing: list[threading.Thread] = []  # see release()
+        self._spare = False  # whether one worker more than needed is kept
         self._idle: list[PooledWorker] = []
         self._all: list[PooledWorker] = []
         self._closed = False
@@ -328,11 +349,23 @@ class WorkerPool:
     @property
     def idle(self) -> int:
         """Workers ready to be lent now."""
-        return sum(1 for w in self._idle if w.usable)
+        with self._lock:
+            self._poll_ready(self._idle)
+            return sum(1 for w in self._idle if w.usable)
 
     def pids(self) -> list[int]:
         """Pids of the live workers (diagnostics, tests)."""
         return [w.pid for w in self._all if w.process.is_alive()]
+
+    def start_server(self) -> None:
+        """Start the fork server now (forkserver pools; nothing for spawn)
+        without waiting for it: it imports numpy, the runtime and the
+        kernels while the caller does other work, instead of during the
+        first lease."""
+        if self._via_server and not self._closed:
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
 
     def lease(self, count: int) -> PoolLease:
         """Lend ``count`` ready workers (starting new ones as needed)."""
@@ -342,20 +375,29 @@ class WorkerPool:
             raise WorkerProcessError("a worker pool is usable only in the process that made it")
         with self._lock:
             self._idle = [w for w in self._idle if w.viable or self._discard(w)]
+            self._poll_ready(self._idle)
+            short = sum(1 for w in self._idle if w.ready) < count
+        if short:  # replacements being started count as idle workers
+            self._join_replacements()
+        with self._lock:
+            self._idle = [w for w in self._idle if w.viable or self._discard(w)]
             missing = count - len(self._idle)
             if missing > 0:
                 self._idle.extend(self._start(missing))
             self._poll_ready(self._idle)
-            self._idle.sort(key=lambda w: not w.ready)  # warm ones first
+            # ready ones first, of those the most used: a worker's first task
+            # pays for the pages its fork shares with the server
+            self._idle.sort(key=lambda w: (not w.ready, -w.tasks))
             lent, self._idle = self._idle[:count], self._idle[count:]
             self._await_ready(lent)
         return PoolLease(self, lent)
 
     def release(self, workers: list[PooledWorker]) -> None:
-        """Take workers back: clean ones become idle, the others are ended
-        and replacements start at once (ready by the next lease, usually)."""
+        """Take workers back: clean ones become idle; the others leave the
+        pool now (killed) and a background thread reaps them and starts
+        their replacements, so the caller's stop does not wait for either."""
         with self._lock:
-            replace = 0
+            retired = []
             for worker in workers:
                 if (
                     worker.clean
@@ -366,17 +408,30 @@ class WorkerPool:
                 ):
                     self._idle.append(worker)
                 else:
-                    self._discard(worker)
-                    replace += 1
-            if replace and not self._closed:
-                self._idle.extend(self._start(replace))
+                    self._retire(worker)
+                    retired.append(worker)
+            if retired and not self._closed:
+                # once a worker was lost, keep one spare: the next lease then
+                # finds enough ready workers while a replacement still starts
+                starts = len(retired) + (0 if self._spare else 1)
+                self._spare = True
+                thread = threading.Thread(
+                    target=self._replace,
+                    args=(retired, starts),
+                    name="shmpipeline:pool-replace",
+                    daemon=True,
+                )
+                self._replacing.append(thread)
+                thread.start()
 
     def shutdown(self, timeout: float = 2.0) -> None:
         """End every worker (idle ones exit, lent ones are killed)."""
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
+            self._closed = True  # a replacement thread now starts nothing
+        self._join_replacements()
+        with self._lock:
             for worker in self._all:
                 try:
                     worker.conn.send(None)
@@ -395,8 +450,9 @@ class WorkerPool:
         self.shutdown()
 
     # -- internals -----------------------------------------------------------------------
-    def _start(self, count: int) -> list[PooledWorker]:
-        """Start ``count`` workers (they report ready later)."""
+    def _start(self, count: int, *, register: bool = True) -> list[PooledWorker]:
+        """Start ``count`` workers (they report ready later); ``register``:
+        count them among the pool's workers now (else the caller does)."""
         parent = ParentInfo.current(via_server=self._via_server)
         started = []
         for _ in range(count):
@@ -412,7 +468,8 @@ class WorkerPool:
             theirs.close()
             worker = PooledWorker(process, mine, control)
             started.append(worker)
-            self._all.append(worker)
+            if register:
+                self._all.append(worker)
         return started
 
     def _poll_ready(self, workers: list[PooledWorker], timeout: float = 0.0) -> None:
@@ -447,18 +504,53 @@ class WorkerPool:
                 f"{len(bad)} pool worker(s) did not start within {READY_TIMEOUT:.0f} s"
             )
 
-    def _discard(self, worker: PooledWorker) -> bool:
-        """End one worker for good (false: for use in filters)."""
+    def _retire(self, worker: PooledWorker) -> None:
+        """Take a worker out of the pool for good, without waiting for it
+        to end (:meth:`_replace` reaps it)."""
         worker.broken = True
         if worker.process.is_alive():
             worker.process.kill()
-        worker.process.join(1.0)
         try:
             worker.conn.close()
         except OSError:
             pass
         if worker in self._all:
             self._all.remove(worker)
+
+    def _replace(self, retired: list[PooledWorker], starts: int) -> None:
+        """Background: start ``starts`` new workers (unless the pool was
+        shut down meanwhile), then reap the ``retired`` ones."""
+        started: list[PooledWorker] = []
+        try:
+            for _ in range(starts):
+                started += self._start(1, register=False)  # the lock stays free
+        except (OSError, RuntimeError):
+            pass  # the next lease starts what is missing, and says why it cannot
+        with self._lock:
+            if self._closed:
+                _kill_all(started)
+            else:
+                self._all.extend(started)
+                self._idle.extend(started)
+        for worker in retired:
+            try:
+                worker.process.join(1.0)
+            except (OSError, ValueError, AssertionError):
+                pass  # reaped already
+
+    def _join_replacements(self) -> None:
+        """Wait for the background replacements started so far."""
+        while True:
+            try:
+                thread = self._replacing.pop(0)
+            except IndexError:
+                return
+            thread.join()
+
+    def _discard(self, worker: PooledWorker) -> bool:
+        """End one worker for good and reap it (false: for use in filters)."""
+        self._retire(worker)
+        worker.process.join(1.0)
         return False
 
 

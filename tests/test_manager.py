@@ -1,5 +1,10 @@
 """PipelineManager: state machine, end-to-end values, failures, pause,
-bounded stop, status, synthetic inputs, lockstep determinism."""
+bounded stop, status, synthetic inputs, lockstep determinism.
+
+Every test that starts workers runs twice: with a new process per kernel
+(the plain manager) and on a :class:`~shmpipeline.pool.WorkerPool` (what
+the replay harness uses), with the same assertions.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from shmpipeline.errors import (
     StateTransitionError,
     WorkerProcessError,
 )
+from shmpipeline.pool import WorkerPool
 from shmpipeline.registry import get_default_registry
 
 
@@ -44,12 +50,29 @@ def wait_frame(stream, frame_id, timeout=10.0):
     return stream.read()
 
 
+@pytest.fixture(scope="module")
+def worker_pool():
+    """One pool for this module's pooled runs (workers lent and returned
+    test after test, as in a replay session)."""
+    pool = WorkerPool(2, spawn_method="forkserver")
+    yield pool
+    pool.shutdown()
+
+
+@pytest.fixture(params=["spawned", "pooled"])
+def worker_options(request):
+    """The manager's ``workers=`` option: a process per kernel, or the pool."""
+    if request.param == "spawned":
+        return {}
+    return {"workers": request.getfixturevalue("worker_pool")}
+
+
 @pytest.fixture
-def managers():
+def managers(worker_options):
     made = []
 
     def make(config, **kwargs):
-        manager = PipelineManager(config, **kwargs)
+        manager = PipelineManager(config, **worker_options, **kwargs)
         made.append(manager)
         return manager
 
@@ -218,8 +241,8 @@ def test_custom_registry_kernel(managers):
     np.testing.assert_array_equal(wait_frame(m.get_stream("s1"), 3), np.arange(8.0) + 1)
 
 
-def test_context_manager_unlinks_everything(shm_namespace):
-    with PipelineManager(chain(("cpu.copy", {}))) as m:
+def test_context_manager_unlinks_everything(shm_namespace, worker_options):
+    with PipelineManager(chain(("cpu.copy", {})), **worker_options) as m:
         m.build()
         m.start()
         names = [m.get_stream(n).segment_name for n in ("s0", "s1")]

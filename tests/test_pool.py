@@ -64,19 +64,24 @@ def test_pool_grows_to_the_largest_pipeline(pool):
     assert len(set(pids)) == 3 and pool.size >= 3
 
 
-def test_failed_worker_is_replaced_never_reused(pool):
+def _failed_start(workers):
+    """Start a pipeline whose first kernel fails in init; its worker's pid."""
     registry = get_default_registry().extended(FailingInitKernel)
-    _, before = _run(chain(("cpu.copy", {})), [np.zeros(8)], workers=pool)
     manager = PipelineManager(
-        chain(("test.failing_init", {}), ("cpu.copy", {})), registry=registry, workers=pool
+        chain(("test.failing_init", {}), ("cpu.copy", {})), registry=registry, workers=workers
     )
     try:
         manager.build()
         with pytest.raises(WorkerProcessError, match="bad calibration file"):
             manager.start()
-        failed_pid = manager.status(poll=False)["workers"]["k0"]["pid"]
+        return manager.status(poll=False)["workers"]["k0"]["pid"]
     finally:
         manager.shutdown(force=True)
+
+
+def test_failed_worker_is_replaced_never_reused(pool):
+    _, before = _run(chain(("cpu.copy", {})), [np.zeros(8)], workers=pool)
+    failed_pid = _failed_start(pool)
     deadline = time.monotonic() + 10
     while process_alive(failed_pid) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -164,3 +169,20 @@ def test_kernel_from_a_path_added_after_the_pool_started(pool, tmp_path, monkeyp
     frames = [np.full(8, float(k)) for k in range(3)]
     out, _ = _run(chain(("test.late_double", {})), frames, workers=pool, registry=registry)
     np.testing.assert_array_equal(out, np.array(frames) * 2)
+
+
+def test_a_lost_worker_is_replaced_in_the_background_and_a_spare_kept():
+    """The failed worker leaves the pool when its run stops; its replacement
+    and one spare start in the background, and the next run gets ready
+    workers (never the failed one)."""
+    with WorkerPool(2, spawn_method="forkserver") as workers:
+        failed_pid = _failed_start(workers)
+        assert failed_pid not in workers.pids()
+        deadline = time.monotonic() + 30
+        while workers.idle < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert workers.idle == workers.size == 3  # the survivor, a replacement, a spare
+        out, pids = _run(chain(("cpu.copy", {}), ("cpu.copy", {})), [np.full(8, 4.0)], workers=workers)
+        np.testing.assert_array_equal(out[0], np.full(8, 4.0))
+        assert failed_pid not in pids and len(set(pids)) == 2
+    assert not any(process_alive(pid) for pid in [*pids, failed_pid])

@@ -25,6 +25,8 @@ SEGMENT_PREFIX = "shmp"
 
 _SCENARIOS = pytest.StashKey[dict]()
 _SAVED_ENV = pytest.StashKey[tuple]()
+#: the harness pool already running when the session began (an enclosing one's)
+_POOL_BEFORE = pytest.StashKey[Any]()
 
 
 # --- configuration ----------------------------------------------------------------
@@ -52,6 +54,7 @@ def configure(config: pytest.Config) -> None:
     ``--scenario`` names and globs into the files to collect."""
     previous = os.environ.get(NAMESPACE_ENV)
     config.stash[_SAVED_ENV] = (previous,)
+    config.stash[_POOL_BEFORE] = _running_harness_pool()
     if not previous:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         os.environ[NAMESPACE_ENV] = _clean(f"s{os.getpid()}{worker}")[:40]
@@ -365,9 +368,24 @@ def _inventory_dirs(config: pytest.Config) -> list[Path]:
     return list(dirs)
 
 
+def _running_harness_pool() -> Any:
+    """The replay harness's worker pool in this process, if one runs (the
+    replay module is not imported just to ask)."""
+    import sys
+
+    replay = sys.modules.get("shmpipeline.testing.replay")
+    return None if replay is None else replay.active_harness_pool()
+
+
 def session_finish(session: pytest.Session) -> None:
-    """On the controlling process: write the HTML index of the reports."""
+    """End the worker pool this session's replays ran on (in every xdist
+    worker: the session, not interpreter exit, owns it); then, on the
+    controlling process, write the HTML index of the reports."""
     config = session.config
+    if _running_harness_pool() is not None:
+        from shmpipeline.testing.replay import shutdown_harness_pool
+
+        shutdown_harness_pool(keep=config.stash.get(_POOL_BEFORE, None))
     if hasattr(config, "workerinput"):
         return
     directory = config.getoption("shmpipeline_report_dir", None)

@@ -351,6 +351,26 @@ def _namespace(chosen: str | None) -> Iterator[str]:
             os.environ[NAMESPACE_ENV] = previous
 
 
+@contextlib.contextmanager
+def _harness_pool_scope(*, prepare: bool) -> Iterator[None]:
+    """The invocation's replays' worker pool: with ``prepare``, its fork
+    server starts now, while the scenarios load; it ends when the
+    invocation is done (one a caller already had keeps running)."""
+    from shmpipeline.testing.replay import (
+        active_harness_pool,
+        prepare_harness_pool,
+        shutdown_harness_pool,
+    )
+
+    before = active_harness_pool()
+    try:
+        if prepare:
+            prepare_harness_pool()
+        yield
+    finally:
+        shutdown_harness_pool(keep=before)
+
+
 def _usage_problem(args: argparse.Namespace) -> str | None:
     if args.all and args.scenarios:
         return "give scenario names or --all, not both"
@@ -360,16 +380,22 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace, *, mode: str) -> int:
-    from shmpipeline.testing.requirements import unmet_for_file
-    from shmpipeline.testing.runner import check_scenario
-    from shmpipeline.testing.scenario import load_scenarios
-
     problem = _usage_problem(args)
     if problem is not None:
         parser = args.verb_parser
         parser.print_usage(sys.stderr)
         _info(f"{parser.prog}: error: {problem}")
         return EXIT_USAGE
+    with _harness_pool_scope(prepare=args.executor != "inline"):
+        return _run_scenarios(args, mode=mode)
+
+
+def _run_scenarios(args: argparse.Namespace, *, mode: str) -> int:
+    """Replay (or run inline) the scenarios ``args`` name; the exit status."""
+    from shmpipeline.testing.requirements import unmet_for_file
+    from shmpipeline.testing.runner import check_scenario
+    from shmpipeline.testing.scenario import load_scenarios
+
     paths = _resolve(args)
     reports: list[dict[str, Any]] = []
     failed = 0

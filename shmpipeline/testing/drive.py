@@ -7,6 +7,12 @@ the graph, then copy the captured streams into row ``k``. The real pipeline
 (:mod:`~shmpipeline.testing.replay`) and the inline reference
 (:mod:`~shmpipeline.testing.inline`) differ only in how they write, step,
 read and capture: the :class:`LockstepExecutor` protocol.
+
+When no source reads the pipeline back (no closed loop) and the executor's
+graph runs elsewhere (``overlaps``: the worker processes), frame ``k + 1``
+of the sources is computed while frame ``k`` goes through the graph, in the
+same order as always, so the values are the same; the round trip is then
+taken from the outputs' publish time (:meth:`LockstepExecutor.published_ns`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,14 @@ __all__ = [
 
 class LockstepExecutor(Protocol):
     """What :func:`run_lockstep` drives."""
+
+    #: whether the graph runs outside this process (so the loop may compute
+    #: the next open-loop source frames while :meth:`step` waits)
+    overlaps: bool
+
+    def published_ns(self) -> int:
+        """``CLOCK_MONOTONIC`` ns by which the last :meth:`step`'s outputs
+        were all published (0: unknown); asked only when ``overlaps``."""
 
     def write(self, stream: str, frame: Any, k: int) -> None:
         """Write frame ``k`` of a per-frame source."""
@@ -69,20 +83,29 @@ def run_lockstep(
     maps each captured stream to its ``(frames, *shape)`` array."""
     run = LockstepRun()
     clock = time.monotonic_ns
+    # without a closed loop the sources never read the pipeline: frame k + 1
+    # can be computed while frame k is in flight
+    ahead = executor.overlaps and not plan.command_streams
+    upcoming = plan.frames(0, executor.read) if ahead and frames else None
     for k in range(frames):
-        frames_k = plan.frames(k, executor.read)
+        frames_k = upcoming if ahead else plan.frames(k, executor.read)
         written = [name for name in plan.per_frame if frames_k[name] is not None]
         if len(written) < len(plan.per_frame):
             run.dropped.append(k)
         began = clock()
         for name in written:
             executor.write(name, frames_k[name], k)
+        if ahead and k + 1 < frames:
+            upcoming = plan.frames(k + 1, executor.read)
         failure = executor.step(frozenset(written), k)
         if failure is not None:
             run.failure = failure
             break
         if written:
-            run.round_trips_ns.append(clock() - began)
+            done = clock()
+            if ahead:  # the publish time, not when this loop got to look
+                done = min(done, max(executor.published_ns(), began))
+            run.round_trips_ns.append(done - began)
         for name, array in captures.items():
             executor.capture(name, array[k])
         run.completed = k + 1

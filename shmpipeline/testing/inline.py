@@ -160,8 +160,14 @@ class InlineExecutor:
 class _InlineDriver:
     """:class:`InlineExecutor` as a :class:`~shmpipeline.testing.drive.LockstepExecutor`."""
 
+    #: step() computes the graph itself: nothing to overlap with
+    overlaps = False
+
     def __init__(self, executor: InlineExecutor) -> None:
         self.executor = executor
+
+    def published_ns(self) -> int:
+        return 0
 
     def write(self, stream: str, frame: Any, k: int) -> None:
         self.executor.write(stream, frame)
