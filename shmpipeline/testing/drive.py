@@ -20,11 +20,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from shmpipeline.testing.results import FailureInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "LockstepExecutor",
@@ -149,7 +152,7 @@ def error_headline(exc: BaseException) -> str:
     return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
 
 
-def load_scenario_arg(scenario: Any, registry: Any = None) -> Any:
+def load_scenario_arg(scenario: Any, registry: KernelRegistry | None = None) -> Any:
     """A :class:`~shmpipeline.testing.scenario.Scenario` from itself or a path."""
     from shmpipeline.testing.scenario import Scenario, load_scenario
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from os import PathLike
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from shmpipeline.testing.drive import host_array, load_scenario_arg, run_lockste
 from shmpipeline.testing.results import FailureInfo, ReplayResult
 from shmpipeline.testing.scenario import Scenario
 from shmpipeline.testing.sources import SourcePlan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = ["InlineExecutor", "InlineKernelError", "run_inline"]
 
@@ -60,7 +63,7 @@ class InlineExecutor:
     tensor for ``storage: gpu`` streams).
     """
 
-    def __init__(self, config: PipelineConfig, *, registry: Any = None) -> None:
+    def __init__(self, config: PipelineConfig, *, registry: KernelRegistry | None = None) -> None:
         if registry is None:
             from shmpipeline.registry import get_default_registry
 
@@ -193,7 +196,7 @@ class _InlineDriver:
 def run_inline(
     scenario: Scenario | str | PathLike[str],
     *,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     frames: int | None = None,
 ) -> ReplayResult:
     """Run a lockstep scenario with :class:`InlineExecutor`; the result has

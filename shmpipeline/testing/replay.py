@@ -41,7 +41,7 @@ import time
 from collections.abc import Iterable
 from os import PathLike
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +55,9 @@ from shmpipeline.testing.drive import (
 from shmpipeline.testing.results import FailureInfo, LatencyStats, ReplayResult
 from shmpipeline.testing.scenario import Scenario
 from shmpipeline.testing.sources import SourcePlan, frame_id
+
+if TYPE_CHECKING:  # pragma: no cover
+    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "FailureInfo",
@@ -180,7 +183,7 @@ def lockstep_worker_options(config: Any) -> dict[str, Any]:
 def replay(
     scenario: Scenario | str | PathLike[str],
     *,
-    registry: Any = None,
+    registry: KernelRegistry | None = None,
     frames: int | None = None,
     timeout: float | None = None,
     spawn_method: str | None = None,
@@ -218,7 +221,7 @@ class _Run:
         self,
         scenario: Scenario,
         *,
-        registry: Any,
+        registry: KernelRegistry | None,
         frames: int | None,
         timeout: float | None,
         spawn_method: str | None = None,
