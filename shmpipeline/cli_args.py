@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
 from .errors import ConfigValidationError
 
@@ -21,6 +23,8 @@ __all__ = [
 #: run for days and its sample buffers would not fit in memory.
 MAX_FRAMES = 10**9
 
+_T = TypeVar("_T")
+
 
 def synthetic_arg(text: str):
     """argparse ``type`` for ``--synthetic`` (a bad spec is a usage error)."""
@@ -32,23 +36,23 @@ def synthetic_arg(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def positive_float(text: str) -> float:
+def _converted(text: str, convert: Callable[[str], _T], expected: str) -> _T:
+    """``convert(text)``, or a usage error saying what was ``expected``."""
     try:
-        value = float(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of seconds, got {text!r}"
-        ) from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_float(text: str) -> float:
+    value = _converted(text, float, "a number of seconds")
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value = _converted(text, float, "a number")
     if not math.isfinite(value) or value < 0 or value > MAX_FRAMES:
         raise argparse.ArgumentTypeError(
             f"must be a number from 0 to {MAX_FRAMES}, got {text!r}"
@@ -58,12 +62,7 @@ def non_negative_float(text: str) -> float:
 
 def count_arg(minimum: int, maximum: int = MAX_FRAMES):
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer, got {text!r}"
-            ) from None
+        value = _converted(text, int, "an integer")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         if value > maximum:

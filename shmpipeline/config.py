@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 
-from shmpipeline._problems import Problems, show
+from shmpipeline._problems import show
 from shmpipeline._yaml import load_yaml_file, plain
 from shmpipeline.bindings import AuxiliaryAccess, AuxiliaryBinding
 from shmpipeline.endpoint_config import SinkConfig, SourceConfig
@@ -151,17 +151,11 @@ class SharedMemoryConfig:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> SharedMemoryConfig:
         """Build a validated shared-memory configuration from a mapping."""
-        from shmpipeline._config_parse import parse_stream_entry, raise_problems
+        from shmpipeline._config_parse import parse_alone, parse_stream_entry
 
-        problems = Problems()
-        try:
-            config, _ = parse_stream_entry(raw, "shared_memory", (), problems)
-        except RecursionError:
-            problems.add("shared_memory", None, "data is nested too deeply", ())
-            config = None
-        raise_problems(problems)
-        assert config is not None
-        return config
+        return parse_alone(
+            lambda problems: parse_stream_entry(raw, "shared_memory", (), problems)[0], "shared_memory"
+        )
 
     @property
     def size(self) -> int:
@@ -270,17 +264,11 @@ class KernelConfig(AuxiliaryAccess):
         Checks the kernel's own fields and bindings; whether the streams exist
         is a pipeline-level check (:meth:`PipelineConfig.from_dict`).
         """
-        from shmpipeline._config_parse import parse_kernel_entry, raise_problems
+        from shmpipeline._config_parse import parse_alone, parse_kernel_entry
 
-        problems = Problems()
-        try:
-            config, _ = parse_kernel_entry(raw, "kernel", (), problems)
-        except RecursionError:
-            problems.add("kernel", None, "data is nested too deeply", ())
-            config = None
-        raise_problems(problems)
-        assert config is not None
-        return config
+        return parse_alone(
+            lambda problems: parse_kernel_entry(raw, "kernel", (), problems)[0], "kernel"
+        )
 
     @property
     def all_inputs(self) -> tuple[str, ...]:

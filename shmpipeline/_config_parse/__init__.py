@@ -19,7 +19,7 @@ from shmpipeline._config_parse.pipeline import (
     parse_pipeline_checked,
     raw_from_config,
 )
-from shmpipeline._config_parse.raising import raise_problems
+from shmpipeline._config_parse.raising import parse_alone, raise_problems
 from shmpipeline._config_parse.streams import MAX_NDIM, parse_stream_entry
 from shmpipeline._config_parse.wiring import (
     KernelWiring,
@@ -36,6 +36,7 @@ __all__ = [
     "endpoint_from_dict",
     "kernel_wiring_problems",
     "parse_endpoint_entry",
+    "parse_alone",
     "parse_kernel_entry",
     "parse_pipeline_checked",
     "parse_stream_entry",

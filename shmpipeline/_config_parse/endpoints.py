@@ -14,7 +14,7 @@ from shmpipeline._config_parse.fields import (
     parse_stream_list,
     parse_text,
 )
-from shmpipeline._config_parse.raising import raise_problems
+from shmpipeline._config_parse.raising import parse_alone
 from shmpipeline._config_parse.wiring import KernelWiring, kernel_wiring_problems
 from shmpipeline._problems import Loc, Problems, show
 from shmpipeline.config import SinkConfig, SourceConfig
@@ -125,12 +125,7 @@ def parse_endpoint_entry(
 
 
 def endpoint_from_dict(raw: Any, section: str) -> SourceConfig | SinkConfig:
-    problems = Problems()
-    try:
-        config, _ = parse_endpoint_entry(raw, section, section, (), problems)
-    except RecursionError:
-        problems.add(section, None, "data is nested too deeply", ())
-        config = None
-    raise_problems(problems)
-    assert config is not None
-    return config
+    return parse_alone(
+        lambda problems: parse_endpoint_entry(raw, section, section, (), problems)[0],
+        section,
+    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shmpipeline._problems import Problems
 from shmpipeline._yaml import line_of
 from shmpipeline.errors import ConfigValidationError
 
-__all__ = ["raise_problems"]
+__all__ = ["parse_alone", "raise_problems"]
+
+_T = TypeVar("_T")
 
 
 def raise_problems(
@@ -29,3 +32,18 @@ def raise_problems(
     raise ConfigValidationError(
         problems.items[0].message, path=path, line=first_line, errors=rendered
     )
+
+
+def parse_alone(parse: Callable[[Problems], _T | None], where: str) -> _T:
+    """Run ``parse(problems)`` on a fresh collection and return its value, or
+    raise everything it recorded (data nested too deeply is one more problem
+    at ``where``): how one entry is built from a mapping on its own."""
+    problems = Problems()
+    try:
+        value = parse(problems)
+    except RecursionError:
+        problems.add(where, None, "data is nested too deeply", ())
+        value = None
+    raise_problems(problems)
+    assert value is not None
+    return value
