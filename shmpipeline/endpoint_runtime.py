@@ -172,6 +172,12 @@ class EndpointRunner:
                 "exitcode": None,
             }
 
+    def _last_duration_ms(self) -> float | None:
+        """How long the last completed step took, in ms (``None`` before one)."""
+        if self._last_duration is None:
+            return None
+        return 1000.0 * self._last_duration
+
     def _base_snapshot(self) -> dict[str, Any]:
         elapsed = (
             0.0 if self._started_mono is None
@@ -247,9 +253,7 @@ class SourceRunner(EndpointRunner):
                 frames_written=self._frames,
                 coordinated_generation_count=self._frames,
                 last_write_time=self._last_time,
-                last_write_duration_ms=None
-                if self._last_duration is None
-                else 1000.0 * self._last_duration,
+                last_write_duration_ms=self._last_duration_ms(),
             )
             return out
 
@@ -317,9 +321,7 @@ class SinkRunner(EndpointRunner):
                 frames_consumed=self._frames,
                 missed_writes=self._missed,
                 last_read_time=self._last_time,
-                last_read_duration_ms=None
-                if self._last_duration is None
-                else 1000.0 * self._last_duration,
+                last_read_duration_ms=self._last_duration_ms(),
             )
             return out
 

@@ -52,6 +52,13 @@ class KernelWiring:
         return [(self.output, "output", (*self.loc, "output"))]
 
 
+def _listed_twice(name: str, role: str) -> str:
+    return (
+        f"stream {show(name)} is listed twice; a kernel cannot declare "
+        f"the same {role} stream more than once"
+    )
+
+
 def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
     """Rules about one kernel's own bindings."""
     where, loc = ref.where, ref.loc
@@ -61,11 +68,7 @@ def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
     for name, field_name, item_loc in triggers:
         if name in trigger_names:
             problems.add(
-                where,
-                field_name,
-                f"stream {show(name)} is listed twice; a kernel cannot declare "
-                "the same trigger input stream more than once",
-                item_loc,
+                where, field_name, _listed_twice(name, "trigger input"), item_loc
             )
         trigger_names.add(name)
     output_names: set[str] = set()
@@ -79,13 +82,7 @@ def kernel_wiring_problems(ref: KernelWiring, problems: Problems) -> None:
                 item_loc,
             )
         elif name in output_names:
-            problems.add(
-                where,
-                field_name,
-                f"stream {show(name)} is listed twice; a kernel cannot declare "
-                "the same output stream more than once",
-                item_loc,
-            )
+            problems.add(where, field_name, _listed_twice(name, "output"), item_loc)
         output_names.add(name)
     bound: dict[str, str] = {}
     for binding, key in ref.auxiliary:

@@ -136,7 +136,25 @@ class _SurfaceFeedback:
         return np.asarray(command, dtype=np.float64).reshape(self.shape)
 
 
-class _FakeSource(Source):
+class _CheckedByBuilding:
+    """A fake endpoint's config is valid when its fake builds from it: the
+    parameters are the scenario fake's and the streams fit that fake."""
+
+    @classmethod
+    def _built(cls, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]) -> Any:
+        raise NotImplementedError  # pragma: no cover - each endpoint builds its fake
+
+    @classmethod
+    def validate_config(
+        cls, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
+    ) -> None:
+        """Parameters as the scenario fake's; the streams fit the fake (a
+        source's stream shape and dtype, the mirror's command length and
+        surface shape)."""
+        cls._built(config, shared_memory)
+
+
+class _FakeSource(_CheckedByBuilding, Source):
     """What both fake sources share: parameters, pacing, feedback, frames."""
 
     fake_kind = ""
@@ -192,13 +210,6 @@ class _FakeSource(Source):
     @classmethod
     def _check_feedback(cls, label: str, fake: Any, binding: Any, spec: Any) -> None:
         """Check a feedback stream against the fake (overridden)."""
-
-    @classmethod
-    def validate_config(
-        cls, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
-    ) -> None:
-        """Parameters as the scenario fake's; stream shape and dtype match."""
-        cls._built(config, shared_memory)
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
@@ -321,7 +332,7 @@ class FakePhaseScreenSource(_FakeSource):
         return params
 
 
-class FakeDeformableMirrorSink(Sink):
+class FakeDeformableMirrorSink(_CheckedByBuilding, Sink):
     """``fake.deformable_mirror``: commands in, the mirror's surface out."""
 
     kind = "fake.deformable_mirror"
@@ -360,13 +371,6 @@ class FakeDeformableMirrorSink(Sink):
         if outputs:
             _check_frame(label, mirror, outputs[0])
         return mirror
-
-    @classmethod
-    def validate_config(
-        cls, config: Any, shared_memory: Mapping[str, SharedMemoryConfig]
-    ) -> None:
-        """Parameters as the scenario fake's; command length and surface shape match."""
-        cls._built(config, shared_memory)
 
     def __init__(self, context: Any) -> None:
         super().__init__(context)
