@@ -61,12 +61,7 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
     verbs.required = True
 
     p = verbs.add_parser("list", parents=parents, help="list scenarios in directories")
-    p.add_argument(
-        "dirs",
-        nargs="*",
-        metavar="DIR",
-        help="directories to search (default: ./scenarios if present, else .)",
-    )
+    _add_dirs_argument(p)
     p.add_argument("--json", action="store_true", help="print a JSON document")
     _add_registry_option(p)
     p.set_defaults(handler=_cmd_list)
@@ -74,12 +69,7 @@ def register_commands(subparsers: Any, parents: list[argparse.ArgumentParser]) -
     p = verbs.add_parser(
         "unused", parents=parents, help="list goldens no scenario names any more"
     )
-    p.add_argument(
-        "dirs",
-        nargs="*",
-        metavar="DIR",
-        help="directories to search (default: ./scenarios if present, else .)",
-    )
+    _add_dirs_argument(p)
     p.add_argument("--remove", action="store_true", help="delete them")
     p.set_defaults(handler=_cmd_unused)
 
@@ -195,6 +185,16 @@ def _cmd_examples(args: argparse.Namespace) -> int:
         print(line)
     print("(copy them with: shmpipeline examples DEST)")
     return 0
+
+
+def _add_dirs_argument(parser: argparse.ArgumentParser) -> None:
+    """The directories a verb searches for scenarios (positional)."""
+    parser.add_argument(
+        "dirs",
+        nargs="*",
+        metavar="DIR",
+        help="directories to search (default: ./scenarios if present, else .)",
+    )
 
 
 def _add_registry_option(parser: argparse.ArgumentParser) -> None:

@@ -19,12 +19,14 @@ from shmpipeline.testing.strategies._builders import (
     ALIAS_WORDS,
     aliased,
     builtin_builder,
+    declared_kernel,
     declared_parameter_values,
     float_trigger,
     is_inexact_stream,
     is_numeric_stream,
     is_real_stream,
     real_values,
+    stream_of_ndim,
     timings,
     trigger_of_ndim,
 )
@@ -49,7 +51,7 @@ def _copy(draw: Any, slot: KernelSlot) -> KernelDraft:
 @st.composite
 def _unary(draw: Any, slot: KernelSlot) -> KernelDraft:
     """Output like the input; the kind's declared parameters."""
-    config = slot.kernel(parameters=draw(declared_parameter_values(slot.kind)), **draw(timings()))
+    config = declared_kernel(draw, slot)
     return KernelDraft(config, slot.output())
 
 
@@ -90,13 +92,13 @@ builtin_builder("cpu.scale_offset", accepts=is_numeric_stream)(_binary)
 def _reduce(draw: Any, slot: KernelSlot) -> KernelDraft:
     dtype = draw(st.sampled_from((slot.trigger.dtype.name, *FLOAT_DTYPES)))
     shape = draw(st.sampled_from(((1,), (1, 1))))
-    config = slot.kernel(parameters=draw(declared_parameter_values(slot.kind)), **draw(timings()))
+    config = declared_kernel(draw, slot)
     return KernelDraft(config, slot.output(shape=shape, dtype=dtype))
 
 
 @builtin_builder(
     "cpu.affine_transform",
-    accepts=lambda s: len(s.shape) == 1 and is_numeric_stream(s),
+    accepts=stream_of_ndim(1, is_numeric_stream),
     trigger=trigger_of_ndim(1),
 )
 @st.composite
@@ -301,8 +303,6 @@ def _concatenate(draw: Any, slot: KernelSlot) -> KernelDraft:
     return KernelDraft(config, slot.output(shape=joined), tuple(parts))
 
 
-@builtin_builder("cpu.raise_error")
-@st.composite
-def _raise_error(draw: Any, slot: KernelSlot) -> KernelDraft:
-    config = slot.kernel(parameters=draw(declared_parameter_values(slot.kind)), **draw(timings()))
-    return KernelDraft(config, slot.output())
+# the failing kind draws like the unary ones (declared parameters, output
+# like the input), last in the shrinking order
+builtin_builder("cpu.raise_error")(_unary)

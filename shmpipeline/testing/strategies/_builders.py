@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from shmpipeline.config import SharedMemoryConfig
+from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.testing.strategies._slots import (
     BadParameters,
     KernelBuilder,
+    KernelSlot,
     any_stream,
 )
 from shmpipeline.testing.strategies._streams import Limits, shapes, stream_configs
@@ -31,6 +32,7 @@ __all__ = [
     "FAILURE_MESSAGES",
     "aliased",
     "builtin_builder",
+    "declared_kernel",
     "declared_parameter_values",
     "declared_parameters",
     "float_trigger",
@@ -38,6 +40,7 @@ __all__ = [
     "is_numeric_stream",
     "is_real_stream",
     "real_values",
+    "stream_of_ndim",
     "timings",
     "trigger_of_ndim",
     "valid_values",
@@ -108,6 +111,13 @@ def is_inexact_stream(spec: SharedMemoryConfig) -> bool:
     return _kind(spec) in "fc"
 
 
+def stream_of_ndim(
+    ndim: int, accepts: Callable[[SharedMemoryConfig], bool]
+) -> Callable[[SharedMemoryConfig], bool]:
+    """A stream predicate: exactly ``ndim`` dimensions and ``accepts``."""
+    return lambda spec: len(spec.shape) == ndim and accepts(spec)
+
+
 def real_values() -> st.SearchStrategy[float | int]:
     """Parameter values: small ints and floats (finite)."""
     return st.one_of(
@@ -153,6 +163,15 @@ def timings(draw: Any) -> dict[str, float]:
         "read_timeout": draw(st.sampled_from((1.0, 0.5, 2.0))),
         "pause_sleep": draw(st.sampled_from((0.01, 0.001))),
     }
+
+
+def declared_kernel(draw: Any, slot: KernelSlot) -> KernelConfig:
+    """The slot's kernel with its kind's declared parameters
+    (:func:`declared_parameter_values`) and :func:`timings`, drawn with the
+    builder's ``draw``."""
+    return slot.kernel(
+        parameters=draw(declared_parameter_values(slot.kind)), **draw(timings())
+    )
 
 
 @st.composite

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
 from shmpipeline.testing.strategies._builders import (
     builtin_builder,
+    declared_kernel,
     declared_parameter_values,
     is_real_stream,
+    stream_of_ndim,
     timings,
     trigger_of_ndim,
 )
@@ -32,13 +34,13 @@ __all__: list[str] = []
 
 @builtin_builder(
     "cpu.spot_centroid",
-    accepts=lambda s: len(s.shape) == 2 and is_real_stream(s),
+    accepts=stream_of_ndim(2, is_real_stream),
     trigger=trigger_of_ndim(2),
 )
 @st.composite
 def _spot_centroid(draw: Any, slot: KernelSlot) -> KernelDraft:
     dtype = draw(st.sampled_from((*FLOAT_DTYPES, slot.trigger.dtype.name)))
-    config = slot.kernel(parameters=draw(declared_parameter_values(slot.kind)), **draw(timings()))
+    config = declared_kernel(draw, slot)
     return KernelDraft(config, slot.output(shape=(2,), dtype=dtype))
 
 
@@ -61,7 +63,7 @@ def _tile_not_dividing(
 @builtin_builder(
     "cpu.shack_hartmann_centroid",
     "cpu.centroid",
-    accepts=lambda s: len(s.shape) == 2 and is_real_stream(s),
+    accepts=stream_of_ndim(2, is_real_stream),
     trigger=_square_trigger,
     bad_parameters=_tile_not_dividing,
 )
@@ -78,7 +80,7 @@ def _shack_hartmann(draw: Any, slot: KernelSlot) -> KernelDraft:
 
 @builtin_builder(
     "cpu.tip_tilt_controller",
-    accepts=lambda s: len(s.shape) == 2 and is_real_stream(s),
+    accepts=stream_of_ndim(2, is_real_stream),
     trigger=trigger_of_ndim(2),
 )
 @st.composite
