@@ -131,14 +131,14 @@ class ShackHartmann:
             DeformableMirror, self.kind, "mirror", {**mirror, "size": side}, self.seed
         )
         self.delay_line = CommandDelay(self.latency_frames)
-        self.detector = _nested_detector(
-            self.kind,
-            detector,
-            self.shape,
-            self.dtype,
-            self.photon_noise,
-            self.read_noise,
-            self.seed,
+        self.detector = Detector(
+            detector or {},
+            shape=self.shape,
+            dtype=self.dtype,
+            photon_noise=self.photon_noise,
+            read_noise=self.read_noise,
+            seed=self.seed,
+            kind=f"{self.kind}.detector",
         )
         self.pupil = None
         if pupil is not None:
@@ -261,26 +261,6 @@ class ShackHartmann:
     def delay(self, n: int) -> float:
         """No latency of its own (see :mod:`~shmpipeline.testing.fakes.faults`)."""
         return 0.0
-
-
-def _nested_detector(
-    kind: str,
-    params: Mapping[str, Any] | None,
-    shape: tuple[int, int],
-    dtype: np.dtype,
-    photon_noise: bool,
-    read_noise: float,
-    seed: int,
-) -> Detector:
-    return Detector(
-        params or {},
-        shape=shape,
-        dtype=dtype,
-        photon_noise=photon_noise,
-        read_noise=read_noise,
-        seed=seed,
-        kind=f"{kind}.detector",
-    )
 
 
 def _nested(cls: type, kind: str, name: str, params: dict, seed: int) -> Any:
