@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from shmpipeline._config_parse.fields import (
-    check_keys,
-    entry_label,
+    open_entry,
     parse_auxiliary,
     parse_parameters,
     parse_positive_float,
@@ -16,7 +14,7 @@ from shmpipeline._config_parse.fields import (
 )
 from shmpipeline._config_parse.raising import parse_alone
 from shmpipeline._config_parse.wiring import KernelWiring, kernel_wiring_problems
-from shmpipeline._problems import Loc, Problems, show
+from shmpipeline._problems import Loc, Problems
 from shmpipeline.config import SinkConfig, SourceConfig
 
 __all__ = ["endpoint_from_dict", "parse_endpoint_entry"]
@@ -50,15 +48,13 @@ def parse_endpoint_entry(
     """Parse one ``sources`` or ``sinks`` entry; its wiring uses the kernel
     shape (trigger inputs / outputs) so the cross checks are shared."""
     is_source = section == "source"
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base, None,
-            f"must be a mapping with name, kind and stream, got {show(raw)}", loc,
-        )
-        return None, None
-    where = entry_label(base, raw.get("name"))
     before = len(problems)
-    check_keys(raw, _SOURCE_KEYS if is_source else _SINK_KEYS, where, loc, problems)
+    where = open_entry(
+        raw, base, loc, problems, needs="name, kind and stream",
+        allowed=_SOURCE_KEYS if is_source else _SINK_KEYS,
+    )
+    if where is None:
+        return None, None
     name = parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
     kind = parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
     if is_source:

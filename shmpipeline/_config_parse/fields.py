@@ -19,6 +19,7 @@ __all__ = [
     "FULL_NAME_CHARS",
     "check_keys",
     "entry_label",
+    "open_entry",
     "parse_auxiliary",
     "parse_choice",
     "parse_parameters",
@@ -58,6 +59,26 @@ def check_keys(
             + " (other keys are unsupported fields)",
             (*loc, key),
         )
+
+
+def open_entry(
+    raw: Any,
+    base: str,
+    loc: Loc,
+    problems: Problems,
+    *,
+    needs: str,
+    allowed: Sequence[str],
+) -> str | None:
+    """Start parsing one list entry: ``None`` after a problem when ``raw`` is
+    not a mapping (``needs`` says what it must hold), else its label in
+    messages (:func:`entry_label`), its keys checked against ``allowed``."""
+    if not isinstance(raw, Mapping):
+        problems.add(base, None, f"must be a mapping with {needs}, got {show(raw)}", loc)
+        return None
+    where = entry_label(base, raw.get("name"))
+    check_keys(raw, allowed, where, loc, problems)
+    return where
 
 
 # --- field parsers (return the value, or None after adding a problem) ----------------

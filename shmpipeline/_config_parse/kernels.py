@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shmpipeline._config_parse.fields import (
-    check_keys,
-    entry_label,
+    open_entry,
     parse_auxiliary,
     parse_choice,
     parse_parameters,
@@ -111,17 +110,13 @@ def parse_kernel_entry(
     raw: Any, base: str, loc: Loc, problems: Problems
 ) -> tuple[KernelConfig | None, KernelWiring | None]:
     """Parse one ``kernels`` entry; return (config or None, wiring or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, kind, input and output, got " + show(raw),
-            loc,
-        )
-        return None, None
-    where = entry_label(base, raw.get("name"))
     before = len(problems)
-    check_keys(raw, _KERNEL_KEYS, where, loc, problems)
+    where = open_entry(
+        raw, base, loc, problems,
+        needs="name, kind, input and output", allowed=_KERNEL_KEYS,
+    )
+    if where is None:
+        return None, None
     name = parse_text(raw.get("name"), where, "name", (*loc, "name"), problems)
     kind = parse_text(raw.get("kind"), where, "kind", (*loc, "kind"), problems)
     trigger_refs = parse_stream_list(raw, "input", "inputs", where, loc, problems)

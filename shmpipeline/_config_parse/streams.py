@@ -12,8 +12,7 @@ import numpy as np
 
 from shmpipeline._config_parse.fields import (
     FULL_NAME_CHARS,
-    check_keys,
-    entry_label,
+    open_entry,
     parse_choice,
     parse_text,
 )
@@ -160,17 +159,12 @@ def parse_stream_entry(
     raw: Any, base: str, loc: Loc, problems: Problems
 ) -> tuple[SharedMemoryConfig | None, str | None]:
     """Parse one ``shared_memory`` entry; return (config or None, name or None)."""
-    if not isinstance(raw, Mapping):
-        problems.add(
-            base,
-            None,
-            "must be a mapping with name, shape and dtype, got " + show(raw),
-            loc,
-        )
-        return None, None
-    where = entry_label(base, raw.get("name"))
     before = len(problems)
-    check_keys(raw, _STREAM_KEYS, where, loc, problems)
+    where = open_entry(
+        raw, base, loc, problems, needs="name, shape and dtype", allowed=_STREAM_KEYS
+    )
+    if where is None:
+        return None, None
     name = _parse_stream_name(raw.get("name"), where, (*loc, "name"), problems)
     shape = _parse_shape(raw.get("shape"), where, (*loc, "shape"), problems)
     dtype = _parse_dtype(raw.get("dtype"), where, (*loc, "dtype"), problems)
