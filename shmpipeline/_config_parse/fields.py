@@ -47,13 +47,16 @@ def check_keys(
     where: str,
     loc: Loc,
     problems: Problems,
+    field: str | None = None,
 ) -> None:
+    """A problem for each key of ``data`` not in ``allowed`` (reported on
+    ``field`` of ``where``: the entry itself when ``None``)."""
     for key in data:
         if isinstance(key, str) and key in allowed:
             continue
         problems.add(
             where,
-            None,
+            field,
             f"unknown key {show(key)}{did_you_mean(key, allowed)}; allowed: "
             + ", ".join(allowed)
             + " (other keys are unsupported fields)",

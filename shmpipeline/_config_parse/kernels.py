@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shmpipeline._config_parse.fields import (
+    check_keys,
     open_entry,
     parse_auxiliary,
     parse_choice,
@@ -15,7 +16,7 @@ from shmpipeline._config_parse.fields import (
     parse_text,
 )
 from shmpipeline._config_parse.wiring import KernelWiring, kernel_wiring_problems
-from shmpipeline._problems import Loc, Problems, did_you_mean, is_int, show
+from shmpipeline._problems import Loc, Problems, is_int, show
 from shmpipeline.config import (
     DEFAULT_POLL_INTERVAL,
     SYNC_MODES,
@@ -58,16 +59,7 @@ def _parse_synchronization(
         return None
     before = len(problems)
     label = "synchronization"
-    for key in value:
-        if not (isinstance(key, str) and key in _SYNC_KEYS):
-            problems.add(
-                where,
-                label,
-                f"unknown key {show(key)}{did_you_mean(key, _SYNC_KEYS)}; allowed: "
-                + ", ".join(_SYNC_KEYS)
-                + " (other keys are unsupported fields)",
-                (*loc, key),
-            )
+    check_keys(value, _SYNC_KEYS, where, loc, problems, field=label)
     mode = parse_choice(
         value.get("mode", "count"), SYNC_MODES, where, f"{label}.mode",
         (*loc, "mode"), problems,

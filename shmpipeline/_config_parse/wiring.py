@@ -38,18 +38,20 @@ class KernelWiring:
     outputs: list[tuple[str, str, Loc]] | None = None
 
     def trigger_refs(self) -> list[tuple[str, str, Loc]]:
-        if self.inputs is not None:
-            return self.inputs
-        if self.input is None:
-            return []
-        return [(self.input, "input", (*self.loc, "input"))]
+        return self._refs(self.inputs, self.input, "input")
 
     def output_refs(self) -> list[tuple[str, str, Loc]]:
-        if self.outputs is not None:
-            return self.outputs
-        if self.output is None:
+        return self._refs(self.outputs, self.output, "output")
+
+    def _refs(
+        self, listed: list[tuple[str, str, Loc]] | None, single: str | None, field: str
+    ) -> list[tuple[str, str, Loc]]:
+        """The list form when given, else the single field (or nothing)."""
+        if listed is not None:
+            return listed
+        if single is None:
             return []
-        return [(self.output, "output", (*self.loc, "output"))]
+        return [(single, field, (*self.loc, field))]
 
 
 def _listed_twice(name: str, role: str) -> str:
