@@ -22,12 +22,11 @@ import numpy as np
 
 from ..errors import StreamClosedError
 from . import _header as H
+from ._header import Q_COUNT
 from ._process import process_alive
 from ._segment import Segment, unlink_segment
 
 __all__ = ["StreamMapping"]
-
-_Q_COUNT = H.Q_COUNT
 
 
 class StreamMapping:
@@ -118,7 +117,7 @@ class StreamMapping:
     def count(self) -> int:
         """Completed writes so far (0: nothing published yet)."""
         self._ensure_open()
-        return self._h64[_Q_COUNT]
+        return self._h64[Q_COUNT]
 
     # --- for handles layered on this one (GpuSharedStream) ---------------------
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from time import monotonic_ns
 
 from ..errors import StreamClosedError, StreamWriterDiedError
 from . import _header as H
@@ -44,6 +45,15 @@ from ._futex import (
     futex_wake,
     memory_fence,
     timespec,
+)
+from ._header import (
+    I_FUTEX,
+    I_WAITERS,
+    Q_COUNT,
+    Q_KICK,
+    Q_WRITER_CPU,
+    Q_WRITER_PID,
+    Q_WRITER_START,
 )
 from ._mapping import StreamMapping
 from ._process import CURRENT_PID, process_alive
@@ -64,16 +74,6 @@ _SPIN_ARRIVAL_FACTOR = 4
 _WRITER_CHECK_NS = 50_000_000
 
 _U32 = 0xFFFFFFFF
-_mono_ns = time.monotonic_ns
-_PID = CURRENT_PID
-
-_Q_COUNT = H.Q_COUNT
-_Q_KICK = H.Q_KICK
-_Q_WRITER_PID = H.Q_WRITER_PID
-_Q_WRITER_START = H.Q_WRITER_START
-_Q_WRITER_CPU = H.Q_WRITER_CPU
-_I_FUTEX = H.I_FUTEX
-_I_WAITERS = H.I_WAITERS
 _MODE_ADAPTIVE, _MODE_SPIN, _MODE_BUSY, _MODE_SLEEP = 0, 1, 2, 3
 _MODE_CODES = {"adaptive": 0, "spin": 1, "busy": 2, "sleep": 3}
 
@@ -127,27 +127,27 @@ class StreamWaiting(StreamMapping):
         """Pid of the process that last started writing this stream (0 before
         any write)."""
         self._ensure_open()
-        return self._h64[_Q_WRITER_PID]
+        return self._h64[Q_WRITER_PID]
 
     def writer_alive(self) -> bool:
         """Whether a frame can still come: the registered writer's process
         (the creator's before any write) is alive."""
         self._ensure_open()
         h = self._h64
-        pid, start = h[_Q_WRITER_PID], h[_Q_WRITER_START]
+        pid, start = h[Q_WRITER_PID], h[Q_WRITER_START]
         if not pid:
             pid, start = self._creator_pid, self._creator_start
-        return pid == _PID[0] or process_alive(pid, start)
+        return pid == CURRENT_PID[0] or process_alive(pid, start)
 
     def _check_writer(self) -> None:
         if not self.writer_alive():
             h = self._h64
-            pid = h[_Q_WRITER_PID] or self._creator_pid
-            who = "writer" if h[_Q_WRITER_PID] else "creator (nobody wrote yet)"
+            pid = h[Q_WRITER_PID] or self._creator_pid
+            who = "writer" if h[Q_WRITER_PID] else "creator (nobody wrote yet)"
             raise StreamWriterDiedError(
                 f"stream {self._name!r}: its {who} process {pid} is dead; no "
                 "new frame can come (count stays "
-                f"{h[_Q_COUNT]})"
+                f"{h[Q_COUNT]})"
             )
 
     # --- waiting for a frame ---------------------------------------------------------
@@ -163,17 +163,17 @@ class StreamWaiting(StreamMapping):
         h = self._h64
         if self._closed:
             raise StreamClosedError(f"cannot wait on stream {self._name!r}: closed")
-        count = h[_Q_COUNT]
+        count = h[Q_COUNT]
         if count != last_count:
             return count
-        kick = h[_Q_KICK]
-        began = _mono_ns()
+        kick = h[Q_KICK]
+        began = monotonic_ns()
         deadline = None if timeout is None else began + timeout_ns(timeout)
         mode = self._mode
         if mode == _MODE_BUSY:
             return self._busy_wait(last_count, kick, deadline)
         spin = self._spin_ns
-        if spin and h[_Q_WRITER_CPU] == current_cpu() + 1:
+        if spin and h[Q_WRITER_CPU] == current_cpu() + 1:
             # The writer last published from this very CPU (the scheduler
             # likes to wake a sleeper on its waker's CPU): a spin here would
             # only keep it from running. Sleep at once; the futex wake-up
@@ -183,12 +183,12 @@ class StreamWaiting(StreamMapping):
         if deadline is not None and deadline < spin_end:
             spin_end = deadline
         while spin:
-            count = h[_Q_COUNT]
-            if count != last_count or h[_Q_KICK] != kick:
+            count = h[Q_COUNT]
+            if count != last_count or h[Q_KICK] != kick:
                 if mode == _MODE_ADAPTIVE and count != last_count:
-                    self._learn(_mono_ns() - began)
+                    self._learn(monotonic_ns() - began)
                 return count
-            if _mono_ns() >= spin_end:
+            if monotonic_ns() >= spin_end:
                 break
         h32 = self._h32
         address = self._futex_addr
@@ -199,24 +199,24 @@ class StreamWaiting(StreamMapping):
             if self._closed:
                 raise StreamClosedError(f"stream {self._name!r} closed while waiting")
             # The handshake (module docstring): word, flag, re-check, sleep.
-            word = h32[_I_FUTEX]
-            h32[_I_WAITERS] = 1
+            word = h32[I_FUTEX]
+            h32[I_WAITERS] = 1
             if NEEDS_FENCE:
                 memory_fence()
-            count = h[_Q_COUNT]
-            if count != last_count or h[_Q_KICK] != kick:
+            count = h[Q_COUNT]
+            if count != last_count or h[Q_KICK] != kick:
                 if mode == _MODE_ADAPTIVE and count != last_count:
                     # learn from the publish time, not from our wake-up
                     self._learn(self._latest_meta(H.SLOT_WRITE_NS) - began)
                 return count
             if deadline is None:
                 ts = slice_ts
-                now = _mono_ns()
+                now = monotonic_ns()
                 if now >= next_check:
                     next_check = now + _WRITER_CHECK_NS
                     self._check_writer()
             else:
-                remaining = deadline - _mono_ns()
+                remaining = deadline - monotonic_ns()
                 if remaining <= 0:
                     return count
                 ts = slice_ts if remaining >= SLICE_NS else timespec(remaining)
@@ -243,13 +243,13 @@ class StreamWaiting(StreamMapping):
     def _busy_wait(self, last_count: int, kick: int, deadline: int | None) -> int:
         """The ``busy`` policy: spin until a frame, a kick or the deadline."""
         h = self._h64
-        next_check = _mono_ns() + _WRITER_CHECK_NS
+        next_check = monotonic_ns() + _WRITER_CHECK_NS
         while True:
             for _ in range(256):
-                count = h[_Q_COUNT]
-                if count != last_count or h[_Q_KICK] != kick:
+                count = h[Q_COUNT]
+                if count != last_count or h[Q_KICK] != kick:
                     return count
-            now = _mono_ns()
+            now = monotonic_ns()
             if deadline is not None and now >= deadline:
                 return count
             if self._closed:
@@ -265,7 +265,7 @@ class StreamWaiting(StreamMapping):
         if self._closed:
             raise StreamClosedError(f"cannot read stream {self._name!r}: closed")
         last = self._last_read_count
-        if self._h64[_Q_COUNT] == last:
+        if self._h64[Q_COUNT] == last:
             self._wait_changed(last, timeout)
 
     def _wait_changed(self, last: int, timeout: float | None) -> None:
@@ -274,11 +274,11 @@ class StreamWaiting(StreamMapping):
             while self.wait_new(last, None) == last:
                 pass
             return
-        deadline = _mono_ns() + timeout_ns(timeout)
+        deadline = monotonic_ns() + timeout_ns(timeout)
         while True:
-            if self.wait_new(last, max(0, deadline - _mono_ns()) * 1e-9) != last:
+            if self.wait_new(last, max(0, deadline - monotonic_ns()) * 1e-9) != last:
                 return
-            if _mono_ns() >= deadline:
+            if monotonic_ns() >= deadline:
                 raise TimeoutError(
                     f"no new frame on stream {self._name!r} within {timeout} s"
                 )
@@ -332,7 +332,7 @@ class StreamWaiting(StreamMapping):
             )
 
         def latest_id() -> int:
-            return self.frame_id if self._h64[_Q_COUNT] else 0
+            return self.frame_id if self._h64[Q_COUNT] else 0
 
         kicked = latest_id if interruptible else None
         return self._wait_until(at_target, timeout, late, kicked)
@@ -349,21 +349,21 @@ class StreamWaiting(StreamMapping):
         ``timeout`` seconds. With ``kicked``, a :meth:`wake_waiters` call
         returns ``kicked()`` instead. Without a timeout the wait lasts while
         the writer lives (:class:`StreamWriterDiedError` once it is dead)."""
-        deadline = None if timeout is None else _mono_ns() + timeout_ns(timeout)
+        deadline = None if timeout is None else monotonic_ns() + timeout_ns(timeout)
         self._ensure_open()
         h = self._h64
-        kick = h[_Q_KICK]
+        kick = h[Q_KICK]
         while True:
-            if kicked is not None and h[_Q_KICK] != kick:
+            if kicked is not None and h[Q_KICK] != kick:
                 return kicked()
-            count = h[_Q_COUNT]
+            count = h[Q_COUNT]
             value = reached(count)
             if value is not None:
                 return value
             if deadline is None:
                 self.wait_new(count, None)
                 continue
-            remaining = deadline - _mono_ns()
+            remaining = deadline - monotonic_ns()
             if remaining <= 0:
                 raise TimeoutError(late(count))
             self.wait_new(count, remaining * 1e-9)
@@ -376,9 +376,9 @@ class StreamWaiting(StreamMapping):
         if self._closed:
             raise StreamClosedError(f"stream {self._name!r} is closed")
         h, h32 = self._h64, self._h32
-        h[_Q_KICK] = h[_Q_KICK] + 1
-        h32[_I_WAITERS] = 0
-        h32[_I_FUTEX] = (h32[_I_FUTEX] + 1) & _U32
+        h[Q_KICK] = h[Q_KICK] + 1
+        h32[I_WAITERS] = 0
+        h32[I_FUTEX] = (h32[I_FUTEX] + 1) & _U32
         if NEEDS_FENCE:
             memory_fence()
         futex_wake(self._futex_addr)

@@ -53,8 +53,8 @@ write steps :meth:`~SharedStream.begin_write` /
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
+from time import monotonic_ns
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,14 @@ from ..errors import StreamClosedError, StreamError
 from . import _header as H
 from ._attach import create_stream_segment, open_stream_segment
 from ._futex import NEEDS_FENCE, current_cpu, futex_wake, memory_fence
+from ._header import (
+    I_FUTEX,
+    I_WAITERS,
+    Q_COUNT,
+    Q_WRITER_CPU,
+    Q_WRITER_PID,
+    Q_WRITER_START,
+)
 from ._names import check_name, make_segment_name, resolve_namespace
 from ._process import CURRENT_PID, process_start_time
 from ._segment import Segment
@@ -83,15 +91,6 @@ __all__ = ["SharedStream"]
 DEFAULT_SLOTS = 3
 
 _U32 = 0xFFFFFFFF
-_mono_ns = time.monotonic_ns
-_PID = CURRENT_PID
-
-_Q_COUNT = H.Q_COUNT
-_Q_WRITER_PID = H.Q_WRITER_PID
-_Q_WRITER_START = H.Q_WRITER_START
-_Q_WRITER_CPU = H.Q_WRITER_CPU
-_I_FUTEX = H.I_FUTEX
-_I_WAITERS = H.I_WAITERS
 
 
 # --- the write context -------------------------------------------------------------
@@ -235,7 +234,7 @@ class SharedStream(StreamWaiting):
         self._ensure_open()
         h, hs, meta, n = self._h64, self._hs64, self._meta, self._nslots
         while True:
-            m = meta[(h[_Q_COUNT] - 1) % n]
+            m = meta[(h[Q_COUNT] - 1) % n]
             seq = h[m]
             value = hs[m + field]
             if not seq & 1 and h[m] == seq:
@@ -347,9 +346,9 @@ class SharedStream(StreamWaiting):
                 f"stream {self._name!r}: a write_view is already open on this handle"
             )
         h = self._h64
-        if self._writer_pid != _PID[0]:
+        if self._writer_pid != CURRENT_PID[0]:
             self._register_writer()
-        count = h[_Q_COUNT]
+        count = h[Q_COUNT]
         slot = count % self._nslots
         m = self._meta[slot]
         seq = h[m]
@@ -374,11 +373,11 @@ class SharedStream(StreamWaiting):
     def _register_writer(self) -> None:
         """Record this process as the stream's writer (once per handle and
         process), so readers can tell when it dies."""
-        pid = _PID[0]
+        pid = CURRENT_PID[0]
         h = self._h64
-        h[_Q_WRITER_PID] = 0  # a reader never pairs a pid with a stale start
-        h[_Q_WRITER_START] = process_start_time(pid)
-        h[_Q_WRITER_PID] = pid
+        h[Q_WRITER_PID] = 0  # a reader never pairs a pid with a stale start
+        h[Q_WRITER_START] = process_start_time(pid)
+        h[Q_WRITER_PID] = pid
         self._writer_pid = pid
 
     def commit_write(self, frame_id: int | None) -> None:
@@ -391,25 +390,25 @@ class SharedStream(StreamWaiting):
             memory_fence()
         h[m + 1] = count
         hs[m + 2] = count if frame_id is None else frame_id
-        hs[m + 3] = _mono_ns()
+        hs[m + 3] = monotonic_ns()
         if NEEDS_FENCE:
             memory_fence()
         h[m] = self._w_seq + 2
-        h[_Q_COUNT] = count
-        h[_Q_WRITER_CPU] = current_cpu() + 1  # see wait_new: no spin on our CPU
+        h[Q_COUNT] = count
+        h[Q_WRITER_CPU] = current_cpu() + 1  # see wait_new: no spin on our CPU
         self._writing = False
         h32 = self._h32
         if NEEDS_FENCE:
             memory_fence()
         # The publisher's half of the futex handshake (StreamWaiting).
-        if h32[_I_WAITERS]:
+        if h32[I_WAITERS]:
             # Clear the flag *before* bumping the word: a waiter that sees the
             # new word also sees the cleared flag, so its own flag survives.
-            h32[_I_WAITERS] = 0
-            h32[_I_FUTEX] = (h32[_I_FUTEX] + 1) & _U32
+            h32[I_WAITERS] = 0
+            h32[I_FUTEX] = (h32[I_FUTEX] + 1) & _U32
             futex_wake(self._futex_addr)
         else:
-            h32[_I_FUTEX] = (h32[_I_FUTEX] + 1) & _U32
+            h32[I_FUTEX] = (h32[I_FUTEX] + 1) & _U32
 
     def abort_write(self) -> None:
         """Discard the write :meth:`begin_write` started (no-op without one);
@@ -452,7 +451,7 @@ class SharedStream(StreamWaiting):
         """
         h, hs, meta, n = self._h64, self._hs64, self._meta, self._nslots
         while True:
-            count = h[_Q_COUNT]
+            count = h[Q_COUNT]
             slot = (count - 1) % n
             m = meta[slot]
             seq = h[m]
@@ -544,4 +543,3 @@ def _reopen(name: str, namespace: str | None, shape, dtype_str: str) -> SharedSt
 def _assign(out: Any, frame: Any) -> None:
     """The host read's copy (``np.copyto`` costs twice as much per call)."""
     out[...] = frame
-
