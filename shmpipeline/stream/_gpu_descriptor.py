@@ -17,7 +17,6 @@ import numpy as np
 from .. import _torch
 from ..errors import StreamClosedError, StreamLayoutError
 from . import _header as H
-from ._process import process_alive
 from .stream import SharedStream
 
 __all__ = [
@@ -40,13 +39,13 @@ def gpu_descriptor(stream: SharedStream) -> dict | None:
     stream, or a GPU stream still being initialised by its creator)."""
     if stream.closed:
         raise StreamClosedError(f"stream {stream.name!r} is closed")
-    return H.unpack_gpu_descriptor(stream._mm[: H.HEADER_SIZE])
+    return H.unpack_gpu_descriptor(stream.segment.mm[: H.HEADER_SIZE])
 
 
 def has_gpu_descriptor(host: SharedStream) -> bool:
     """Whether an open stream segment carries a complete GPU descriptor (its
     creator wrote the magic last), without decoding it."""
-    magic = host._mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8]
+    magic = host.segment.mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8]
     return bytes(magic) == H.GPU_MAGIC
 
 
@@ -70,14 +69,12 @@ def check_gpu_dtype(dtype: Any, name: str) -> np.dtype:
 def wait_descriptor(host: SharedStream) -> dict:
     """The GPU descriptor, waiting briefly for a creator that created the
     segment moments ago and is still writing it."""
-    deadline_ns = host._created_ns + int(_INIT_WAIT_S * 1e9)
+    deadline_ns = host.created_ns + int(_INIT_WAIT_S * 1e9)
     while True:
         descriptor = gpu_descriptor(host)
         if descriptor is not None:
             break
-        if time.time_ns() >= deadline_ns or not process_alive(
-            host._creator_pid, host._creator_start
-        ):
+        if time.time_ns() >= deadline_ns or not host.creator_alive():
             raise StreamLayoutError(
                 f"stream {host.name!r} is a host (storage: cpu) stream, not a "
                 "GPU stream"

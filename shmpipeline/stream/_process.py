@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["process_start_time", "process_alive"]
+__all__ = ["CURRENT_PID", "process_start_time", "process_alive"]
 
 _HAVE_PROC = os.path.exists("/proc/self/stat")
+
+#: this process's pid as a one-item list, kept current across fork (a forked
+#: writer registers anew); cheaper per frame than ``os.getpid()``
+CURRENT_PID = [os.getpid()]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: CURRENT_PID.__setitem__(0, os.getpid()))
 
 
 def process_start_time(pid: int) -> int:

@@ -1,7 +1,7 @@
 """Argument checks shared by the host and the GPU stream classes.
 
 Each check takes what a caller passed (a shape, dtype, slot count, frame id,
-count or timeout), raises the stream error that names the argument when it
+count, timeout, a frame to write or an ``out`` array), raises the stream error that names the argument when it
 does not fit, and returns the normalised value. Both
 :class:`~shmpipeline.stream.SharedStream` and
 :class:`~shmpipeline.stream.GpuSharedStream` call them, so the two accept the
@@ -25,6 +25,8 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "check_after",
     "check_frame_id",
+    "check_out",
+    "check_write_frame",
     "check_slots",
     "frame_bytes",
     "normalize_dtype",
@@ -152,3 +154,67 @@ def timeout_ns(timeout: Any) -> int:
     if seconds <= 0:
         return 0
     return int(min(seconds, 1e9) * 1e9)
+
+
+def check_write_frame(
+    array: Any, shape: tuple[int, ...], dtype: np.dtype, name: str
+) -> Any:
+    """A frame to write to stream ``name``: ``array`` itself when it is a
+    fitting C-contiguous ndarray, else its conversion (the write dtype rule
+    of :mod:`shmpipeline.stream.stream`); :class:`StreamFrameError` otherwise."""
+    what = f"cannot write to stream {name!r} (shape {shape!r}, dtype {dtype!s})"
+    if isinstance(array, np.ndarray):
+        if array.shape != shape:
+            raise StreamFrameError(f"{what}: array has shape {array.shape!r}")
+        src = array.dtype
+        if src != dtype and not (
+            src.kind == dtype.kind and np.can_cast(src, dtype, "safe")
+        ):
+            raise StreamFrameError(
+                f"{what}: array has dtype {src!s}, which does not convert to "
+                f"{dtype!s} without loss; convert it explicitly "
+                f"(array.astype({str(dtype)!r}))"
+            )
+        if not array.flags.c_contiguous:
+            raise StreamFrameError(
+                f"{what}: array is not C-contiguous; pass "
+                "numpy.ascontiguousarray(array)"
+            )
+        return array
+    try:
+        converted = np.asarray(array)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is bad input
+        raise StreamFrameError(
+            f"{what}: cannot convert {type(array).__name__} to an array ({exc})"
+        ) from None
+    if converted.dtype.kind not in ALLOWED_KINDS:
+        raise StreamFrameError(
+            f"{what}: got {type(array).__name__} of dtype {converted.dtype!s}"
+        )
+    if converted.shape != shape:
+        raise StreamFrameError(
+            f"{what}: {type(array).__name__} has shape {converted.shape!r}"
+        )
+    if not np.can_cast(converted.dtype, dtype, "same_kind"):
+        raise StreamFrameError(
+            f"{what}: {type(array).__name__} of {converted.dtype!s} values "
+            f"cannot be stored as {dtype!s}"
+        )
+    return converted
+
+
+def check_out(out: Any, shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+    """That ``out`` is a writeable ndarray of stream ``name``'s frame shape
+    and dtype (any strides): what a read copies into."""
+    if not isinstance(out, np.ndarray):
+        raise StreamFrameError(
+            f"out must be a numpy.ndarray of shape {shape!r} and dtype "
+            f"{dtype!s}, got {type(out).__name__}"
+        )
+    if out.shape != shape or out.dtype != dtype:
+        raise StreamFrameError(
+            f"out has shape {out.shape!r} dtype {out.dtype!s}; stream "
+            f"{name!r} frames are shape {shape!r} dtype {dtype!s}"
+        )
+    if not out.flags.writeable:
+        raise StreamFrameError("out is read-only")

@@ -98,7 +98,7 @@ class HostToDeviceStream(DeviceFrames):
         return count
 
     def read_new_into(self, out: Any, timeout: float | None = None) -> int:
-        self._host._wait_unread(timeout)
+        self._host.wait_unread(timeout)
         return self.read_into(out)
 
     def close(self) -> None:

@@ -73,8 +73,13 @@ from ._gpu_descriptor import (
     has_gpu_descriptor,
     wait_descriptor,
 )
-from ._process import process_alive
-from .checks import check_frame_id, check_slots, normalize_shape
+from .checks import (
+    check_frame_id,
+    check_out,
+    check_slots,
+    check_write_frame,
+    normalize_shape,
+)
 from .device import DeviceFrames, HostToDeviceStream
 from .stream import DEFAULT_SLOTS, SharedStream
 
@@ -135,14 +140,14 @@ class _GpuWriteView:
         self._slot = 0
 
     def __enter__(self) -> Any:
-        self._slot = self._stream._begin_write()
+        self._slot = self._stream._host.begin_write()
         return self._stream._device_slots[self._slot]
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self._stream._publish(self._slot, self.frame_id, from_device=True)
         else:
-            self._stream._host._abort_write()
+            self._stream._host.abort_write()
         return False
 
 
@@ -190,7 +195,7 @@ class GpuSharedStream(DeviceFrames):
             for i in range(host.slots)
         )
         self._host_slots = tuple(
-            torch.from_numpy(array) for array in host._slots
+            torch.from_numpy(array) for array in host.slot_arrays
         )  # the mirror, as tensors sharing the segment's memory
         self._wv = _GpuWriteView(self)
 
@@ -243,7 +248,7 @@ class GpuSharedStream(DeviceFrames):
                 name, namespace=ns, shape=shape_t, dtype=dt, gpu_device=str(device)
             )
         try:
-            mm = host._mm
+            mm = host.segment.mm
             start = H.OFF_GPU_RECORD
             mm[start : start + len(record)] = record
             fields = H.pack_gpu_descriptor(
@@ -257,7 +262,7 @@ class GpuSharedStream(DeviceFrames):
             if NEEDS_FENCE:
                 memory_fence()
             mm[H.OFF_GPU_MAGIC : H.OFF_GPU_MAGIC + 8] = H.GPU_MAGIC  # last
-            _CREATED[(host.segment_name, host._inode)] = buffer
+            _CREATED[host.segment_identity] = buffer
             return cls(host, buffer, wait_descriptor(host), _token=_TOKEN)
         except BaseException:
             host.unlink()
@@ -302,13 +307,12 @@ class GpuSharedStream(DeviceFrames):
                     raise StreamLayoutError(
                         f"{where} is on {device}, not on {gpu_device!r}"
                     )
-            buffer = _CREATED.get((host.segment_name, host._inode))
+            buffer = _CREATED.get(host.segment_identity)
             if buffer is None:
-                pid, start = host._creator_pid, host._creator_start
-                if not process_alive(pid, start):
+                if not host.creator_alive():
                     raise StreamError(
-                        f"{where}: its creator (process {pid}) is gone, and its "
-                        f"device memory with it{mirror_hint}"
+                        f"{where}: its creator (process {host.creator_pid}) is "
+                        f"gone, and its device memory with it{mirror_hint}"
                     )
                 buffer = _BACKEND.map(torch, device, descriptor, where)
             return cls(host, buffer, descriptor, _token=_TOKEN)
@@ -397,29 +401,26 @@ class GpuSharedStream(DeviceFrames):
                 )
             array = None
         else:
-            array = np.ascontiguousarray(self._host._check_frame(frame), self.dtype)
+            checked = check_write_frame(frame, self.shape, self.dtype, self.name)
+            array = np.ascontiguousarray(checked, self.dtype)
         if frame_id is not None:
             frame_id = check_frame_id(frame_id)
-        slot = self._begin_write()
+        slot = self._host.begin_write()
         try:
             if array is None:
                 self._device_slots[slot].copy_(frame)
             else:
                 self._device_slots[slot].copy_(torch.from_numpy(array))
                 if self._mirror:
-                    self._host._slots[slot][...] = array
+                    self._host.slot_arrays[slot][...] = array
         except BaseException:
-            self._host._abort_write()
+            self._host.abort_write()
             raise
         self._publish(slot, frame_id, from_device=array is None)
 
     def _fits(self, tensor: Any) -> bool:
         """Whether a tensor has the frames' shape and torch dtype."""
         return tuple(tensor.shape) == self.shape and tensor.dtype == self._torch_dtype
-
-    def _begin_write(self) -> int:
-        self._host._begin_write()  # seqlock: the slot is now odd
-        return self._host._w_count % self._host.slots
 
     def _publish(self, slot: int, frame_id: int | None, *, from_device: bool) -> None:
         try:
@@ -428,9 +429,9 @@ class GpuSharedStream(DeviceFrames):
                 # pageable host memory: the copy returns once it is done
                 self._host_slots[slot].copy_(self._device_slots[slot])
         except BaseException:
-            self._host._abort_write()
+            self._host.abort_write()
             raise
-        self._host._commit_write(frame_id)
+        self._host.commit_write(frame_id)
 
     def _synchronize(self, other: Any = None) -> None:
         """Wait for work queued on this device's current CUDA stream (and
@@ -454,7 +455,7 @@ class GpuSharedStream(DeviceFrames):
         if isinstance(out, np.ndarray):
             if self._mirror:
                 return self._host.read_into(out)
-            self._host._check_out(out)
+            check_out(out, self.shape, self.dtype, self.name)
             target = torch.from_numpy(out)
         elif isinstance(out, torch.Tensor):
             if not self._fits(out):
@@ -469,7 +470,7 @@ class GpuSharedStream(DeviceFrames):
                 f"out must be a torch.Tensor or numpy.ndarray of shape "
                 f"{self.shape!r}, got {type(out).__name__}"
             )
-        return self._host._read_latest(target, self._device_slots, self._copy_whole)
+        return self._host.seqlock_read(target, self._device_slots, self._copy_whole)
 
     def _copy_whole(self, target: Any, slot: Any) -> None:
         """Copy a device slot into ``target`` and wait until it is there
@@ -486,7 +487,7 @@ class GpuSharedStream(DeviceFrames):
     def read_new_into(self, out: Any, timeout: float | None = None) -> int:
         """Wait for a frame newer than the last one this handle read, copy
         it into ``out``, return its count (``TimeoutError`` on timeout)."""
-        self._host._wait_unread(timeout)
+        self._host.wait_unread(timeout)
         return self.read_into(out)
 
     def read_new(self, timeout: float | None = None) -> Any:
@@ -521,7 +522,7 @@ class GpuSharedStream(DeviceFrames):
     def unlink(self) -> None:
         """Remove the stream's name (idempotent). In the creating process
         this also releases the device buffer once every handle is closed."""
-        _CREATED.pop((self._host.segment_name, self._host._inode), None)
+        _CREATED.pop(self._host.segment_identity, None)
         self._host.unlink()
 
 
