@@ -88,7 +88,9 @@ def test_unmet_requirements_skip_with_the_reason(pytester):
         TINY + "requirements: ['kind:acme.filter']\n"
     )
     (pytester.path / "gpu.yaml").write_text(
-        TINY.replace("name: tiny", "name: gpu").replace("cpu.scale", "gpu.scale")
+        TINY.replace("name: tiny", "name: gpu")
+        .replace("cpu.scale", "gpu.scale")
+        .replace("dtype: float32}", "dtype: float32, storage: gpu, gpu_device: 'cuda:0'}")
     )
     result = run(pytester, "tiny.yaml", "gpu.yaml", "-rs")
     out = result.stdout.str()
@@ -101,6 +103,12 @@ def test_unmet_requirements_skip_with_the_reason(pytester):
         failed = run(pytester, "gpu.yaml", "--require-gpu")
         failed.assert_outcomes(failed=1)
         assert "--require-gpu: needs torch" in failed.stdout.str()
+    else:  # torch's CPU build: the gpu scenario is valid and waits for CUDA
+        import torch
+
+        if not torch.cuda.is_available():
+            result.assert_outcomes(skipped=2)
+            assert "no CUDA device" in out
 
 
 def test_passing_and_expected_failures_print_the_cli_line_under_rA(pytester):

@@ -605,3 +605,29 @@ def test_a_cycle_of_three_sources_is_named_with_each_link(tmp_path):
     assert "sources 'a', 'b' and 'c' cannot all be replayed deterministically" in message
     for source, aux in (("a", "b"), ("b", "c"), ("c", "a")):
         assert f"kernel 'k{source}' (triggered by {source!r}) reads {aux!r}" in message
+
+
+def test_a_cuda_stream_implies_the_gpu_requirement(tmp_path):
+    """A scenario with a ``storage: gpu`` stream on a CUDA device needs a GPU
+    even when it does not say so (a torch CPU build is not enough)."""
+    import copy
+
+    from shmpipeline.testing.requirements import cuda_streams
+
+    def with_stream(**fields):
+        raw = copy.deepcopy(base())
+        raw["pipeline"]["shared_memory"].append(
+            {"name": "spare", "shape": [4], "dtype": "float32", **fields}
+        )
+        return raw
+
+    cuda = with_stream(storage="gpu", gpu_device="cuda:0")
+    assert cuda_streams(cuda) == ("spare",)
+    assert cuda_streams(with_stream(storage="gpu", gpu_device="cpu")) == ()
+    assert cuda_streams(with_stream()) == ()
+    assert cuda_streams(base()) == ()
+    scenario = load_scenario(dump(tmp_path, cuda))
+    assert scenario.requirements == ("gpu",)
+    declared = load_scenario(dump(tmp_path, {**cuda, "requirements": ["gpu"]}, "d.yaml"))
+    assert declared.requirements == ("gpu",)
+    assert load_scenario(dump(tmp_path, base(), "plain.yaml")).requirements == ()

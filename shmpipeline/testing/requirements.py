@@ -4,8 +4,9 @@ A scenario whose needs are not met is *skipped with its reason* (by the
 pytest plugin and by ``shmpipeline scenario list|run``), never reported as
 invalid: a CI job without torch or a GPU must still pass. The needs are
 
-- ``gpu`` declared in ``requirements``: a CUDA device (probed in a
-  subprocess, see :mod:`shmpipeline.testing.gpu_probe`);
+- ``gpu`` declared in ``requirements``, or implied by a ``storage: gpu``
+  stream on a CUDA device: a CUDA device (probed in a subprocess, see
+  :mod:`shmpipeline.testing.gpu_probe`);
 - ``torch`` declared, or implied by any ``gpu.*`` kernel kind: PyTorch
   installed;
 - ``kind:NAME`` declared: kernel kind ``NAME`` is registered (a plugin
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "NAMED_REQUIREMENTS",
     "UnmetRequirement",
+    "cuda_streams",
     "declared_needs",
     "pipeline_kinds",
     "torch_installed",
@@ -88,24 +90,48 @@ def declared_needs(raw: Any) -> tuple[str, ...]:
     return tuple(found)
 
 
-def pipeline_kinds(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
-    """Kernel kinds named by a raw scenario's pipeline (inline, or the
-    pipeline file it points to inside ``base_dir``); unreadable parts give
-    no kinds (validation reports them)."""
+def _pipeline_entries(raw: Any, base_dir: Path | None, section: str) -> list[Mapping]:
+    """The mapping entries of one list section (``kernels``,
+    ``shared_memory``) of a raw scenario's pipeline (inline, or the pipeline
+    file it points to inside ``base_dir``); unreadable parts give none
+    (validation reports them)."""
     pipeline = raw.get("pipeline") if isinstance(raw, Mapping) else None
     if isinstance(pipeline, str) and base_dir is not None:
         pipeline = _read_pipeline_file(base_dir, pipeline)
     if not isinstance(pipeline, Mapping):
-        return ()
-    kernels = pipeline.get("kernels")
-    if not isinstance(kernels, list):
-        return ()
+        return []
+    entries = pipeline.get(section)
+    if not isinstance(entries, list):
+        return []
+    return [entry for entry in entries if isinstance(entry, Mapping)]
+
+
+def pipeline_kinds(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
+    """Kernel kinds named by a raw scenario's pipeline (inline, or the
+    pipeline file it points to inside ``base_dir``); unreadable parts give
+    no kinds (validation reports them)."""
     kinds = [
         k["kind"].strip()
-        for k in kernels
-        if isinstance(k, Mapping) and isinstance(k.get("kind"), str)
+        for k in _pipeline_entries(raw, base_dir, "kernels")
+        if isinstance(k.get("kind"), str)
     ]
     return tuple(dict.fromkeys(kinds))
+
+
+def cuda_streams(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
+    """Names of the raw pipeline's ``storage: gpu`` streams placed on a CUDA
+    device (``gpu_device`` absent or ``cuda...``): they need a GPU to run."""
+    names = []
+    for entry in _pipeline_entries(raw, base_dir, "shared_memory"):
+        storage = entry.get("storage")
+        if not (isinstance(storage, str) and storage.strip().lower() == "gpu"):
+            continue
+        device = entry.get("gpu_device")
+        if device is None or (
+            isinstance(device, str) and device.strip().lower().startswith("cuda")
+        ):
+            names.append(str(entry.get("name")))
+    return tuple(names)
 
 
 def _read_pipeline_file(base_dir: Path, relative: str) -> Any:
@@ -164,7 +190,8 @@ def unmet_requirements(
                         "distribution providing it is missing)",
                     )
                 )
-    if "gpu" in needs and probe_gpu and not any(u.hardware for u in unmet):
+    wants_gpu = "gpu" in needs or bool(cuda_streams(raw, base_dir))
+    if wants_gpu and probe_gpu and not any(u.hardware for u in unmet):
         from shmpipeline.testing.gpu_probe import cuda_probe
 
         present, reason = cuda_probe()

@@ -150,6 +150,11 @@ def build_scenario(
         endpoint_document,
         endpoints,
     )
+    if "gpu" not in requirements and any(
+        spec.storage == "gpu" and (spec.gpu_device or "cuda").lower().startswith("cuda")
+        for spec in pipeline.shared_memory
+    ):
+        requirements = (*requirements, "gpu")  # a CUDA stream needs a GPU to run
     capture = _parse_capture(raw, pipeline, problems)
     tolerances = _parse_tolerances(raw, pipeline, problems)
     expect_failure = _parse_expect_failure(raw, pipeline, problems)
