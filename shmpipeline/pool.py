@@ -19,7 +19,12 @@ affinity is restored, and the worker goes back to the pool. A worker whose
 kernel failed, that did not stop in time, or that died is never reused: it
 exits or is killed, and the pool starts its replacement in the background
 (reaping the old process there too), so neither the failing run's stop nor
-the next run's start waits for a process to end or begin.
+the next run's start waits for a process to end or begin; the replacement
+lets that next start finish first (:meth:`WorkerPool.release`).
+
+The worker process itself (what it imports, warms up and runs per task,
+and how it starts without re-running the main script) is
+:mod:`shmpipeline.pool_worker`.
 
 Workers never outlive the process that made the pool
 (:mod:`shmpipeline.lifeline`; a spawned replacement, started from the
@@ -33,12 +38,10 @@ one pool.
 from __future__ import annotations
 
 import atexit
-import gc
 import multiprocessing as mp
 import os
 import pickle
 import queue as queue_module
-import sys
 import threading
 import time
 import weakref
@@ -47,129 +50,28 @@ from typing import Any
 
 from shmpipeline.control import ControlBlock
 from shmpipeline.errors import WorkerProcessError
-from shmpipeline.events import failed as failure_event
-from shmpipeline.lifeline import Lifeline, ParentInfo
+from shmpipeline.lifeline import ParentInfo
+from shmpipeline.pool_worker import (
+    DONE,
+    EVENT,
+    IDLE_POLL_S,
+    READY,
+    make_task,
+    pool_worker_main,
+    preload,
+    preload_modules,
+    starting_without_main,
+)
 
 __all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "preload", "preload_modules"]
 
-#: modules a pool worker imports before it reports ready
-PRELOAD = (
-    "numpy",
-    "shmpipeline.runtime",
-    "shmpipeline.registry",
-    "shmpipeline.stream",
-    "shmpipeline.placement",
-    "shmpipeline.kernel",
-    "shmpipeline.triggers",
-)
 #: how long acquiring waits for new workers to report ready
 READY_TIMEOUT = 60.0
-#: how often an idle worker checks that its parent lives
-IDLE_POLL_S = 0.25
-
-_READY, _EVENT, _DONE = "ready", "event", "done"
-
-
-# --- the worker process ------------------------------------------------------------
-
-
-class _ConnectionEvents:
-    """Worker side of a lease: ``put(event)`` sends it to the manager."""
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def put(self, event: dict[str, Any]) -> None:
-        self._conn.send((_EVENT, event))
-
-
-def make_task(spec: Any) -> tuple[str, tuple[str, ...], bytes]:
-    """A kernel task for a pool worker: its name, the manager's ``sys.path``
-    and the pickled spec.
-
-    The spec is pickled here, not by the connection, so the worker can first
-    add the manager's import path: a fork-server worker started before a test
-    directory (or any plugin path) was put on ``sys.path`` could otherwise not
-    import the kernel classes the spec names.
-    """
-    return (spec.kernel.name, tuple(sys.path), pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def open_task(task: tuple[str, tuple[str, ...], bytes]) -> Any:
-    """Extend ``sys.path`` with the manager's missing entries, then unpickle."""
-    _name, path, payload = task
-    for entry in path:
-        if entry not in sys.path:
-            sys.path.append(entry)
-    return pickle.loads(payload)
-
-
-def _task_name(task: Any) -> str:
-    try:
-        return str(task[0])
-    except (TypeError, IndexError):
-        return "?"
-
-
-def pool_worker_main(
-    parent: ParentInfo, conn: Any, control: ControlBlock, via_server: bool = False
-) -> None:
-    """Entry point of a pool worker: import once, then run one kernel per
-    task until told to exit (``None``) or orphaned."""
-    lifeline = Lifeline.arm(parent, via_server=via_server)
-    preload()  # a no-op in a forkserver child: the server imported it all
-    # what is imported now lives as long as the worker: out of the collector's
-    # sight, a full collection neither pauses a frame loop nor writes to (and
-    # so copies) every page a forkserver child shares with its server
-    gc.freeze()
-    from shmpipeline.runtime import run_worker
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    events = _ConnectionEvents(conn)
-    conn.send((_READY, os.getpid()))
-    while True:
-        try:
-            if not conn.poll(IDLE_POLL_S):
-                lifeline.exit_if_orphaned()
-                continue
-            task = conn.recv()
-        except (EOFError, OSError):
-            return  # the pool is gone
-        if task is None:
-            return
-        try:
-            spec = open_task(task)
-        except Exception as error:  # the kernel's module cannot be imported here
-            events.put(failure_event(_task_name(task), "init", error))
-            conn.send((_DONE, False))
-            return
-        clean = run_worker(spec, control, events, lifeline)
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-        conn.send((_DONE, clean))
-        if not clean:
-            return  # a failed worker is never reused
-
-
-def preload_modules() -> list[str]:
-    """Modules :func:`preload` imports (what a forkserver imports for us)."""
-    import pkgutil
-
-    import shmpipeline.kernels.cpu as cpu
-
-    kernels = [f"{cpu.__name__}.{info.name}" for info in pkgutil.iter_modules(cpu.__path__)]
-    return [*PRELOAD, "shmpipeline.pool", *kernels]
-
-
-def preload() -> None:
-    """Import what every worker needs, once: numpy, the runtime, the
-    registry module and every built-in CPU kernel module (GPU kernels import
-    torch: left to the task that needs them, so no server process touches
-    CUDA). The default registry is not built: each task carries its
-    manager's registry, and discovering entry points costs milliseconds."""
-    import importlib
-
-    for module in preload_modules():
-        importlib.import_module(module)
+#: workers kept beyond the largest lease once one was lost
+SPARES = 1
+#: longest a replacement waits for the next run's workers to report in
+#: before it starts anyway (see WorkerPool.release)
+REPLACE_GRACE_S = 0.1
 
 
 # --- the manager side ----------------------------------------------------------------
@@ -215,6 +117,8 @@ class PoolLease:
         self.workers = workers
         self._pending: list[dict[str, Any]] = []
         self._closed = False
+        self._reported: set[int] = set()  # ids of the workers that reported in
+        self._settled = False  # every worker reported in (or the lease closed)
 
     def run(self, worker: PooledWorker, spec: Any) -> None:
         """Hand ``worker`` the kernel ``spec`` describes (a ``WorkerSpec``)."""
@@ -264,10 +168,22 @@ class PoolLease:
                 except (EOFError, OSError):
                     worker.broken, worker.busy = True, False
                     break
-                if kind == _EVENT:
+                if kind == EVENT:
                     self._pending.append(payload)
-                elif kind == _DONE:
+                    if payload.get("type") in ("started", "failed"):
+                        self._reported.add(id(worker))
+                elif kind == DONE:
                     worker.busy, worker.clean = False, bool(payload)
+                    self._reported.add(id(worker))
+            if worker.broken:
+                self._reported.add(id(worker))
+        if not self._settled and len(self._reported) >= len(self.workers):
+            self._settle()
+
+    def _settle(self) -> None:
+        """Every lent worker has reported in: the run's start is over."""
+        self._settled = True
+        self._pool.lease_settled()
 
     def get(self, block: bool = True, timeout: float | None = None) -> dict[str, Any]:
         if not self._pending:
@@ -285,6 +201,8 @@ class PoolLease:
             return
         self._closed = True
         self._pump(0.0)
+        if not self._settled:
+            self._settle()
         self._pool.release(self.workers)
 
     def join_thread(self) -> None:
@@ -318,8 +236,13 @@ class WorkerPool:
             self._context.set_forkserver_preload(preload_modules())
         self.spawn_method = spawn_method
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # leases made or settled
         self._replacing: list[threading.Thread] = []  # see release()
-        self._spare = False  # whether one worker more than needed is kept
+        self._leases = 0  # leases made so far
+        self._starting = 0  # leases whose workers have not all reported in
+        self._hurry = 0  # leases waiting for the replacements
+        self._largest = 0  # the most workers one lease took
+        self._pending = 0  # workers replacement threads are yet to start
         self._idle: list[PooledWorker] = []
         self._all: list[PooledWorker] = []
         self._closed = False
@@ -378,7 +301,14 @@ class WorkerPool:
             self._poll_ready(self._idle)
             short = sum(1 for w in self._idle if w.ready) < count
         if short:  # replacements being started count as idle workers
-            self._join_replacements()
+            with self._lock:
+                self._hurry += 1
+                self._changed.notify_all()
+            try:
+                self._join_replacements()
+            finally:
+                with self._lock:
+                    self._hurry -= 1
         with self._lock:
             self._idle = [w for w in self._idle if w.viable or self._discard(w)]
             missing = count - len(self._idle)
@@ -390,13 +320,31 @@ class WorkerPool:
             self._idle.sort(key=lambda w: (not w.ready, -w.tasks))
             lent, self._idle = self._idle[:count], self._idle[count:]
             self._await_ready(lent)
+            self._leases += 1
+            self._starting += 1
+            self._largest = max(self._largest, count)
         return PoolLease(self, lent)
+
+    def lease_settled(self) -> None:
+        """A lease's workers have all reported in (its run's start is over):
+        deferred replacements may start now."""
+        with self._lock:
+            self._starting = max(self._starting - 1, 0)
+            self._changed.notify_all()
 
     def release(self, workers: list[PooledWorker]) -> None:
         """Take workers back: clean ones become idle; the others leave the
         pool now (killed) and a background thread reaps them and starts
-        their replacements, so the caller's stop does not wait for either."""
+        their replacements, so the caller's stop does not wait for either.
+
+        A replacement competes for the CPUs with whatever runs next, most
+        often the next run's start (its workers unpickling, opening streams,
+        creating kernels: that run's critical path). So it first lets the
+        next lease's workers report in, waiting at most
+        :data:`REPLACE_GRACE_S`, or less when a lease needs the replacement
+        itself; the spare kept once a worker was lost serves that lease."""
         with self._lock:
+            self._replacing = [t for t in self._replacing if t.is_alive()]
             retired = []
             for worker in workers:
                 if (
@@ -411,13 +359,15 @@ class WorkerPool:
                     self._retire(worker)
                     retired.append(worker)
             if retired and not self._closed:
-                # once a worker was lost, keep one spare: the next lease then
-                # finds enough ready workers while a replacement still starts
-                starts = len(retired) + (0 if self._spare else 1)
-                self._spare = True
+                # once a worker was lost, keep one spare beyond the largest
+                # lease: the next lease then finds enough ready workers while
+                # the replacement waits for it and starts
+                live = len(self._all) + self._pending
+                starts = max(self._largest + SPARES - live, 0)
+                self._pending += starts
                 thread = threading.Thread(
                     target=self._replace,
-                    args=(retired, starts),
+                    args=(retired, starts, self._leases),
                     name="shmpipeline:pool-replace",
                     daemon=True,
                 )
@@ -430,6 +380,7 @@ class WorkerPool:
             if self._closed:
                 return
             self._closed = True  # a replacement thread now starts nothing
+            self._changed.notify_all()
         self._join_replacements()
         with self._lock:
             for worker in self._all:
@@ -464,7 +415,8 @@ class WorkerPool:
                 name="shmpipeline:pool",
                 daemon=True,
             )
-            process.start()
+            with starting_without_main():  # see shmpipeline.pool_worker
+                process.start()
             theirs.close()
             worker = PooledWorker(process, mine, control)
             started.append(worker)
@@ -481,7 +433,7 @@ class WorkerPool:
             worker = waiting[conn]
             try:
                 kind, _pid = conn.recv()
-                worker.ready = kind == _READY
+                worker.ready = kind == READY
             except (EOFError, OSError):
                 worker.broken = True
 
@@ -517,21 +469,33 @@ class WorkerPool:
         if worker in self._all:
             self._all.remove(worker)
 
-    def _replace(self, retired: list[PooledWorker], starts: int) -> None:
-        """Background: start ``starts`` new workers (unless the pool was
-        shut down meanwhile), then reap the ``retired`` ones."""
-        started: list[PooledWorker] = []
+    def _replace(self, retired: list[PooledWorker], starts: int, leases: int) -> None:
+        """Background: once a lease made after the first ``leases`` has
+        settled (see :meth:`release`), start ``starts`` new workers (unless
+        the pool was shut down meanwhile), then reap the ``retired`` ones."""
+        with self._lock:
+            self._changed.wait_for(
+                lambda: self._closed
+                or self._hurry > 0
+                or (self._leases > leases and self._starting == 0),
+                timeout=REPLACE_GRACE_S,
+            )
         try:
             for _ in range(starts):
-                started += self._start(1, register=False)  # the lock stays free
+                started = self._start(1, register=False)  # the lock stays free
+                with self._lock:
+                    self._pending -= 1
+                    starts -= 1
+                    if self._closed:
+                        _kill_all(started)
+                    else:
+                        self._all.extend(started)
+                        self._idle.extend(started)
         except (OSError, RuntimeError):
             pass  # the next lease starts what is missing, and says why it cannot
-        with self._lock:
-            if self._closed:
-                _kill_all(started)
-            else:
-                self._all.extend(started)
-                self._idle.extend(started)
+        finally:
+            with self._lock:
+                self._pending -= starts  # those not started
         for worker in retired:
             try:
                 worker.process.join(1.0)
