@@ -98,7 +98,7 @@ def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=Non
         pass
     except BaseException as error:
         queue.put(events.failed(name, "compute", error))
-        _wake_readers(handles[spec.kernel.output])  # no frame will come: re-check
+        _wake_pipeline(spec, handles)  # no frame will come: look for the report
         _close(handles)
         return False
     _close(handles)
@@ -134,12 +134,33 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
 
 
 def _wake_readers(handle: Any) -> None:
-    """Kick the waiters of a stream this worker will never write again, so a
-    driver waiting for its frame looks for the failure report now."""
+    """Kick the waiters of one stream (best effort)."""
     try:
         handle.wake_waiters()
     except Exception:  # noqa: BLE001 - best effort: the failure is reported anyway
         pass
+
+
+def _wake_pipeline(spec: WorkerSpec, handles: dict[str, Any]) -> None:
+    """After a failure report: kick the waiters of every stream of the
+    pipeline, this worker's outputs first, so whoever waits for a frame that
+    will now never come (a driver waiting for the last stage's output, a
+    stage downstream) looks for the report at once instead of at the end of
+    its wait slice. Streams this worker does not hold are opened as host
+    streams for the kick (a GPU stream without a host mirror is skipped)."""
+    from shmpipeline.stream import open_stream
+
+    for name in (*spec.kernel.all_outputs, *handles):
+        _wake_readers(handles[name])
+    for name, stream_spec in spec.shared_memory.items():
+        if name in handles:
+            continue
+        try:
+            handle = open_stream(stream_spec, namespace=spec.namespace, storage="cpu")
+        except Exception:  # noqa: BLE001 - gone, or no host side: nobody to kick there
+            continue
+        _wake_readers(handle)
+        _close({name: handle})
 
 
 def _close(handles: dict[str, Any]) -> None:
