@@ -242,7 +242,7 @@ class WorkerPool:
         self._starting = 0  # leases whose workers have not all reported in
         self._hurry = 0  # leases waiting for the replacements
         self._largest = 0  # the most workers one lease took
-        self._pending = 0  # workers replacement threads are yet to start
+        self._to_start = 0  # workers replacement threads are yet to start
         self._idle: list[PooledWorker] = []
         self._all: list[PooledWorker] = []
         self._closed = False
@@ -362,9 +362,9 @@ class WorkerPool:
                 # once a worker was lost, keep one spare beyond the largest
                 # lease: the next lease then finds enough ready workers while
                 # the replacement waits for it and starts
-                live = len(self._all) + self._pending
+                live = len(self._all) + self._to_start
                 starts = max(self._largest + SPARES - live, 0)
-                self._pending += starts
+                self._to_start += starts
                 thread = threading.Thread(
                     target=self._replace,
                     args=(retired, starts, self._leases),
@@ -484,7 +484,7 @@ class WorkerPool:
             for _ in range(starts):
                 started = self._start(1, register=False)  # the lock stays free
                 with self._lock:
-                    self._pending -= 1
+                    self._to_start -= 1
                     starts -= 1
                     if self._closed:
                         _kill_all(started)
@@ -495,7 +495,7 @@ class WorkerPool:
             pass  # the next lease starts what is missing, and says why it cannot
         finally:
             with self._lock:
-                self._pending -= starts  # those not started
+                self._to_start -= starts  # those not started
         for worker in retired:
             try:
                 worker.process.join(1.0)
