@@ -19,8 +19,8 @@ affinity is restored, and the worker goes back to the pool. A worker whose
 kernel failed, that did not stop in time, or that died is never reused: it
 exits or is killed, and the pool starts its replacement in the background
 (reaping the old process there too), so neither the failing run's stop nor
-the next run's start waits for a process to end or begin; the replacement
-lets that next start finish first (:meth:`WorkerPool.release`).
+the next run's start waits for a process to end or begin (spares:
+:meth:`WorkerPool.release`).
 
 The worker process itself (what it imports, warms up and runs per task,
 and how it starts without re-running the main script) is
@@ -67,11 +67,9 @@ __all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "prelo
 
 #: how long acquiring waits for new workers to report ready
 READY_TIMEOUT = 60.0
-#: workers kept beyond the largest lease once one was lost
-SPARES = 1
-#: longest a replacement waits for the next run's workers to report in
-#: before it starts anyway (see WorkerPool.release)
-REPLACE_GRACE_S = 0.1
+#: workers kept beyond the largest lease once one was lost, and once
+#: losses recur (each replacement then has two runs' time to start)
+SPARES = (1, 2)
 
 
 # --- the manager side ----------------------------------------------------------------
@@ -117,8 +115,6 @@ class PoolLease:
         self.workers = workers
         self._pending: list[dict[str, Any]] = []
         self._closed = False
-        self._reported: set[int] = set()  # ids of the workers that reported in
-        self._settled = False  # every worker reported in (or the lease closed)
 
     def run(self, worker: PooledWorker, spec: Any) -> None:
         """Hand ``worker`` the kernel ``spec`` describes (a ``WorkerSpec``)."""
@@ -170,20 +166,8 @@ class PoolLease:
                     break
                 if kind == EVENT:
                     self._pending.append(payload)
-                    if payload.get("type") in ("started", "failed"):
-                        self._reported.add(id(worker))
                 elif kind == DONE:
                     worker.busy, worker.clean = False, bool(payload)
-                    self._reported.add(id(worker))
-            if worker.broken:
-                self._reported.add(id(worker))
-        if not self._settled and len(self._reported) >= len(self.workers):
-            self._settle()
-
-    def _settle(self) -> None:
-        """Every lent worker has reported in: the run's start is over."""
-        self._settled = True
-        self._pool.lease_settled()
 
     def get(self, block: bool = True, timeout: float | None = None) -> dict[str, Any]:
         if not self._pending:
@@ -201,8 +185,6 @@ class PoolLease:
             return
         self._closed = True
         self._pump(0.0)
-        if not self._settled:
-            self._settle()
         self._pool.release(self.workers)
 
     def join_thread(self) -> None:
@@ -236,12 +218,9 @@ class WorkerPool:
             self._context.set_forkserver_preload(preload_modules())
         self.spawn_method = spawn_method
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # leases made or settled
         self._replacing: list[threading.Thread] = []  # see release()
-        self._leases = 0  # leases made so far
-        self._starting = 0  # leases whose workers have not all reported in
-        self._hurry = 0  # leases waiting for the replacements
         self._largest = 0  # the most workers one lease took
+        self._losses = 0  # releases that retired a worker
         self._to_start = 0  # workers replacement threads are yet to start
         self._idle: list[PooledWorker] = []
         self._all: list[PooledWorker] = []
@@ -301,14 +280,7 @@ class WorkerPool:
             self._poll_ready(self._idle)
             short = sum(1 for w in self._idle if w.ready) < count
         if short:  # replacements being started count as idle workers
-            with self._lock:
-                self._hurry += 1
-                self._changed.notify_all()
-            try:
-                self._join_replacements()
-            finally:
-                with self._lock:
-                    self._hurry -= 1
+            self._join_replacements()
         with self._lock:
             self._idle = [w for w in self._idle if w.viable or self._discard(w)]
             missing = count - len(self._idle)
@@ -320,29 +292,23 @@ class WorkerPool:
             self._idle.sort(key=lambda w: (not w.ready, -w.tasks))
             lent, self._idle = self._idle[:count], self._idle[count:]
             self._await_ready(lent)
-            self._leases += 1
-            self._starting += 1
             self._largest = max(self._largest, count)
         return PoolLease(self, lent)
-
-    def lease_settled(self) -> None:
-        """A lease's workers have all reported in (its run's start is over):
-        deferred replacements may start now."""
-        with self._lock:
-            self._starting = max(self._starting - 1, 0)
-            self._changed.notify_all()
 
     def release(self, workers: list[PooledWorker]) -> None:
         """Take workers back: clean ones become idle; the others leave the
         pool now (killed) and a background thread reaps them and starts
         their replacements, so the caller's stop does not wait for either.
 
-        A replacement competes for the CPUs with whatever runs next, most
-        often the next run's start (its workers unpickling, opening streams,
-        creating kernels: that run's critical path). So it first lets the
-        next lease's workers report in, waiting at most
-        :data:`REPLACE_GRACE_S`, or less when a lease needs the replacement
-        itself; the spare kept once a worker was lost serves that lease."""
+        Once a worker was lost the pool keeps :data:`SPARES` workers beyond
+        the largest lease (two once losses recur, as in a suite replaying a
+        fault scenario), so the next lease finds ready workers while the
+        replacement starts. A replacement starts at once: it competes with
+        the next run's start, which costs that run less than letting it
+        compete with the run's frames (measured: deferring it until the
+        next lease's workers had reported in cut that start by 1-1.5 ms and
+        lengthened the run by 2-4 ms, a five-kernel lockstep replay after a
+        failed one on two CPUs)."""
         with self._lock:
             self._replacing = [t for t in self._replacing if t.is_alive()]
             retired = []
@@ -359,15 +325,17 @@ class WorkerPool:
                     self._retire(worker)
                     retired.append(worker)
             if retired and not self._closed:
-                # once a worker was lost, keep one spare beyond the largest
-                # lease: the next lease then finds enough ready workers while
-                # the replacement waits for it and starts
+                # once a worker was lost, keep a spare beyond the largest
+                # lease (two once losses recur): the next lease then finds
+                # enough ready workers while the replacement waits for it
+                self._losses += 1
+                spares = SPARES[min(self._losses, len(SPARES)) - 1]
                 live = len(self._all) + self._to_start
-                starts = max(self._largest + SPARES - live, 0)
+                starts = max(self._largest + spares - live, 0)
                 self._to_start += starts
                 thread = threading.Thread(
                     target=self._replace,
-                    args=(retired, starts, self._leases),
+                    args=(retired, starts),
                     name="shmpipeline:pool-replace",
                     daemon=True,
                 )
@@ -380,7 +348,6 @@ class WorkerPool:
             if self._closed:
                 return
             self._closed = True  # a replacement thread now starts nothing
-            self._changed.notify_all()
         self._join_replacements()
         with self._lock:
             for worker in self._all:
@@ -469,17 +436,10 @@ class WorkerPool:
         if worker in self._all:
             self._all.remove(worker)
 
-    def _replace(self, retired: list[PooledWorker], starts: int, leases: int) -> None:
-        """Background: once a lease made after the first ``leases`` has
-        settled (see :meth:`release`), start ``starts`` new workers (unless
-        the pool was shut down meanwhile), then reap the ``retired`` ones."""
-        with self._lock:
-            self._changed.wait_for(
-                lambda: self._closed
-                or self._hurry > 0
-                or (self._leases > leases and self._starting == 0),
-                timeout=REPLACE_GRACE_S,
-            )
+    def _replace(self, retired: list[PooledWorker], starts: int) -> None:
+        """Background: start ``starts`` new workers, each idle as soon as it
+        is started (unless the pool was shut down meanwhile), then reap the
+        ``retired`` ones."""
         try:
             for _ in range(starts):
                 started = self._start(1, register=False)  # the lock stays free
