@@ -180,7 +180,7 @@ def pool_worker_main(
     # sight, a full collection neither pauses a frame loop nor writes to (and
     # so copies) every page a forkserver child shares with its server
     gc.freeze()
-    from shmpipeline.runtime import run_worker
+    from shmpipeline.runtime import run_worker, wake_pipeline
 
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     events = _ConnectionEvents(conn)
@@ -206,6 +206,7 @@ def pool_worker_main(
             os.sched_setaffinity(0, affinity)
         conn.send((DONE, clean))
         if not clean:
+            wake_pipeline(spec)
             return  # a failed worker is never reused
 
 
