@@ -244,7 +244,7 @@ class PipelineManager:
             kernel.name: WorkerSpec(
                 kernel=kernel,
                 shared_memory=shared,
-                registry=self._registry,
+                registry=_worker_registry(self._registry, kernel.kind),
                 cpu=cpu,
                 namespace=self._namespace,
                 base_dir=base_dir,
@@ -529,6 +529,19 @@ class PipelineManager:
     def synthetic_input_status(self) -> dict[str, dict[str, Any]]:
         """Return status snapshots for active synthetic input writers."""
         return {name: c.snapshot() for name, c in self._synthetic.items()}
+
+
+def _worker_registry(registry: Any, kind: str) -> Any:
+    """What a worker gets to create its kernel: a registry of its own kind
+    only (the class, resolved at build, travels by reference), not the whole
+    registry with every kind, loader and endpoint table pickled per task. A
+    registry of another type is sent as it is (it may create kernels its own
+    way)."""
+    from shmpipeline.registry import KernelRegistry
+
+    if type(registry) is not KernelRegistry:
+        return registry
+    return KernelRegistry({kind: registry.get(kind)})
 
 
 def _kernel_wait_policies(config: PipelineConfig, wait_policy: Any) -> dict[str, str]:

@@ -19,7 +19,12 @@ affinity is restored, and the worker goes back to the pool. A worker whose
 kernel failed, that did not stop in time, or that died is never reused: it
 exits or is killed, and the pool starts its replacement in the background
 (reaping the old process there too), so neither the failing run's stop nor
-the next run's start waits for a process to end or begin.
+the next run's start waits for a process to end or begin (spares:
+:meth:`WorkerPool.release`).
+
+The worker process itself (what it imports, warms up and runs per task,
+and how it starts without re-running the main script) is
+:mod:`shmpipeline.pool_worker`.
 
 Workers never outlive the process that made the pool
 (:mod:`shmpipeline.lifeline`; a spawned replacement, started from the
@@ -33,12 +38,10 @@ one pool.
 from __future__ import annotations
 
 import atexit
-import gc
 import multiprocessing as mp
 import os
 import pickle
 import queue as queue_module
-import sys
 import threading
 import time
 import weakref
@@ -47,129 +50,26 @@ from typing import Any
 
 from shmpipeline.control import ControlBlock
 from shmpipeline.errors import WorkerProcessError
-from shmpipeline.events import failed as failure_event
-from shmpipeline.lifeline import Lifeline, ParentInfo
+from shmpipeline.lifeline import ParentInfo
+from shmpipeline.pool_worker import (
+    DONE,
+    EVENT,
+    IDLE_POLL_S,
+    READY,
+    make_task,
+    pool_worker_main,
+    preload,
+    preload_modules,
+    starting_without_main,
+)
 
 __all__ = ["PoolLease", "PooledWorker", "WorkerPool", "pool_worker_main", "preload", "preload_modules"]
 
-#: modules a pool worker imports before it reports ready
-PRELOAD = (
-    "numpy",
-    "shmpipeline.runtime",
-    "shmpipeline.registry",
-    "shmpipeline.stream",
-    "shmpipeline.placement",
-    "shmpipeline.kernel",
-    "shmpipeline.triggers",
-)
 #: how long acquiring waits for new workers to report ready
 READY_TIMEOUT = 60.0
-#: how often an idle worker checks that its parent lives
-IDLE_POLL_S = 0.25
-
-_READY, _EVENT, _DONE = "ready", "event", "done"
-
-
-# --- the worker process ------------------------------------------------------------
-
-
-class _ConnectionEvents:
-    """Worker side of a lease: ``put(event)`` sends it to the manager."""
-
-    def __init__(self, conn: Any) -> None:
-        self._conn = conn
-
-    def put(self, event: dict[str, Any]) -> None:
-        self._conn.send((_EVENT, event))
-
-
-def make_task(spec: Any) -> tuple[str, tuple[str, ...], bytes]:
-    """A kernel task for a pool worker: its name, the manager's ``sys.path``
-    and the pickled spec.
-
-    The spec is pickled here, not by the connection, so the worker can first
-    add the manager's import path: a fork-server worker started before a test
-    directory (or any plugin path) was put on ``sys.path`` could otherwise not
-    import the kernel classes the spec names.
-    """
-    return (spec.kernel.name, tuple(sys.path), pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def open_task(task: tuple[str, tuple[str, ...], bytes]) -> Any:
-    """Extend ``sys.path`` with the manager's missing entries, then unpickle."""
-    _name, path, payload = task
-    for entry in path:
-        if entry not in sys.path:
-            sys.path.append(entry)
-    return pickle.loads(payload)
-
-
-def _task_name(task: Any) -> str:
-    try:
-        return str(task[0])
-    except (TypeError, IndexError):
-        return "?"
-
-
-def pool_worker_main(
-    parent: ParentInfo, conn: Any, control: ControlBlock, via_server: bool = False
-) -> None:
-    """Entry point of a pool worker: import once, then run one kernel per
-    task until told to exit (``None``) or orphaned."""
-    lifeline = Lifeline.arm(parent, via_server=via_server)
-    preload()  # a no-op in a forkserver child: the server imported it all
-    # what is imported now lives as long as the worker: out of the collector's
-    # sight, a full collection neither pauses a frame loop nor writes to (and
-    # so copies) every page a forkserver child shares with its server
-    gc.freeze()
-    from shmpipeline.runtime import run_worker
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    events = _ConnectionEvents(conn)
-    conn.send((_READY, os.getpid()))
-    while True:
-        try:
-            if not conn.poll(IDLE_POLL_S):
-                lifeline.exit_if_orphaned()
-                continue
-            task = conn.recv()
-        except (EOFError, OSError):
-            return  # the pool is gone
-        if task is None:
-            return
-        try:
-            spec = open_task(task)
-        except Exception as error:  # the kernel's module cannot be imported here
-            events.put(failure_event(_task_name(task), "init", error))
-            conn.send((_DONE, False))
-            return
-        clean = run_worker(spec, control, events, lifeline)
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-        conn.send((_DONE, clean))
-        if not clean:
-            return  # a failed worker is never reused
-
-
-def preload_modules() -> list[str]:
-    """Modules :func:`preload` imports (what a forkserver imports for us)."""
-    import pkgutil
-
-    import shmpipeline.kernels.cpu as cpu
-
-    kernels = [f"{cpu.__name__}.{info.name}" for info in pkgutil.iter_modules(cpu.__path__)]
-    return [*PRELOAD, "shmpipeline.pool", *kernels]
-
-
-def preload() -> None:
-    """Import what every worker needs, once: numpy, the runtime, the
-    registry module and every built-in CPU kernel module (GPU kernels import
-    torch: left to the task that needs them, so no server process touches
-    CUDA). The default registry is not built: each task carries its
-    manager's registry, and discovering entry points costs milliseconds."""
-    import importlib
-
-    for module in preload_modules():
-        importlib.import_module(module)
+#: workers kept beyond the largest lease once one was lost, and once
+#: losses recur (each replacement then has two runs' time to start)
+SPARES = (1, 2)
 
 
 # --- the manager side ----------------------------------------------------------------
@@ -264,9 +164,9 @@ class PoolLease:
                 except (EOFError, OSError):
                     worker.broken, worker.busy = True, False
                     break
-                if kind == _EVENT:
+                if kind == EVENT:
                     self._pending.append(payload)
-                elif kind == _DONE:
+                elif kind == DONE:
                     worker.busy, worker.clean = False, bool(payload)
 
     def get(self, block: bool = True, timeout: float | None = None) -> dict[str, Any]:
@@ -319,7 +219,9 @@ class WorkerPool:
         self.spawn_method = spawn_method
         self._lock = threading.Lock()
         self._replacing: list[threading.Thread] = []  # see release()
-        self._spare = False  # whether one worker more than needed is kept
+        self._largest = 0  # the most workers one lease took
+        self._losses = 0  # releases that retired a worker
+        self._to_start = 0  # workers replacement threads are yet to start
         self._idle: list[PooledWorker] = []
         self._all: list[PooledWorker] = []
         self._closed = False
@@ -390,13 +292,25 @@ class WorkerPool:
             self._idle.sort(key=lambda w: (not w.ready, -w.tasks))
             lent, self._idle = self._idle[:count], self._idle[count:]
             self._await_ready(lent)
+            self._largest = max(self._largest, count)
         return PoolLease(self, lent)
 
     def release(self, workers: list[PooledWorker]) -> None:
         """Take workers back: clean ones become idle; the others leave the
         pool now (killed) and a background thread reaps them and starts
-        their replacements, so the caller's stop does not wait for either."""
+        their replacements, so the caller's stop does not wait for either.
+
+        Once a worker was lost the pool keeps :data:`SPARES` workers beyond
+        the largest lease (two once losses recur, as in a suite replaying a
+        fault scenario), so the next lease finds ready workers while the
+        replacement starts. A replacement starts at once: it competes with
+        the next run's start, which costs that run less than letting it
+        compete with the run's frames (measured: deferring it until the
+        next lease's workers had reported in cut that start by 1-1.5 ms and
+        lengthened the run by 2-4 ms, a five-kernel lockstep replay after a
+        failed one on two CPUs)."""
         with self._lock:
+            self._replacing = [t for t in self._replacing if t.is_alive()]
             retired = []
             for worker in workers:
                 if (
@@ -411,10 +325,14 @@ class WorkerPool:
                     self._retire(worker)
                     retired.append(worker)
             if retired and not self._closed:
-                # once a worker was lost, keep one spare: the next lease then
-                # finds enough ready workers while a replacement still starts
-                starts = len(retired) + (0 if self._spare else 1)
-                self._spare = True
+                # once a worker was lost, keep a spare beyond the largest
+                # lease (two once losses recur): the next lease then finds
+                # enough ready workers while the replacement waits for it
+                self._losses += 1
+                spares = SPARES[min(self._losses, len(SPARES)) - 1]
+                live = len(self._all) + self._to_start
+                starts = max(self._largest + spares - live, 0)
+                self._to_start += starts
                 thread = threading.Thread(
                     target=self._replace,
                     args=(retired, starts),
@@ -464,7 +382,8 @@ class WorkerPool:
                 name="shmpipeline:pool",
                 daemon=True,
             )
-            process.start()
+            with starting_without_main():  # see shmpipeline.pool_worker
+                process.start()
             theirs.close()
             worker = PooledWorker(process, mine, control)
             started.append(worker)
@@ -481,7 +400,7 @@ class WorkerPool:
             worker = waiting[conn]
             try:
                 kind, _pid = conn.recv()
-                worker.ready = kind == _READY
+                worker.ready = kind == READY
             except (EOFError, OSError):
                 worker.broken = True
 
@@ -518,20 +437,25 @@ class WorkerPool:
             self._all.remove(worker)
 
     def _replace(self, retired: list[PooledWorker], starts: int) -> None:
-        """Background: start ``starts`` new workers (unless the pool was
-        shut down meanwhile), then reap the ``retired`` ones."""
-        started: list[PooledWorker] = []
+        """Background: start ``starts`` new workers, each idle as soon as it
+        is started (unless the pool was shut down meanwhile), then reap the
+        ``retired`` ones."""
         try:
             for _ in range(starts):
-                started += self._start(1, register=False)  # the lock stays free
+                started = self._start(1, register=False)  # the lock stays free
+                with self._lock:
+                    self._to_start -= 1
+                    starts -= 1
+                    if self._closed:
+                        _kill_all(started)
+                    else:
+                        self._all.extend(started)
+                        self._idle.extend(started)
         except (OSError, RuntimeError):
             pass  # the next lease starts what is missing, and says why it cannot
-        with self._lock:
-            if self._closed:
-                _kill_all(started)
-            else:
-                self._all.extend(started)
-                self._idle.extend(started)
+        finally:
+            with self._lock:
+                self._to_start -= starts  # those not started
         for worker in retired:
             try:
                 worker.process.join(1.0)

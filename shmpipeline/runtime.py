@@ -63,13 +63,15 @@ def worker_main(spec: WorkerSpec, control: ControlBlock, queue: Any) -> None:
         None if spec.parent is None else Lifeline.arm(spec.parent, via_server=spec.via_server)
     )
     if not run_worker(spec, control, queue, lifeline):
+        wake_pipeline(spec)
         raise SystemExit(1)
 
 
 def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=None) -> bool:
     """Run one kernel until stopped; true when it ended cleanly (stopped),
-    false after a reported failure. Always closes its stream handles; used
-    by :func:`worker_main` and by pool workers (:mod:`shmpipeline.pool`)."""
+    false after a reported failure (the caller then calls
+    :func:`wake_pipeline`). Always closes its stream handles; used by
+    :func:`worker_main` and by pool workers (:mod:`shmpipeline.pool`)."""
     from shmpipeline.placement import pin_current_process
 
     name = spec.kernel.name
@@ -98,7 +100,9 @@ def run_worker(spec: WorkerSpec, control: ControlBlock, queue: Any, lifeline=Non
         pass
     except BaseException as error:
         queue.put(events.failed(name, "compute", error))
-        _wake_readers(handles[spec.kernel.output])  # no frame will come: re-check
+        # no frame will come: whoever waits on these looks for the report now
+        for stream_name in (*spec.kernel.all_outputs, *handles):
+            _wake_readers(handles[stream_name])
         _close(handles)
         return False
     _close(handles)
@@ -134,12 +138,34 @@ def _open_streams(spec: WorkerSpec) -> dict[str, Any]:
 
 
 def _wake_readers(handle: Any) -> None:
-    """Kick the waiters of a stream this worker will never write again, so a
-    driver waiting for its frame looks for the failure report now."""
+    """Kick the waiters of one stream (best effort)."""
     try:
         handle.wake_waiters()
     except Exception:  # noqa: BLE001 - best effort: the failure is reported anyway
         pass
+
+
+def wake_pipeline(spec: WorkerSpec) -> None:
+    """After a failure report: kick the waiters of the pipeline's streams
+    the kernel does not read or write (those it does were kicked when it
+    failed), so whoever waits for a frame that now never comes (a driver
+    waiting for the last stage's output, a stage further down) looks for
+    the report at once instead of at the end of its wait slice. Called once
+    the worker has told its manager it ended (a pool worker's stop is not
+    kept waiting); the streams are opened as host streams for the kick (a
+    GPU stream without a host mirror is skipped)."""
+    from shmpipeline.stream import open_stream
+
+    own = {*spec.kernel.all_inputs, *spec.kernel.all_outputs}
+    for name, stream_spec in spec.shared_memory.items():
+        if name in own:
+            continue
+        try:
+            handle = open_stream(stream_spec, namespace=spec.namespace, storage="cpu")
+        except Exception:  # noqa: BLE001 - gone, or no host side: nobody to kick there
+            continue
+        _wake_readers(handle)
+        _close({name: handle})
 
 
 def _close(handles: dict[str, Any]) -> None:
@@ -267,4 +293,4 @@ def _never() -> None:
     """Stand-in for a lifeline check when the worker has no parent to watch."""
 
 
-__all__ = ["WorkerSpec", "run_worker", "worker_main"]
+__all__ = ["WorkerSpec", "run_worker", "wake_pipeline", "worker_main"]

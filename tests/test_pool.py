@@ -186,3 +186,16 @@ def test_a_lost_worker_is_replaced_in_the_background_and_a_spare_kept():
         np.testing.assert_array_equal(out[0], np.full(8, 4.0))
         assert failed_pid not in pids and len(set(pids)) == 2
     assert not any(process_alive(pid) for pid in [*pids, failed_pid])
+
+
+def test_recurring_losses_keep_two_spares():
+    """A pool that keeps losing workers (a suite replaying a fault scenario)
+    keeps two spares beyond its largest lease, each replacement then having
+    two runs' time to start; the failed workers are never among them."""
+    with WorkerPool(2, spawn_method="forkserver") as workers:
+        failed = [_failed_start(workers), _failed_start(workers)]
+        deadline = time.monotonic() + 30
+        while workers.idle < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert workers.idle == workers.size == 4  # largest lease (2) + two spares
+        assert not set(failed) & set(workers.pids())
