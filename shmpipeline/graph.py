@@ -25,7 +25,7 @@ re-exports it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,7 @@ from shmpipeline.config import KernelConfig, PipelineConfig
 from shmpipeline.errors import ConfigValidationError
 from shmpipeline.pipeline_validation import cross_entry_errors, validate_pipeline_config
 
-__all__ = ["GraphEdge", "PipelineGraph", "validate_pipeline_config"]
+__all__ = ["GraphEdge", "PipelineGraph", "triggered_kernels", "validate_pipeline_config"]
 
 
 @dataclass(frozen=True)
@@ -500,3 +500,25 @@ class PipelineGraph:
             lines += ["", "Validation errors:"]
             lines += [f"  - {error}" for error in errors]
         return "\n".join(lines)
+
+
+def triggered_kernels(config: PipelineConfig, written: Iterable[str]) -> tuple[str, ...]:
+    """Kernels that run when the streams ``written`` get a new frame: those
+    whose trigger is written, transitively through their outputs (in config
+    order). Auxiliary edges trigger nothing."""
+    by_input: dict[str, list[Any]] = {}
+    for kernel in config.kernels:
+        by_input.setdefault(kernel.input, []).append(kernel)
+    reached: set[str] = set()
+    pending = list(written)
+    seen_streams = set(pending)
+    while pending:
+        stream = pending.pop()
+        for kernel in by_input.get(stream, ()):
+            if kernel.name in reached:
+                continue
+            reached.add(kernel.name)
+            if kernel.output not in seen_streams:
+                seen_streams.add(kernel.output)
+                pending.append(kernel.output)
+    return tuple(k.name for k in config.kernels if k.name in reached)

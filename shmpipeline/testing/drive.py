@@ -18,25 +18,20 @@ taken from the outputs' publish time (:meth:`LockstepExecutor.published_ns`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from shmpipeline.testing.results import FailureInfo
-
-if TYPE_CHECKING:  # pragma: no cover
-    from shmpipeline.registry import KernelRegistry
 
 __all__ = [
     "LockstepExecutor",
     "LockstepRun",
     "error_headline",
     "host_array",
-    "load_scenario_arg",
     "run_lockstep",
-    "triggered_kernels",
 ]
 
 
@@ -115,28 +110,6 @@ def run_lockstep(
     return run
 
 
-def triggered_kernels(config: Any, written: Iterable[str]) -> tuple[str, ...]:
-    """Kernels that run when the streams ``written`` get a new frame: those
-    whose trigger is written, transitively through their outputs (in config
-    order). Auxiliary edges trigger nothing."""
-    by_input: dict[str, list[Any]] = {}
-    for kernel in config.kernels:
-        by_input.setdefault(kernel.input, []).append(kernel)
-    reached: set[str] = set()
-    pending = list(written)
-    seen_streams = set(pending)
-    while pending:
-        stream = pending.pop()
-        for kernel in by_input.get(stream, ()):
-            if kernel.name in reached:
-                continue
-            reached.add(kernel.name)
-            if kernel.output not in seen_streams:
-                seen_streams.add(kernel.output)
-                pending.append(kernel.output)
-    return tuple(k.name for k in config.kernels if k.name in reached)
-
-
 def host_array(value: Any) -> np.ndarray:
     """A host ndarray view/copy of a frame (tensor or array)."""
     if isinstance(value, np.ndarray):
@@ -150,12 +123,3 @@ def host_array(value: Any) -> np.ndarray:
 def error_headline(exc: BaseException) -> str:
     """An error's message without the worker traceback the runtime appends."""
     return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__
-
-
-def load_scenario_arg(scenario: Any, registry: KernelRegistry | None = None) -> Any:
-    """A :class:`~shmpipeline.testing.scenario.Scenario` from itself or a path."""
-    from shmpipeline.testing.scenario import Scenario, load_scenario
-
-    if isinstance(scenario, Scenario):
-        return scenario
-    return load_scenario(scenario, registry=registry)

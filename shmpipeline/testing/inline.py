@@ -22,9 +22,9 @@ import numpy as np
 from shmpipeline.config import PipelineConfig
 from shmpipeline.graph import PipelineGraph
 from shmpipeline.kernel import KernelContext
-from shmpipeline.testing.drive import host_array, load_scenario_arg, run_lockstep
+from shmpipeline.testing.drive import host_array, run_lockstep
 from shmpipeline.testing.results import FailureInfo, ReplayResult
-from shmpipeline.testing.scenario import Scenario
+from shmpipeline.testing.scenario import Scenario, as_scenario
 from shmpipeline.testing.sources import SourcePlan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,7 +202,7 @@ def run_inline(
     """Run a lockstep scenario with :class:`InlineExecutor`; the result has
     the same captures a correct :func:`~shmpipeline.testing.replay.replay`
     gives (and ``latency`` ``None``)."""
-    scenario = load_scenario_arg(scenario, registry)
+    scenario = as_scenario(scenario, registry)
     count = scenario.frame_count if frames is None else int(frames)
     plan = SourcePlan(scenario)
     failure: FailureInfo | None = None

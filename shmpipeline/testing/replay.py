@@ -45,15 +45,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shmpipeline.testing.drive import (
-    error_headline,
-    host_array,
-    load_scenario_arg,
-    run_lockstep,
-    triggered_kernels,
-)
+from shmpipeline.graph import triggered_kernels
+from shmpipeline.testing.drive import error_headline, host_array, run_lockstep
 from shmpipeline.testing.results import FailureInfo, LatencyStats, ReplayResult
-from shmpipeline.testing.scenario import Scenario
+from shmpipeline.testing.scenario import Scenario, as_scenario
 from shmpipeline.testing.sources import SourcePlan, frame_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -202,7 +197,7 @@ def replay(
     slower than the timeout, ends the run and is reported in ``failure``
     (never raised).
     """
-    scenario = load_scenario_arg(scenario, registry)
+    scenario = as_scenario(scenario, registry)
     runner = _FreeRunning if scenario.mode == "free_running" else _Lockstep
     return runner(
         scenario,

@@ -26,6 +26,8 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shmpipeline.testing.scenario_files import quick_load
+
 if TYPE_CHECKING:  # pragma: no cover
     from shmpipeline.registry import KernelRegistry
 
@@ -33,6 +35,7 @@ __all__ = [
     "NAMED_REQUIREMENTS",
     "UnmetRequirement",
     "cuda_streams",
+    "declared_requirements",
     "declared_needs",
     "pipeline_kinds",
     "torch_installed",
@@ -136,7 +139,6 @@ def cuda_streams(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
 
 def _read_pipeline_file(base_dir: Path, relative: str) -> Any:
     from shmpipeline.errors import ScenarioError
-    from shmpipeline.testing.scenario_files import quick_load
     from shmpipeline.user_files import resolve_inside
 
     try:
@@ -213,7 +215,6 @@ def unmet_for_file(
 ) -> tuple[UnmetRequirement, ...]:
     """:func:`unmet_requirements` of a scenario file (none when it cannot be
     read: loading it reports why)."""
-    from shmpipeline.testing.scenario_files import quick_load
 
     file_path = Path(path)
     raw = quick_load(file_path)
@@ -225,3 +226,19 @@ def unmet_for_file(
         registry=registry,
         probe_gpu=probe_gpu,
     )
+
+
+def declared_requirements(path: str | PathLike[str]) -> tuple[str, ...]:
+    """The ``requirements`` a scenario file declares, read without
+    validating it (so a GPU scenario can be skipped where it cannot even be
+    validated, e.g. without torch)."""
+    data = quick_load(Path(path))
+    value = data.get("requirements") if isinstance(data, Mapping) else None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        item.strip().lower()
+        for item in items
+        if isinstance(item, str) and item.strip().lower() in NAMED_REQUIREMENTS
+    )  # kind:NAME entries: see declared_needs

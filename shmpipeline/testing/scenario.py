@@ -103,10 +103,10 @@ from shmpipeline.testing.inputs import (
     derived_seed,
 )
 from shmpipeline.testing.requirements import NAMED_REQUIREMENTS as REQUIREMENTS
+from shmpipeline.testing.requirements import declared_requirements
 from shmpipeline.testing.scenario_files import (
     declared_goldens,
     declared_name,
-    declared_requirements,
     looks_like_scenario,
     quick_load,
 )
@@ -119,6 +119,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ExpectedFailure",
+    "as_scenario",
     "FakeInput",
     "InputSpec",
     "MODES",
@@ -277,6 +278,16 @@ def _parser() -> ModuleType:
     from shmpipeline.testing import scenario_parse
 
     return scenario_parse
+
+
+def as_scenario(
+    scenario: Scenario | str | PathLike[str], registry: KernelRegistry | None = None
+) -> Scenario:
+    """``scenario`` itself, or the scenario file it names loaded with
+    :func:`load_scenario` (what the executors accept)."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    return load_scenario(scenario, registry=registry)
 
 
 def scenarios_from_dict(

@@ -17,14 +17,12 @@ from typing import Any
 import yaml
 
 from shmpipeline.errors import ScenarioError
-from shmpipeline.testing.requirements import NAMED_REQUIREMENTS
 from shmpipeline.testing.scenario_matrix import expand_matrix, variant_file
 from shmpipeline.user_files import read_user_text
 
 __all__ = [
     "declared_goldens",
     "declared_name",
-    "declared_requirements",
     "looks_like_scenario",
     "quick_load",
 ]
@@ -74,19 +72,3 @@ def declared_goldens(path: str | PathLike[str]) -> tuple[Path, ...]:
         value = value.strip() if isinstance(value, str) else f"{name}.golden.npz"
         found.append((file_path.parent / variant_file(value, variant)).resolve())
     return tuple(found)
-
-
-def declared_requirements(path: str | PathLike[str]) -> tuple[str, ...]:
-    """The ``requirements`` a scenario file declares, read without
-    validating it (so a GPU scenario can be skipped where it cannot even be
-    validated, e.g. without torch)."""
-    data = quick_load(Path(path))
-    value = data.get("requirements") if isinstance(data, Mapping) else None
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list):
-        return ()
-    return tuple(
-        item.strip().lower()
-        for item in items
-        if isinstance(item, str) and item.strip().lower() in NAMED_REQUIREMENTS
-    )  # kind:NAME entries: see shmpipeline.testing.requirements

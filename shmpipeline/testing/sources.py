@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from shmpipeline.errors import ScenarioError
+from shmpipeline.graph import triggered_kernels
 
 if TYPE_CHECKING:  # pragma: no cover
     from shmpipeline.config import PipelineConfig
@@ -76,8 +77,6 @@ def write_order(
     feed, as an auxiliary, a kernel the other one triggers, no order works:
     :class:`~shmpipeline.errors.ScenarioError` names them.
     """
-    from shmpipeline.testing.drive import triggered_kernels
-
     kernels = config.kernels_by_name
     before: dict[str, dict[str, str]] = {name: {} for name in sources}
     for source in sources:
