@@ -249,6 +249,22 @@ def test_interruptible_wait_for_frame_id_returns_on_a_kick(stream):
         stream.wait_for_frame_id(5, timeout=0.01, interruptible=True)
 
 
+def test_a_kick_before_the_wait_is_seen_through_kicks_seen(stream):
+    """A waiter that read kick_count before it started expecting a frame
+    returns on a kick that came before its wait began (a failing worker's
+    kick can precede the driver's wait)."""
+    stream.write(np.zeros(4), frame_id=3)
+    before = stream.kick_count
+    stream.wake_waiters()  # the kick lands first
+    assert stream.kick_count == before + 1
+    assert stream.wait_for_frame_id(5, timeout=10, kicks_seen=before) == 3
+    # from the current count on, only a new kick (or the frame) ends the wait
+    with pytest.raises(TimeoutError):
+        stream.wait_for_frame_id(5, timeout=0.01, kicks_seen=stream.kick_count)
+    stream.write(np.zeros(4), frame_id=5)
+    assert stream.wait_for_frame_id(5, timeout=10, kicks_seen=before) == 5
+
+
 def test_claim_writer_before_the_first_write(stream):
     reader = SharedStream.open("w")
     try:

@@ -123,6 +123,15 @@ class StreamWaiting(StreamMapping):
         return self._spin_ns if self._mode != _MODE_BUSY else -1
 
     @property
+    def kick_count(self) -> int:
+        """How many :meth:`wake_waiters` calls this stream has seen (any
+        process): a waiter passes the value it read before it started
+        expecting a frame as ``kicks_seen``, so a kick in between is not
+        missed."""
+        self._ensure_open()
+        return self._h64[Q_KICK]
+
+    @property
     def writer_pid(self) -> int:
         """Pid of the process that last started writing this stream (0 before
         any write)."""
@@ -308,7 +317,12 @@ class StreamWaiting(StreamMapping):
         return self._wait_until(past, timeout, late)
 
     def wait_for_frame_id(
-        self, target: int, timeout: float | None = None, *, interruptible: bool = False
+        self,
+        target: int,
+        timeout: float | None = None,
+        *,
+        interruptible: bool = False,
+        kicks_seen: int | None = None,
     ) -> int:
         """Wait until the latest published frame id is at least ``target``
         (and something was published); return that frame id.
@@ -317,7 +331,9 @@ class StreamWaiting(StreamMapping):
         :class:`StreamWriterDiedError` once the writer is dead).
         ``interruptible``: also return when :meth:`wake_waiters` is called,
         with the latest frame id then (possibly below ``target``; 0 before
-        any write), so a worker can re-read its command.
+        any write), so a worker can re-read its command. ``kicks_seen`` (a
+        :attr:`kick_count` read earlier; implies ``interruptible``): a kick
+        since that reading returns at once, even one before this call.
         """
         target = check_frame_id(target)
 
@@ -334,8 +350,8 @@ class StreamWaiting(StreamMapping):
         def latest_id() -> int:
             return self.frame_id if self._h64[Q_COUNT] else 0
 
-        kicked = latest_id if interruptible else None
-        return self._wait_until(at_target, timeout, late, kicked)
+        kicked = latest_id if interruptible or kicks_seen is not None else None
+        return self._wait_until(at_target, timeout, late, kicked, kicks_seen)
 
     def _wait_until(
         self,
@@ -343,16 +359,18 @@ class StreamWaiting(StreamMapping):
         timeout: float | None,
         late: Callable[[int], str],
         kicked: Callable[[], int] | None = None,
+        kicks_seen: int | None = None,
     ) -> int:
         """Wait, waking on each publish, until ``reached(count)`` gives a
         value (not None) and return it; ``TimeoutError(late(count))`` after
         ``timeout`` seconds. With ``kicked``, a :meth:`wake_waiters` call
-        returns ``kicked()`` instead. Without a timeout the wait lasts while
+        returns ``kicked()`` instead (one since ``kicks_seen``, when given,
+        rather than since this call). Without a timeout the wait lasts while
         the writer lives (:class:`StreamWriterDiedError` once it is dead)."""
         deadline = None if timeout is None else monotonic_ns() + timeout_ns(timeout)
         self._ensure_open()
         h = self._h64
-        kick = h[Q_KICK]
+        kick = h[Q_KICK] if kicks_seen is None else kicks_seen
         while True:
             if kicked is not None and h[Q_KICK] != kick:
                 return kicked()

@@ -350,6 +350,7 @@ class GpuSharedStream(DeviceFrames):
     last_frame_id = _host_property("last_frame_id")
     read_retries = _host_property("read_retries")
     writer_pid = _host_property("writer_pid")
+    kick_count = _host_property("kick_count")
     wait_policy = _host_property("wait_policy", settable=True)
 
     @property

@@ -366,6 +366,9 @@ class _Lockstep(_Run):
         # per set of written sources: the output streams step() waits for
         self._reach: dict[frozenset[str], tuple[str, ...]] = {}
         self._waited: tuple[str, ...] = ()  # those of the last step
+        self._output_handles = [(name, self.handles[name]) for name in self._outputs.values()]
+        self._kicks: dict[str, int] = {}  # kick_count of each output before this frame
+        self._kicks_frame = -1
         run = run_lockstep(self, self.plan, self.frames, captures)
         completed = run.completed
         if self.failure is None:
@@ -399,6 +402,12 @@ class _Lockstep(_Run):
         return max((self.handles[name].write_time_ns for name in self._waited), default=0)
 
     def write(self, stream: str, frame: Any, k: int) -> None:
+        if k != self._kicks_frame:
+            # the kick counts before frame k goes in: a worker failing on it
+            # kicks every stream, and a wait that starts after the kick must
+            # still see it (else it sleeps a whole failure-poll slice)
+            self._kicks_frame = k
+            self._kicks = {name: handle.kick_count for name, handle in self._output_handles}
         self._write(stream, frame, k)
 
     def read(self, stream: str) -> np.ndarray:
@@ -444,11 +453,14 @@ class _Lockstep(_Run):
                     latest = handle.wait_for_frame_id(
                         target,
                         timeout=max(0.0, min(remaining, FAILURE_POLL_S)),
-                        interruptible=True,  # a failing worker kicks its output
+                        # a failing worker kicks the pipeline's streams
+                        kicks_seen=self._kicks.get(name),
+                        interruptible=True,
                     )
                     if latest >= target:
                         break
                     kicked = True
+                    self._kicks[name] = handle.kick_count  # wait for the next one
                 except TimeoutError:
                     pass
                 if self._check_failed(k, force=kicked or remaining <= 0):
