@@ -21,7 +21,10 @@ class ConfigValidationError(ShmPipelineError, ValueError):
 
     The message names the entry and field at fault; when loaded from a file it
     also carries ``path`` and ``line``. ``errors`` lists every problem found
-    when several were collected at once.
+    when several were collected at once. Where one field of one entry is at
+    fault, ``field`` names it and ``problem`` says what is wrong with it
+    (the message without the entry and field), for callers that report the
+    problem at their own location.
     """
 
     def __init__(
@@ -31,11 +34,15 @@ class ConfigValidationError(ShmPipelineError, ValueError):
         path: str | None = None,
         line: int | None = None,
         errors: tuple[str, ...] | list[str] | None = None,
+        field: str | None = None,
+        problem: str | None = None,
     ) -> None:
         self.message = message
         self.path = path
         self.line = line
         self.errors = tuple(errors) if errors else (message,)
+        self.field = field
+        self.problem = problem
         super().__init__(self._render())
 
     def _render(self) -> str:
@@ -63,7 +70,13 @@ class BenchmarkError(ShmPipelineError, RuntimeError):
 
 class WorkerProcessError(ShmPipelineError, RuntimeError):
     """A worker process failed: raised in ``__init__``, while opening its
-    streams, or died (signal / non-zero exit)."""
+    streams, or died (signal / non-zero exit).
+
+    ``str()`` is the whole report (the worker's traceback appended);
+    ``summary`` is the one-line account without it (``kernel 'x' failed
+    while computing a frame: ValueError: ...``), kept apart so nobody has to
+    split the text again.
+    """
 
     def __init__(
         self,
@@ -72,10 +85,12 @@ class WorkerProcessError(ShmPipelineError, RuntimeError):
         kernel: str | None = None,
         traceback: str | None = None,
         exitcode: int | None = None,
+        summary: str | None = None,
     ) -> None:
         self.kernel = kernel
         self.traceback = traceback
         self.exitcode = exitcode
+        self.summary = message if summary is None else summary
         super().__init__(message)
 
 

@@ -70,13 +70,15 @@ def to_exception(event: dict[str, Any]) -> WorkerProcessError:
     text = f"kernel {event['kernel']!r} failed {where}: {event['error_type']}: {event['message']}"
     if event.get("where") == "process":
         text = f"kernel {event['kernel']!r}: {event['message']}"
+    report = text
     if event.get("traceback"):
-        text += "\n\nworker traceback:\n" + event["traceback"]
+        report += "\n\nworker traceback:\n" + event["traceback"]
     return cls(
-        text,
+        report,
         kernel=event["kernel"],
         traceback=event.get("traceback") or None,
         exitcode=event.get("exitcode"),
+        summary=text,
     )
 
 

@@ -94,7 +94,9 @@ class SyntheticInputConfig:
         def fail(field_name: str, problem: str) -> ConfigValidationError:
             name = self.stream_name if isinstance(self.stream_name, str) else "?"
             return ConfigValidationError(
-                f"synthetic input {name!r}: {field_name}: {problem}"
+                f"synthetic input {name!r}: {field_name}: {problem}",
+                field=field_name,
+                problem=problem,
             )
 
         def put(field_name: str, value: Any) -> None:
@@ -172,8 +174,9 @@ class SyntheticInputConfig:
         )
         unknown = [key for key in raw if key not in known]
         if unknown:
+            problem = "unknown key; valid keys: " + ", ".join(known)
             raise ConfigValidationError(
-                f"{label}: {unknown[0]!s}: unknown key; valid keys: " + ", ".join(known)
+                f"{label}: {unknown[0]!s}: {problem}", field=str(unknown[0]), problem=problem
             )
         # An explicit null means "the default" (for rate_hz that is null).
         values = {key: value for key, value in raw.items() if value is not None}

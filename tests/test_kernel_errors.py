@@ -47,3 +47,23 @@ def test_parse_helpers_raise_what_the_built_in_kinds_raise():
         get_default_registry().validate(KERNEL, specs)
     assert str(ours.value) == "kernel 'loop': parameters.factor: must be a real number, got 'x'"
     assert str(builtin.value).startswith("kernel 'loop': parameters.factor:")
+
+
+def test_a_worker_failure_keeps_its_summary_apart_from_the_traceback():
+    from shmpipeline import events
+    from shmpipeline.errors import KernelExecutionError, WorkerProcessError
+
+    try:
+        raise ValueError("calibration lost\n\nsecond paragraph")
+    except ValueError as error:
+        event = events.failed("boom", "compute", error)
+    exc = events.to_exception(event)
+    assert isinstance(exc, KernelExecutionError)
+    # the message itself may hold blank lines: the summary is not a split
+    assert exc.summary == (
+        "kernel 'boom' failed while computing a frame: "
+        "ValueError: calibration lost\n\nsecond paragraph"
+    )
+    assert str(exc).startswith(exc.summary + "\n\nworker traceback:\n")
+    assert exc.traceback and "Traceback (most recent call last)" in exc.traceback
+    assert WorkerProcessError("pool closed").summary == "pool closed"

@@ -248,6 +248,9 @@ def test_expected_failure_is_met():
     assert result.failure is not None
     assert (result.failure.kernel, result.failure.frame) == ("boom", 0)
     assert "calibration lost" in result.failure.error
+    # the account and the worker's traceback travel apart, never re-split
+    assert "worker traceback" not in result.failure.error
+    assert "Traceback (most recent call last)" in result.failure.traceback
     assert result.expected_failure_met and result.ok and result.problem() is None
 
 

@@ -29,7 +29,6 @@ from shmpipeline.testing.results import FailureInfo
 __all__ = [
     "LockstepExecutor",
     "LockstepRun",
-    "error_headline",
     "host_array",
     "run_lockstep",
 ]
@@ -118,8 +117,3 @@ def host_array(value: Any) -> np.ndarray:
     if detach is not None:
         return detach().cpu().numpy()
     return np.asarray(value)
-
-
-def error_headline(exc: BaseException) -> str:
-    """An error's message without the worker traceback the runtime appends."""
-    return str(exc).split("\n\n", 1)[0].strip() or type(exc).__name__

@@ -184,14 +184,13 @@ def parse_synthetic(item: Mapping[str, Any], context: InputContext) -> InputSpec
     try:
         config = SyntheticInputConfig.from_dict({"stream_name": stream, **values})
     except ConfigValidationError as exc:
-        message = exc.message
-        prefix = f"synthetic input {stream!r}: "
-        if message.startswith(prefix):
-            message = message[len(prefix) :]
-        bad, _, rest = message.partition(":")
-        if bad.strip() in fields and rest:
-            problems.at((*loc, "synthetic", bad.strip()), rest.strip())
+        if exc.field in fields and exc.problem:
+            problems.at((*loc, "synthetic", exc.field), exc.problem)
         else:
+            message = exc.message
+            prefix = f"synthetic input {stream!r}: "
+            if message.startswith(prefix):
+                message = message[len(prefix) :]
             problems.at((*loc, "synthetic"), message)
         return None
     return SyntheticInput(stream, config)

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shmpipeline.graph import triggered_kernels
-from shmpipeline.testing.drive import error_headline, host_array, run_lockstep
+from shmpipeline.testing.drive import host_array, run_lockstep
 from shmpipeline.testing.results import FailureInfo, LatencyStats, ReplayResult
 from shmpipeline.testing.scenario import Scenario, as_scenario
 from shmpipeline.testing.sources import SourcePlan, frame_id
@@ -285,7 +285,7 @@ class _Run:
         except WorkerProcessError as exc:
             self.failure = FailureInfo(
                 kernel=exc.kernel,
-                error=error_headline(exc),
+                error=exc.summary.strip() or type(exc).__name__,
                 frame=k,
                 traceback=exc.traceback,
             )
@@ -318,7 +318,7 @@ class _Run:
         except WorkerProcessError as exc:  # a worker failed while starting
             self.failure = FailureInfo(
                 kernel=exc.kernel,
-                error=error_headline(exc),
+                error=exc.summary.strip() or type(exc).__name__,
                 frame=None,
                 traceback=exc.traceback,
             )
