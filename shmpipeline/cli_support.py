@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigValidationError, StreamExistsError
+from .errors import ConfigValidationError, StreamExistsError, WorkerProcessError
 
 __all__ = [
     "EXIT_FAILED",
@@ -96,8 +96,9 @@ def print_error(message: str) -> None:
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` on one line, without the details that follow
     a blank line (e.g. a worker's traceback, logged at debug level)."""
-    text = str(exc).strip() or type(exc).__name__
-    head = text.split("\n\n", 1)[0]
+    summary = exc.summary if isinstance(exc, WorkerProcessError) else None
+    text = (summary or str(exc)).strip() or type(exc).__name__
+    head = text if summary else text.split("\n\n", 1)[0]
     return " ".join(line.strip() for line in head.splitlines())
 
 
