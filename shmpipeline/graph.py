@@ -107,25 +107,36 @@ class PipelineGraph:
 
     @property
     def edges(self) -> tuple[GraphEdge, ...]:
-        """Return the directed edges in stream-kernel-stream form (per kernel
-        in config order: input, auxiliaries, output)."""
+        """Return the directed edges in stream-node-stream form, as the
+        published package lists them: each source (auxiliaries, then
+        ``source``/``source:i`` to its streams), each kernel in config order
+        (``input``/``input:i``, auxiliaries, ``output``), each sink
+        (auxiliaries, ``sink`` from its stream, ``sink_output`` to what it
+        writes back)."""
         edges: list[GraphEdge] = []
+
+        def auxiliaries(node: Any) -> None:
+            for binding in node.auxiliary:
+                role = f"auxiliary:{binding.alias}"
+                edges.append(GraphEdge(binding.name, node.name, role, binding.name))
+
+        for source in self.config.sources:
+            auxiliaries(source)
+            for index, name in enumerate(source.output_streams):
+                role = "source" if index == 0 else f"source:{index}"
+                edges.append(GraphEdge(source.name, name, role, name))
         for kernel in self._kernels:
             for index, name in enumerate(kernel.trigger_inputs):
                 role = "input" if index == 0 else f"input:{index}"
                 edges.append(GraphEdge(name, kernel.name, role, name))
-            for binding in kernel.auxiliary:
-                edges.append(
-                    GraphEdge(
-                        binding.name,
-                        kernel.name,
-                        f"auxiliary:{binding.alias}",
-                        binding.name,
-                    )
-                )
-            for index, name in enumerate(kernel.all_outputs):
-                role = "output" if index == 0 else f"output:{index}"
-                edges.append(GraphEdge(kernel.name, name, role, name))
+            auxiliaries(kernel)
+            for name in kernel.all_outputs:
+                edges.append(GraphEdge(kernel.name, name, "output", name))
+        for sink in self.config.sinks:
+            auxiliaries(sink)
+            edges.append(GraphEdge(sink.stream, sink.name, "sink", sink.stream))
+            for name in sink.output_streams:
+                edges.append(GraphEdge(sink.name, name, "sink_output", name))
         return tuple(edges)
 
     def _kernel(self, kernel_name: str) -> KernelConfig:
@@ -371,6 +382,14 @@ class PipelineGraph:
         ``source_streams``, ``sink_streams``, ``orphaned_streams``,
         ``topological_order``, ``cycles``, ``validation_errors``.
         """
+        # every node writing / reading a stream: kernels and endpoints
+        writers: dict[str, list[str]] = {}
+        readers: dict[str, list[str]] = {}
+        for edge in self.edges:
+            if edge.role in ("output", "sink_output") or edge.role.startswith("source"):
+                writers.setdefault(edge.stream, []).append(edge.source)
+            else:
+                readers.setdefault(edge.stream, []).append(edge.target)
         out: dict[str, Any] = {
             "shared_memory": [
                 {
@@ -380,8 +399,8 @@ class PipelineGraph:
                     "storage": spec.storage,
                     "gpu_device": spec.gpu_device,
                     "cpu_mirror": spec.cpu_mirror,
-                    "producers": tuple(self._producers[spec.name]),
-                    "consumers": tuple(self._consumers[spec.name]),
+                    "producers": tuple(sorted(writers.get(spec.name, ()))),
+                    "consumers": tuple(sorted(readers.get(spec.name, ()))),
                     "role": self._stream_role(spec.name),
                 }
                 for spec in self.config.shared_memory
@@ -433,7 +452,7 @@ class PipelineGraph:
         """Return a human-readable, multi-line pipeline graph summary."""
         specs = list(self.config.shared_memory)
         kernels = self._kernels
-        title = f"Pipeline: {len(specs)} streams, {len(kernels)} kernels"
+        title = f"Pipeline Graph: {len(specs)} streams, {len(kernels)} kernels"
         if self.config.source_path is not None:
             title += f" ({self.config.source_path})"
         lines = [title, "", "Streams:"]

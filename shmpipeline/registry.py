@@ -27,6 +27,8 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 from shmpipeline.config import KernelConfig, SharedMemoryConfig
@@ -357,8 +359,6 @@ class KernelRegistry:
         shared_memory: Mapping[str, SharedMemoryConfig],
         streams: Mapping[str, Any] | None, config_base_dir: Any,
     ) -> Any:
-        from pathlib import Path
-
         specs = spec_map(shared_memory)
         cls = _validated_endpoint(table, config, specs)
         auxiliary = (
@@ -391,9 +391,16 @@ class KernelRegistry:
         self,
         config: KernelConfig,
         shared_memory: Mapping[str, SharedMemoryConfig],
+        *,
+        config_base_dir: str | PathLike[str] | None = None,
     ) -> Kernel:
-        """Instantiate a kernel after validation."""
-        return self.create_from_context(KernelContext(config, shared_memory))
+        """Instantiate a kernel after validation; its context's
+        ``config_base_dir`` is ``config_base_dir`` (resolved; default: the
+        working directory), where relative paths in its parameters start."""
+        base = Path.cwd() if config_base_dir is None else Path(config_base_dir)
+        return self.create_from_context(
+            KernelContext(config, shared_memory, config_base_dir=base.resolve())
+        )
 
     def create_from_context(self, context: KernelContext) -> Kernel:
         """Validate ``context.config`` and instantiate its kernel with this

@@ -167,7 +167,7 @@ def test_to_dict_parameters_are_json_safe():
 def test_describe_lists_streams_kernels_and_roles():
     text = graph_of(ao_loop()).describe()
     lines = text.splitlines()
-    assert lines[0] == "Pipeline: 8 streams, 5 kernels"
+    assert lines[0] == "Pipeline Graph: 8 streams, 5 kernels"
     assert any(
         line.split()[:5] == ["frame", "float32", "32x32", "cpu", "source"]
         for line in lines
@@ -195,7 +195,7 @@ def test_describe_shows_source_path_aliases_gpu_and_errors(tmp_path):
     path.write_text(yaml.safe_dump(data))
     config = PipelineConfig.from_yaml(path)
     text = PipelineGraph(config).describe()
-    assert text.splitlines()[0] == f"Pipeline: 8 streams, 5 kernels ({path.resolve()})"
+    assert text.splitlines()[0] == f"Pipeline Graph: 8 streams, 5 kernels ({path.resolve()})"
     assert "aux: A=matrix, b=offset" in text
     assert "gpu@cuda:0+mirror" in text
     broken = PipelineConfig(
@@ -419,3 +419,42 @@ def test_random_pipeline_invariants(raw):
     for group in graph.cycles():
         assert len(group) > 1
     graph.describe()
+
+
+def test_sources_and_sinks_are_nodes_of_the_graph_as_in_the_published_package():
+    """Endpoints appear in ``edges`` (roles source/sink, their auxiliaries)
+    and in the per-stream producers/consumers of ``to_dict``."""
+    stream = {"shape": [4], "dtype": "float32"}
+    config = PipelineConfig.from_dict(
+        {
+            "shared_memory": [
+                {"name": n, **stream} for n in ("aux_in", "frame", "out", "aux_out")
+            ],
+            "sources": [
+                {"name": "camera", "kind": "synthetic.array", "stream": "frame",
+                 "auxiliary": {"enabled": "aux_in"}}
+            ],
+            "kernels": [
+                {"name": "copy", "kind": "cpu.copy", "input": "frame", "output": "out"}
+            ],
+            "sinks": [
+                {"name": "drain", "kind": "null.sink", "stream": "out",
+                 "auxiliary": {"mask": "aux_out"}}
+            ],
+        }
+    )
+    graph = PipelineGraph.from_config(config)
+    assert [(e.source, e.target, e.role) for e in graph.edges] == [
+        ("aux_in", "camera", "auxiliary:enabled"),
+        ("camera", "frame", "source"),
+        ("frame", "copy", "input"),
+        ("copy", "out", "output"),
+        ("aux_out", "drain", "auxiliary:mask"),
+        ("out", "drain", "sink"),
+    ]
+    records = {r["name"]: r for r in graph.to_dict()["shared_memory"]}
+    assert records["frame"]["producers"] == ("camera",)
+    assert records["frame"]["consumers"] == ("copy",)
+    assert records["out"]["consumers"] == ("drain",)
+    assert records["aux_in"]["consumers"] == ("camera",)
+    assert graph.describe().startswith("Pipeline Graph: 4 streams, 1 kernels")

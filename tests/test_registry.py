@@ -293,6 +293,14 @@ def test_create_from_context_keeps_the_context(tmp_path):
     assert kernel.context.config_base_dir == tmp_path
 
 
+def test_create_takes_the_config_base_dir_like_the_published_package(tmp_path, monkeypatch):
+    registry = get_default_registry()
+    kernel = registry.create(kconf("cpu.copy"), UNARY, config_base_dir=tmp_path / ".")
+    assert kernel.context.config_base_dir == tmp_path.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert registry.create(kconf("cpu.copy"), UNARY).context.config_base_dir == tmp_path.resolve()
+
+
 # --- entry-point plugins -------------------------------------------------------------
 
 
