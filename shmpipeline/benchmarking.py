@@ -90,6 +90,7 @@ class FrameBenchmarkDriver:
                 shape=spec.shape,
                 dtype=spec.dtype,
                 storage=spec.storage,
+                warn_fractional=False,  # the benchmark picks the pattern, not the user
                 gpu_device=spec.gpu_device,
             )
             self.frames[name] = [gen.frame(0), gen.frame(1)]

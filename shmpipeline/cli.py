@@ -420,3 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             _log.debug("traceback", exc_info=True)
             return EXIT_FAILED
+
+
+if __name__ == "__main__":  # python -m shmpipeline.cli, as with the published package
+    raise SystemExit(main())

@@ -379,6 +379,7 @@ class PipelineManager:
             }
             for name, handle in self._streams.items()
         }
+        synthetic = self.synthetic_input_status()
         return {
             "state": self._state.value,
             "lockstep": self._lockstep,
@@ -388,7 +389,9 @@ class PipelineManager:
             "metrics": workers,
             "streams": streams,
             "failures": [dict(f) for f in self._supervisor.failures],
-            "synthetic_inputs": self.synthetic_input_status(),
+            "synthetic_inputs": synthetic,
+            # the published key for the same snapshots
+            "synthetic_sources": synthetic,
             "sources": self.source_status(),
             "sinks": self.sink_status(),
         }

@@ -41,6 +41,7 @@ are identical. torch is imported only then.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -262,7 +263,9 @@ class SyntheticPatternGenerator:
     ``n``; ``frame_into(n, out)`` writes it into an existing host array (the
     zero-copy path used with ``SharedStream.write_view``); ``next_frame()``
     returns the next frame in an internal buffer that is reused on every call.
-    All of them compute frame ``n`` identically.
+    All of them compute frame ``n`` identically. A fractional pattern
+    (``random``, ``sine``, ``ramp``) on an integer stream warns unless
+    ``warn_fractional=False`` (callers that chose it knowingly).
     """
 
     def __init__(
@@ -273,6 +276,7 @@ class SyntheticPatternGenerator:
         dtype: Any,
         storage: str,
         gpu_device: str | None = None,
+        warn_fractional: bool = True,
     ) -> None:
         if isinstance(spec, Mapping):
             spec = SyntheticInputConfig.from_dict(spec)
@@ -302,6 +306,17 @@ class SyntheticPatternGenerator:
             raise ConfigValidationError(
                 f"{label}: dtype: synthetic inputs support bool, integer, float and "
                 f"complex streams, not {self.dtype!s}"
+            )
+        fractional = spec.pattern in ("random", "sine", "ramp")
+        if warn_fractional and fractional and self.dtype.kind in "biu":
+            # as the published package does: fractional values on an integer
+            # stream are rarely what was meant
+            warnings.warn(
+                f"{label}: pattern {spec.pattern!r} produces fractional values, "
+                f"rounded and clipped to the stream's {self.dtype} range; consider "
+                "'constant' or 'impulse' for integer streams",
+                UserWarning,
+                stacklevel=2,
             )
         storage = str(storage).strip().lower()
         if storage not in ("cpu", "gpu"):

@@ -146,6 +146,19 @@ def test_validate_ok(capsys, cfg):
     assert out.splitlines() == [f"OK      {path}", f"Validation passed: {path}"]
 
 
+def test_python_m_shmpipeline_cli_runs_the_cli(cfg):
+    """``python -m shmpipeline.cli`` (the published package's module entry
+    point) runs the CLI, not just an import."""
+    path = cfg(GOOD)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "shmpipeline.cli", "validate", path],
+        capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"Validation passed: {path}"
+
+
 def test_validate_reports_every_error_of_every_file(capsys, cfg):
     bad = cfg(BAD, "bad.yaml")
     good = cfg(GOOD, "good.yaml")

@@ -268,6 +268,9 @@ def test_synthetic_input_drives_pipeline(managers):
     assert isinstance(snap, dict)
     wait_frame(m.get_stream("s1"), 3)
     assert "s0" in m.synthetic_input_status()
+    status = m.status()  # the published key names the same snapshots
+    assert status["synthetic_sources"]["s0"]["alive"] is True
+    assert status["synthetic_sources"] is status["synthetic_inputs"]
     m.stop_synthetic_input("s0")
     assert m.synthetic_input_status() == {}
     with pytest.raises(ConfigValidationError, match="produced by kernel"):

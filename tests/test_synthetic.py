@@ -179,6 +179,7 @@ def test_random_frames_differ_by_frame_and_seed():
     assert not np.array_equal(a.frame(0), b.frame(0))
 
 
+@pytest.mark.filterwarnings("ignore:.*produces fractional values:UserWarning")
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint64", "int64", "bool"])
 def test_integer_dtypes_round_and_clip(dtype):
     info = (0, 1) if dtype == "bool" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
@@ -230,6 +231,7 @@ def test_frame_into_accepts_non_contiguous_output():
     assert np.array_equal(out, gen.frame(2))
 
 
+@pytest.mark.filterwarnings("ignore:.*produces fractional values:UserWarning")
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     pattern=st.sampled_from(PATTERNS),
@@ -547,3 +549,24 @@ def test_controller_reports_write_errors_and_stops(storage):
         expected = np.zeros(3, np.int16)
         expected[(fid - 1) % 3] = 7
         assert np.array_equal(frame, expected)
+
+
+@pytest.mark.parametrize("pattern", ["random", "sine", "ramp"])
+def test_fractional_patterns_warn_on_integer_streams(pattern):
+    """As the published package does: a float-valued pattern on an integer
+    stream warns (its values are rounded and clipped); exact patterns don't."""
+    import warnings
+
+    from shmpipeline.synthetic_frames import (
+        SyntheticInputConfig,
+        SyntheticPatternGenerator,
+    )
+
+    spec = SyntheticInputConfig(stream_name="s", pattern=pattern)
+    with pytest.warns(UserWarning, match=f"pattern '{pattern}' produces fractional"):
+        SyntheticPatternGenerator(spec, shape=(4,), dtype="int32", storage="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SyntheticPatternGenerator(spec, shape=(4,), dtype="float32", storage="cpu")
+        exact = SyntheticInputConfig(stream_name="s", pattern="constant")
+        SyntheticPatternGenerator(exact, shape=(4,), dtype="int32", storage="cpu")

@@ -149,7 +149,13 @@ class SyntheticInput(InputSpec):
         # so CPU and GPU runs see identical inputs.
         return _PatternFrames(
             SyntheticPatternGenerator(
-                self.config, shape=stream.shape, dtype=stream.dtype, storage="cpu"
+                self.config,
+                shape=stream.shape,
+                dtype=stream.dtype,
+                storage="cpu",
+                # a scenario's integer camera fed with random frames is
+                # deliberate: rounding and clipping are documented there
+                warn_fractional=False,
             )
         )
 
