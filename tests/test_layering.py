@@ -110,24 +110,21 @@ def is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def import_time_nodes(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Statements executed when the module is imported (not function bodies,
-    not ``if TYPE_CHECKING:`` blocks)."""
+def import_nodes(body: list[ast.stmt], *, deferred: bool = False) -> Iterator[ast.stmt]:
+    """Statements executed when the module is imported (``deferred``: those
+    inside function bodies too); never what stands under ``if TYPE_CHECKING:``."""
     for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        if not deferred and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         if isinstance(node, ast.If) and is_type_checking(node.test):
-            yield from import_time_nodes(node.orelse)
+            yield from import_nodes(node.orelse, deferred=deferred)
             continue
         yield node
-        for field in ("body", "orelse", "finalbody", "handlers"):
-            children = getattr(node, field, None)
-            if isinstance(children, list):
-                nested = [c for c in children if isinstance(c, ast.stmt)]
-                for handler in children:
-                    if isinstance(handler, ast.ExceptHandler):
-                        nested.extend(handler.body)
-                yield from import_time_nodes(nested)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.stmt):
+                yield from import_nodes([child], deferred=deferred)
+            elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
+                yield from import_nodes(child.body, deferred=deferred)
 
 
 @dataclass(frozen=True)
@@ -163,28 +160,12 @@ def imports_of(importer: str, node: ast.stmt) -> list[Imported]:
     return found
 
 
-def all_import_nodes(body: list[ast.stmt]) -> Iterator[ast.stmt]:
-    """Every statement, function bodies included, except what stands under
-    ``if TYPE_CHECKING:``."""
-    for node in body:
-        if isinstance(node, ast.If) and is_type_checking(node.test):
-            yield from all_import_nodes(node.orelse)
-            continue
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.stmt):
-                yield from all_import_nodes([child])
-            elif isinstance(child, (ast.ExceptHandler, ast.match_case)):
-                yield from all_import_nodes(child.body)
-
-
 def import_graph(*, deferred: bool = False) -> dict[str, set[str]]:
     """Module -> the shmpipeline modules it imports (``deferred``: counting
     the imports inside functions too)."""
-    nodes = all_import_nodes if deferred else import_time_nodes
     graph: dict[str, set[str]] = {name: set() for name in MODULES}
     for importer, (_, tree) in MODULES.items():
-        for node in nodes(tree.body):
+        for node in import_nodes(tree.body, deferred=deferred):
             for imported in imports_of(importer, node):
                 if imported.target != importer:
                     graph[importer].add(imported.target)
@@ -363,14 +344,14 @@ def test_function_and_type_checking_imports_do_not_count():
     )
     names = [
         alias.name
-        for node in import_time_nodes(tree.body)
+        for node in import_nodes(tree.body)
         if isinstance(node, ast.Import)
         for alias in node.names
     ]
     assert sorted(names) == ["b", "d", "e", "g", "os"]
     deferred = [
         alias.name
-        for node in all_import_nodes(tree.body)
+        for node in import_nodes(tree.body, deferred=True)
         if isinstance(node, ast.Import)
         for alias in node.names
     ]
