@@ -36,6 +36,7 @@ __all__ = [
     "UnmetRequirement",
     "cuda_streams",
     "declared_requirements",
+    "on_cuda",
     "declared_needs",
     "pipeline_kinds",
     "torch_installed",
@@ -121,20 +122,24 @@ def pipeline_kinds(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(kinds))
 
 
+def on_cuda(storage: Any, gpu_device: Any) -> bool:
+    """Whether a stream with this ``storage`` and ``gpu_device`` lives on a
+    CUDA device (``gpu`` storage, device absent or ``cuda...``): it needs a
+    GPU to run."""
+    if not (isinstance(storage, str) and storage.strip().lower() == "gpu"):
+        return False
+    return gpu_device is None or (
+        isinstance(gpu_device, str) and gpu_device.strip().lower().startswith("cuda")
+    )
+
+
 def cuda_streams(raw: Any, base_dir: Path | None = None) -> tuple[str, ...]:
-    """Names of the raw pipeline's ``storage: gpu`` streams placed on a CUDA
-    device (``gpu_device`` absent or ``cuda...``): they need a GPU to run."""
-    names = []
-    for entry in _pipeline_entries(raw, base_dir, "shared_memory"):
-        storage = entry.get("storage")
-        if not (isinstance(storage, str) and storage.strip().lower() == "gpu"):
-            continue
-        device = entry.get("gpu_device")
-        if device is None or (
-            isinstance(device, str) and device.strip().lower().startswith("cuda")
-        ):
-            names.append(str(entry.get("name")))
-    return tuple(names)
+    """Names of the raw pipeline's streams :func:`on_cuda`."""
+    return tuple(
+        str(entry.get("name"))
+        for entry in _pipeline_entries(raw, base_dir, "shared_memory")
+        if on_cuda(entry.get("storage"), entry.get("gpu_device"))
+    )
 
 
 def _read_pipeline_file(base_dir: Path, relative: str) -> Any:

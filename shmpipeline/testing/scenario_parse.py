@@ -24,6 +24,7 @@ from shmpipeline.config import PipelineConfig
 from shmpipeline.errors import ScenarioError
 from shmpipeline.graph import PipelineGraph
 from shmpipeline.testing.requirements import KIND_PREFIX as KIND_REQUIREMENT_PREFIX
+from shmpipeline.testing.requirements import on_cuda
 from shmpipeline.testing.scenario import (
     DEFAULT_FRAMES,
     DEFAULT_TIMEOUT_S,
@@ -151,8 +152,7 @@ def build_scenario(
         endpoints,
     )
     if "gpu" not in requirements and any(
-        spec.storage == "gpu" and (spec.gpu_device or "cuda").lower().startswith("cuda")
-        for spec in pipeline.shared_memory
+        on_cuda(spec.storage, spec.gpu_device) for spec in pipeline.shared_memory
     ):
         requirements = (*requirements, "gpu")  # a CUDA stream needs a GPU to run
     capture = _parse_capture(raw, pipeline, problems)
