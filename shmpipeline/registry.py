@@ -364,11 +364,10 @@ class KernelRegistry:
         auxiliary = (
             {b.alias: streams[b.name] for b in config.auxiliary} if streams else {}
         )
-        base = Path.cwd() if config_base_dir is None else Path(config_base_dir)
         return cls(
             context_cls(
                 config=config, shared_memory=specs,
-                config_base_dir=base.resolve(), auxiliary_streams=auxiliary,
+                config_base_dir=_base_dir(config_base_dir), auxiliary_streams=auxiliary,
             )
         )
 
@@ -397,9 +396,8 @@ class KernelRegistry:
         """Instantiate a kernel after validation; its context's
         ``config_base_dir`` is ``config_base_dir`` (resolved; default: the
         working directory), where relative paths in its parameters start."""
-        base = Path.cwd() if config_base_dir is None else Path(config_base_dir)
         return self.create_from_context(
-            KernelContext(config, shared_memory, config_base_dir=base.resolve())
+            KernelContext(config, shared_memory, config_base_dir=_base_dir(config_base_dir))
         )
 
     def create_from_context(self, context: KernelContext) -> Kernel:
@@ -502,3 +500,9 @@ __all__ = [
     "discover_entry_points",
     "get_default_registry",
 ]
+
+
+def _base_dir(config_base_dir: str | PathLike[str] | None) -> Path:
+    """Where a created node's relative paths start: ``config_base_dir``
+    (resolved), else the working directory."""
+    return (Path.cwd() if config_base_dir is None else Path(config_base_dir)).resolve()
