@@ -336,6 +336,11 @@ class StreamWaiting(StreamMapping):
         since that reading returns at once, even one before this call.
         """
         target = check_frame_id(target)
+        self._ensure_open()
+        if self._h64[Q_COUNT]:  # already there: the common case of a lockstep wait
+            latest = self.frame_id
+            if latest >= target:
+                return latest
 
         def at_target(count: int) -> int | None:
             latest = self.frame_id if count else None
